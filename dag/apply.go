@@ -1,0 +1,225 @@
+package dag
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"indexd/feedtree"
+)
+
+// linkState says whether a link is satisfied.
+type linkState int
+
+const (
+	linkOK      linkState = iota
+	linkWaiting           // the linked node is not applied yet
+	linkBad               // the linked node is applied with another hash
+)
+
+// checkLink reports whether link is satisfied in ix. txn sees the writes of
+// the apply in progress.
+func (d *DAG) checkLink(ix *indexState, txn *badger.Txn, link Link) (linkState, error) {
+	t := ix.logs[link.Log]
+	if t == nil || t.applied <= link.Seq {
+		return linkWaiting, nil
+	}
+	if link.Seq == t.applied-1 {
+		if t.lastHash == link.Hash {
+			return linkOK, nil
+		}
+		return linkBad, nil
+	}
+	v, err := getValue(txn, d.keys.seqHash(link.Log, link.Seq))
+	if err != nil {
+		return 0, fmt.Errorf("reading hash of node %d of %v: %w", link.Seq, link.Log, err)
+	}
+	if len(v) == 32 && [32]byte(v) == link.Hash.b {
+		return linkOK, nil
+	}
+	return linkBad, nil
+}
+
+// applier batches the badger writes of an apply; it commits every
+// applyChunk nodes so transactions stay small.
+type applier struct {
+	d     *DAG
+	txn   *badger.Txn
+	nodes int
+}
+
+func (a *applier) set(k, v []byte) error { return a.txn.Set(k, v) }
+
+func (a *applier) del(k []byte) error { return a.txn.Delete(k) }
+
+func (a *applier) nodeDone() error {
+	a.nodes++
+	if a.nodes%applyChunk != 0 {
+		return nil
+	}
+	if err := a.txn.Commit(); err != nil {
+		return err
+	}
+	a.txn = a.d.db.NewTransaction(true)
+	return nil
+}
+
+// apply applies every node now applicable in ix, starting from the logs in
+// queue and following the logs that wait on them. It returns how many nodes
+// it applied. On a storage error the in-memory state is reloaded.
+func (d *DAG) apply(ix *indexState, queue []*logState) (int, error) {
+	if len(queue) == 0 {
+		return 0, nil
+	}
+	a := &applier{d: d, txn: d.db.NewTransaction(true)}
+	n, err := d.applyLoop(ix, queue, a)
+	if err == nil {
+		err = a.txn.Commit()
+	} else {
+		a.txn.Discard()
+	}
+	if n > 0 {
+		close(ix.changed)
+		ix.changed = make(chan struct{})
+	}
+	if err != nil {
+		if rerr := d.reload(); rerr != nil {
+			return n, fmt.Errorf("%w (and reloading state: %v)", err, rerr)
+		}
+		return n, err
+	}
+	return n, nil
+}
+
+func (d *DAG) applyLoop(ix *indexState, queue []*logState, a *applier) (int, error) {
+	applied := 0
+	for len(queue) > 0 {
+		l := queue[0]
+		queue = queue[1:]
+	log:
+		for !l.broken && l.applied < l.held {
+			seq := l.applied
+			b, err := l.feed.Get(seq)
+			if err != nil {
+				return applied, fmt.Errorf("reading node %d of %v: %w", seq, l.key, err)
+			}
+			n, err := DecodeNode(b)
+			if err != nil || n.Index != ix.key || n.Log != l.key || n.Seq != seq {
+				// Ingest checks this before storing; only a damaged store gets here.
+				l.broken = true
+				break
+			}
+			for _, link := range n.Links {
+				st, err := d.checkLink(ix, a.txn, link)
+				if err != nil {
+					return applied, err
+				}
+				switch st {
+				case linkWaiting:
+					if w := ix.waiters[link.Log]; !slices.Contains(w, l) {
+						ix.waiters[link.Log] = append(w, l)
+					}
+					break log
+				case linkBad:
+					l.broken = true
+					break log
+				}
+			}
+			id := HashNode(b)
+			if err := d.applyNode(ix, l, n, id, a); err != nil {
+				return applied, err
+			}
+			applied++
+			if w := ix.waiters[l.key]; len(w) > 0 {
+				delete(ix.waiters, l.key)
+				queue = append(queue, w...)
+			}
+		}
+	}
+	return applied, nil
+}
+
+// applyNode writes the apply of node n (hash id) of log l and updates the
+// in-memory state.
+func (d *DAG) applyNode(ix *indexState, l *logState, n *Node, id ID, a *applier) error {
+	ix.counter++
+	k := d.keys
+	if err := a.set(k.applied(ix.key, ix.counter), appliedValue(l.key, n.Seq, id)); err != nil {
+		return err
+	}
+	if err := a.set(k.nodeLoc(id), nodeLocValue(ix.key, l.key, n.Seq)); err != nil {
+		return err
+	}
+	if err := a.set(k.seqHash(l.key, n.Seq), id.b[:]); err != nil {
+		return err
+	}
+	for _, link := range n.Links {
+		if h, ok := ix.heads[link.Log]; ok && h.seq == link.Seq {
+			delete(ix.heads, link.Log)
+			if err := a.del(k.head(ix.key, link.Log)); err != nil {
+				return err
+			}
+		}
+	}
+	h := headRecord{seq: n.Seq, hash: id, applySeq: ix.counter}
+	ix.heads[l.key] = h
+	if err := a.set(k.head(ix.key, l.key), h.encode()); err != nil {
+		return err
+	}
+	l.applied = n.Seq + 1
+	l.lastHash = id
+	ix.pending--
+	if err := a.set(k.log(ix.key, l.key), l.record().encode()); err != nil {
+		return err
+	}
+	if n.Op.Kind == OpForkProof {
+		if err := d.applyForkProof(ix, n.Op.ForkProof, a); err != nil {
+			return err
+		}
+	}
+	if err := a.set(k.counter(ix.key), binary.BigEndian.AppendUint64(nil, ix.counter)); err != nil {
+		return err
+	}
+	return a.nodeDone()
+}
+
+func (l *logState) record() logRecord {
+	return logRecord{identity: l.identity, applied: l.applied, forkAt: l.forkAt, forked: l.forked}
+}
+
+// forkAt returns the length up to which a forked log counts: the shorter of
+// the two conflicting heads. Every replica computes it from the proof alone.
+//
+// TODO: this over-counts when the histories diverge before the shorter
+// head; use the exact divergence point once feedtree.ForkProof exposes it.
+func forkAt(fp *feedtree.ForkProof) uint64 { return min(fp.A.Length, fp.B.Length) }
+
+func (d *DAG) applyForkProof(ix *indexState, op *ForkProofOp, a *applier) error {
+	t := ix.logs[op.Log]
+	if t == nil {
+		return nil // a log this replica does not know: nothing of it counts anyway
+	}
+	fp, err := feedtree.DecodeForkProof(op.Proof)
+	if err != nil {
+		return nil // DecodeNode checked it; unreachable
+	}
+	d.markForked(t, forkAt(fp))
+	return a.set(d.keys.log(ix.key, t.key), t.record().encode())
+}
+
+func (d *DAG) markForked(l *logState, at uint64) {
+	if !l.forked || at < l.forkAt {
+		l.forkAt = at
+	}
+	l.forked = true
+}
+
+// reload rebuilds the in-memory state from badger after a failed apply.
+func (d *DAG) reload() error {
+	d.closeFeeds()
+	d.indexes = make(map[IndexKey]*indexState)
+	d.logs = make(map[feedtree.Key]*logState)
+	return d.load()
+}

@@ -1,0 +1,444 @@
+package dag
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"indexd/feedtree"
+)
+
+// DefaultMaxPending is Options.MaxPending's default: how many nodes of one
+// index may wait for missing ancestors. Pending nodes live in the feeds; the
+// bound keeps a peer from making this replica hold (and rescan) an unbounded
+// amount of unapplicable data.
+const DefaultMaxPending = 1 << 16
+
+// applyChunk is how many nodes one badger transaction applies; a crash
+// between chunks leaves a consistent prefix that Open continues from.
+const applyChunk = 256
+
+// Options configures Open. The zero value means defaults.
+type Options struct {
+	// MaxPending bounds the nodes per index held but not yet applicable.
+	// Default: DefaultMaxPending.
+	MaxPending int
+	// Now is the clock for node times. Default: time.Now.
+	Now func() time.Time
+	// ForkAuthor, when set, returns the local author for an index; on
+	// detecting an equivocating log, Ingest appends a fork-proof node with
+	// it. Default: nil (the fork is recorded locally only).
+	ForkAuthor func(idx IndexKey) (Author, bool)
+}
+
+// Author is who writes: the identity key and the author log's key pair for
+// one index on this device. The caller (node) keeps the key files.
+type Author struct {
+	Identity IdentityKey
+	Log      feedtree.KeyPair
+}
+
+// LogState describes one author log of an index. Length is the contiguous
+// prefix this replica holds (what it can serve); Head is the newest signed
+// head it verified (its Length may exceed the prefix). Applied counts the
+// blocks taken into the DAG, the certificate included. Forked says a fork
+// proof against the log has been applied or detected; its nodes count only
+// below ForkAt.
+type LogState struct {
+	Key      feedtree.Key
+	Identity Identity
+	Length   uint64
+	Applied  uint64
+	Head     feedtree.Head
+	Forked   bool
+	ForkAt   uint64
+}
+
+// Applied is one applied node. Seq is the local apply counter (1, 2, ...):
+// the apply order is a topological order of the DAG, but differs between
+// replicas; only the applied set is the same.
+type Applied struct {
+	Seq      uint64
+	Hash     ID
+	Node     *Node
+	Identity Identity
+}
+
+// DAG holds the manifests, author logs and apply state of many indexes in
+// one badger database. It is safe for concurrent use; writes are serialised.
+type DAG struct {
+	db    *badger.DB
+	keys  keyBuf
+	store feedtree.Store
+	opts  Options
+
+	mu      sync.Mutex
+	closed  bool
+	done    chan struct{}
+	indexes map[IndexKey]*indexState
+	logs    map[feedtree.Key]*logState
+}
+
+type indexState struct {
+	key      IndexKey
+	manifest *Manifest
+	logs     map[feedtree.Key]*logState
+	heads    map[feedtree.Key]headRecord
+	counter  uint64
+	pending  int
+	waiters  map[feedtree.Key][]*logState // blocked log waits for key's log to advance
+	changed  chan struct{}                // closed and replaced after each apply
+}
+
+type logState struct {
+	ix       *indexState
+	key      feedtree.Key
+	identity Identity
+	applied  uint64 // blocks applied, cert included: the next seq to apply
+	held     uint64 // contiguous blocks held in the feed
+	lastHash ID     // hash of node applied-1 (zero while applied ≤ 1)
+	forked   bool
+	forkAt   uint64
+	broken   bool // a node failed its checks: the log applies no further
+	feed     *feedtree.Feed
+}
+
+func (l *logState) pending() int {
+	if l.held > l.applied {
+		return int(l.held - l.applied)
+	}
+	return 0
+}
+
+// Open opens the DAG kept in db under prefix, which it owns (doc.go lists
+// the keys). It loads the state of every index and re-applies whatever the
+// feeds hold beyond it. The caller keeps db open until after Close.
+func Open(db *badger.DB, prefix []byte, opts Options) (*DAG, error) {
+	if opts.MaxPending <= 0 {
+		opts.MaxPending = DefaultMaxPending
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	p := slices.Clone(prefix)
+	d := &DAG{
+		db:      db,
+		keys:    keyBuf{prefix: p},
+		store:   feedtree.NewBadgerStore(db, append(slices.Clone(p), tagFeeds)),
+		opts:    opts,
+		done:    make(chan struct{}),
+		indexes: make(map[IndexKey]*indexState),
+		logs:    make(map[feedtree.Key]*logState),
+	}
+	if err := d.load(); err != nil {
+		d.closeFeeds()
+		return nil, err
+	}
+	for _, ix := range d.sortedIndexes() {
+		var q []*logState
+		for _, l := range ix.logs {
+			if l.held > l.applied {
+				q = append(q, l)
+			}
+		}
+		sortLogs(q)
+		if _, err := d.apply(ix, q); err != nil {
+			d.closeFeeds()
+			return nil, fmt.Errorf("dag: re-applying index %v: %w", ix.key, err)
+		}
+	}
+	return d, nil
+}
+
+func (d *DAG) load() error {
+	return d.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: d.keys.tag(tagManifest)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			m, err := DecodeManifest(v)
+			if err != nil {
+				return fmt.Errorf("dag: stored manifest: %w", err)
+			}
+			d.addIndex(m)
+		}
+		it.Close()
+
+		it = txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: d.keys.tag(tagLog)})
+		defer it.Close()
+		n := len(d.keys.prefix) + 1
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			if len(k) != n+64 {
+				continue
+			}
+			var idx IndexKey
+			copy(idx.b[:], k[n:])
+			log, err := feedtree.KeyFromBytes(k[n+32:])
+			if err != nil {
+				return fmt.Errorf("dag: stored log key: %w", err)
+			}
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			rec, ok := decodeLogRecord(v)
+			ix := d.indexes[idx]
+			if !ok || ix == nil {
+				return fmt.Errorf("dag: corrupt log record for %v", log)
+			}
+			l := &logState{ix: ix, key: log, identity: rec.identity, applied: rec.applied, forked: rec.forked, forkAt: rec.forkAt}
+			if l.feed, err = feedtree.OpenFeed(d.store, log, nil); err != nil {
+				return fmt.Errorf("dag: opening log %v: %w", log, err)
+			}
+			if l.applied >= 2 {
+				h, err := getValue(txn, d.keys.seqHash(log, l.applied-1))
+				if err != nil || len(h) != 32 {
+					return fmt.Errorf("dag: hash of node %d of %v: %v", l.applied-1, log, err)
+				}
+				copy(l.lastHash.b[:], h)
+			}
+			l.held = l.applied
+			if l.held == 1 && !l.feed.Has(0) {
+				l.held = 0 // registered, but the certificate never reached the feed
+			}
+			for l.feed.Has(l.held) {
+				l.held++
+			}
+			ix.logs[log] = l
+			d.logs[log] = l
+			ix.pending += l.pending()
+		}
+		it.Close()
+
+		for _, ix := range d.indexes {
+			v, err := getValue(txn, d.keys.counter(ix.key))
+			if err == nil && len(v) == 8 {
+				ix.counter = binary.BigEndian.Uint64(v)
+			} else if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+				return err
+			}
+			it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: append(d.keys.tag(tagHead), ix.key.b[:]...)})
+			for it.Rewind(); it.Valid(); it.Next() {
+				k := it.Item().Key()
+				log, err := feedtree.KeyFromBytes(k[len(k)-32:])
+				if err != nil {
+					it.Close()
+					return fmt.Errorf("dag: stored head key: %w", err)
+				}
+				v, err := it.Item().ValueCopy(nil)
+				if err != nil {
+					it.Close()
+					return err
+				}
+				h, ok := decodeHeadRecord(v)
+				if !ok {
+					it.Close()
+					return fmt.Errorf("dag: corrupt head record for %v", log)
+				}
+				ix.heads[log] = h
+			}
+			it.Close()
+		}
+		return nil
+	})
+}
+
+func getValue(txn *badger.Txn, key []byte) ([]byte, error) {
+	item, err := txn.Get(key)
+	if err != nil {
+		return nil, err
+	}
+	return item.ValueCopy(nil)
+}
+
+func (d *DAG) addIndex(m *Manifest) *indexState {
+	ix := &indexState{
+		key:      m.Key(),
+		manifest: m,
+		logs:     make(map[feedtree.Key]*logState),
+		heads:    make(map[feedtree.Key]headRecord),
+		waiters:  make(map[feedtree.Key][]*logState),
+		changed:  make(chan struct{}),
+	}
+	d.indexes[ix.key] = ix
+	return ix
+}
+
+func (d *DAG) sortedIndexes() []*indexState {
+	out := make([]*indexState, 0, len(d.indexes))
+	for _, ix := range d.indexes {
+		out = append(out, ix)
+	}
+	slices.SortFunc(out, func(a, b *indexState) int { return bytes.Compare(a.key.b[:], b.key.b[:]) })
+	return out
+}
+
+func keyCmp(a, b feedtree.Key) int {
+	ab, bb := a.Bytes(), b.Bytes()
+	return bytes.Compare(ab[:], bb[:])
+}
+
+func sortLogs(ls []*logState) {
+	slices.SortFunc(ls, func(a, b *logState) int { return keyCmp(a.key, b.key) })
+}
+
+func (d *DAG) closeFeeds() {
+	for _, l := range d.logs {
+		if l.feed != nil {
+			l.feed.Close()
+		}
+	}
+}
+
+// Close closes the author log feeds and wakes WaitApplied callers. It does
+// not close the badger database. Later calls return ErrClosed.
+func (d *DAG) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return ErrClosed
+	}
+	d.closed = true
+	close(d.done)
+	d.closeFeeds()
+	return nil
+}
+
+func (d *DAG) index(idx IndexKey) (*indexState, error) {
+	if d.closed {
+		return nil, ErrClosed
+	}
+	ix := d.indexes[idx]
+	if ix == nil {
+		return nil, fmt.Errorf("index %v: %w", idx, ErrNotFound)
+	}
+	return ix, nil
+}
+
+// PutManifest verifies m and stores it, making its index known. Storing a
+// known manifest again does nothing.
+func (d *DAG) PutManifest(m *Manifest) error {
+	if err := m.Verify(); err != nil {
+		return err
+	}
+	b, err := m.Marshal()
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return ErrClosed
+	}
+	k := IndexKey{hash256(b)}
+	if d.indexes[k] != nil {
+		return nil
+	}
+	if err := d.db.Update(func(txn *badger.Txn) error { return txn.Set(d.keys.manifest(k), b) }); err != nil {
+		return fmt.Errorf("dag: storing manifest: %w", err)
+	}
+	d.addIndex(m)
+	return nil
+}
+
+// Manifest returns the manifest of index k, or ErrNotFound.
+func (d *DAG) Manifest(k IndexKey) (*Manifest, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ix, err := d.index(k)
+	if err != nil {
+		return nil, err
+	}
+	m := *ix.manifest
+	return &m, nil
+}
+
+// Indexes returns the keys of the known indexes in byte order.
+func (d *DAG) Indexes() ([]IndexKey, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil, ErrClosed
+	}
+	out := make([]IndexKey, 0, len(d.indexes))
+	for _, ix := range d.sortedIndexes() {
+		out = append(out, ix.key)
+	}
+	return out, nil
+}
+
+// Logs returns the author logs of idx in key order.
+func (d *DAG) Logs(idx IndexKey) ([]LogState, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ix, err := d.index(idx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]LogState, 0, len(ix.logs))
+	for _, l := range ix.logs {
+		out = append(out, LogState{Key: l.key, Identity: l.identity, Length: l.held, Applied: l.applied,
+			Head: l.feed.Head(), Forked: l.forked, ForkAt: l.forkAt})
+	}
+	slices.SortFunc(out, func(a, b LogState) int { return keyCmp(a.Key, b.Key) })
+	return out, nil
+}
+
+// Feed returns the feed of a known author log, for serving blocks and
+// proofs to peers. The DAG owns it: do not Close it.
+func (d *DAG) Feed(log feedtree.Key) (*feedtree.Feed, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil, ErrClosed
+	}
+	l := d.logs[log]
+	if l == nil {
+		return nil, fmt.Errorf("log %v: %w", log, ErrNotFound)
+	}
+	return l.feed, nil
+}
+
+// Heads returns the heads of idx (applied nodes no applied node links), in
+// log key order.
+func (d *DAG) Heads(idx IndexKey) ([]Link, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ix, err := d.index(idx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Link, 0, len(ix.heads))
+	for log, h := range ix.heads {
+		out = append(out, Link{Log: log, Seq: h.seq, Hash: h.hash})
+	}
+	slices.SortFunc(out, func(a, b Link) int { return keyCmp(a.Log, b.Log) })
+	return out, nil
+}
+
+// register records a new log of ix written by id.
+func (d *DAG) register(ix *indexState, log feedtree.Key, id Identity, feed *feedtree.Feed) (*logState, error) {
+	l := &logState{ix: ix, key: log, identity: id, applied: 1, feed: feed}
+	err := d.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Set(d.keys.log(ix.key, log), logRecord{identity: id, applied: 1}.encode()); err != nil {
+			return err
+		}
+		return txn.Set(d.keys.logIndex(log), ix.key.b[:])
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dag: registering log %v: %w", log, err)
+	}
+	ix.logs[log] = l
+	d.logs[log] = l
+	return l, nil
+}

@@ -1,0 +1,182 @@
+package dag
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"indexd/feedtree"
+)
+
+// Missing returns what idx needs fetched before its pending nodes can apply:
+// for each log, the highest linked node this replica does not hold (logs
+// replicate as prefixes, so fetching up to it fetches the rest). Links to
+// nodes held but not yet applicable are not listed; their own missing
+// ancestors are. In log key order.
+func (d *DAG) Missing(idx IndexKey) ([]Link, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ix, err := d.index(idx)
+	if err != nil {
+		return nil, err
+	}
+	need := make(map[feedtree.Key]Link)
+	for _, l := range ix.logs {
+		if l.broken {
+			continue
+		}
+		for seq := l.applied; seq < l.held; seq++ {
+			b, err := l.feed.Get(seq)
+			if err != nil {
+				return nil, fmt.Errorf("reading node %d of %v: %w", seq, l.key, err)
+			}
+			n, err := DecodeNode(b)
+			if err != nil {
+				break
+			}
+			for _, link := range n.Links {
+				t := ix.logs[link.Log]
+				if t != nil && t.held > link.Seq {
+					continue
+				}
+				if have, ok := need[link.Log]; !ok || link.Seq > have.Seq {
+					need[link.Log] = link
+				}
+			}
+		}
+	}
+	out := make([]Link, 0, len(need))
+	for _, l := range need {
+		out = append(out, l)
+	}
+	slices.SortFunc(out, func(a, b Link) int { return keyCmp(a.Log, b.Log) })
+	return out, nil
+}
+
+// Applied returns up to limit applied nodes of idx with apply counter
+// greater than after, in apply order (a topological order: every node comes
+// after the nodes it links). limit ≤ 0 means no limit.
+func (d *DAG) Applied(idx IndexKey, after uint64, limit int) ([]Applied, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ix, err := d.index(idx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Applied
+	prefix := append(d.keys.tag(tagApplied), ix.key.b[:]...)
+	err = d.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 64, Prefix: prefix})
+		defer it.Close()
+		for it.Seek(d.keys.applied(ix.key, after+1)); it.Valid(); it.Next() {
+			if limit > 0 && len(out) >= limit {
+				return nil
+			}
+			k := it.Item().Key()
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if len(v) != 72 || len(k) != len(prefix)+8 {
+				return fmt.Errorf("dag: corrupt applied record")
+			}
+			log, err := feedtree.KeyFromBytes(v[:32])
+			if err != nil {
+				return fmt.Errorf("dag: corrupt applied record: %w", err)
+			}
+			seq := binary.BigEndian.Uint64(v[32:40])
+			a := Applied{Seq: binary.BigEndian.Uint64(k[len(prefix):])}
+			copy(a.Hash.b[:], v[40:])
+			l := ix.logs[log]
+			if l == nil {
+				return fmt.Errorf("dag: applied record names unknown log %v", log)
+			}
+			if a.Node, err = d.readNode(l, seq, a.Hash); err != nil {
+				return err
+			}
+			a.Identity = l.identity
+			out = append(out, a)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (d *DAG) readNode(l *logState, seq uint64, want ID) (*Node, error) {
+	b, err := l.feed.Get(seq)
+	if err != nil {
+		return nil, fmt.Errorf("reading node %d of %v: %w", seq, l.key, err)
+	}
+	if HashNode(b) != want {
+		return nil, fmt.Errorf("dag: node %d of %v no longer hashes to %v", seq, l.key, want)
+	}
+	return DecodeNode(b)
+}
+
+// WaitApplied returns nil once idx has an applied node with Seq > after, or
+// ctx's error, or ErrClosed.
+func (d *DAG) WaitApplied(ctx context.Context, idx IndexKey, after uint64) error {
+	for {
+		d.mu.Lock()
+		ix, err := d.index(idx)
+		if err != nil {
+			d.mu.Unlock()
+			return err
+		}
+		if ix.counter > after {
+			d.mu.Unlock()
+			return nil
+		}
+		ch := ix.changed
+		d.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-d.done:
+			return ErrClosed
+		}
+	}
+}
+
+// Node returns an applied node by its ID, with the identity of its log.
+// ErrNotFound if no applied node has that ID.
+func (d *DAG) Node(id ID) (*Node, Identity, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil, Identity{}, ErrClosed
+	}
+	var v []byte
+	err := d.db.View(func(txn *badger.Txn) error {
+		var err error
+		v, err = getValue(txn, d.keys.nodeLoc(id))
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, Identity{}, fmt.Errorf("node %v: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, Identity{}, err
+	}
+	if len(v) != 72 {
+		return nil, Identity{}, fmt.Errorf("dag: corrupt node location of %v", id)
+	}
+	log, err := feedtree.KeyFromBytes(v[32:64])
+	if err != nil {
+		return nil, Identity{}, fmt.Errorf("dag: corrupt node location of %v: %w", id, err)
+	}
+	l := d.logs[log]
+	if l == nil {
+		return nil, Identity{}, fmt.Errorf("dag: node %v in unknown log %v", id, log)
+	}
+	n, err := d.readNode(l, binary.BigEndian.Uint64(v[64:]), id)
+	if err != nil {
+		return nil, Identity{}, err
+	}
+	return n, l.identity, nil
+}

@@ -1,0 +1,329 @@
+package dag
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"indexd/feedtree"
+)
+
+// Append writes ops as new nodes of a's author log for idx and applies them.
+// If the log is new it first registers it and writes its certificate as
+// block 0. All blocks go into one feed Append (one signature). Node k links
+// node k−1 of the log first, then the current heads of the index, oldest
+// applied first, up to MaxLinks per node; heads beyond the cap are linked by
+// the following nodes of the batch or by later writes. It returns the IDs
+// of the new nodes (for a put, the entry id).
+func (d *DAG) Append(ctx context.Context, idx IndexKey, a Author, ops ...Op) ([]ID, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ix, err := d.index(idx)
+	if err != nil {
+		return nil, err
+	}
+	return d.appendLocked(ix, a, ops)
+}
+
+func (d *DAG) appendLocked(ix *indexState, a Author, ops []Op) ([]ID, error) {
+	if a.Identity.IsZero() {
+		return nil, errors.New("dag: append with a zero identity key")
+	}
+	logKey := a.Log.Public()
+	if logKey.IsZero() {
+		return nil, errors.New("dag: append with a zero log key pair")
+	}
+	id := a.Identity.Public()
+	l := d.logs[logKey]
+	if l != nil && l.ix != ix {
+		return nil, fmt.Errorf("appending to %v: %w", logKey, ErrWrongIndex)
+	}
+	if l != nil && l.identity != id {
+		return nil, fmt.Errorf("dag: log %v belongs to %v, not %v", logKey, l.identity, id)
+	}
+	if l == nil {
+		f, err := feedtree.OpenFeed(d.store, logKey, &a.Log)
+		if err != nil {
+			return nil, fmt.Errorf("dag: opening log %v: %w", logKey, err)
+		}
+		if l, err = d.register(ix, logKey, id, f); err != nil {
+			f.Close()
+			return nil, err
+		}
+		l.held = f.Length()
+	} else if !l.feed.Writable() {
+		l.feed.Close()
+		f, err := feedtree.OpenFeed(d.store, logKey, &a.Log)
+		if err != nil {
+			return nil, fmt.Errorf("dag: opening log %v: %w", logKey, err)
+		}
+		l.feed = f
+	}
+	if l.forked {
+		return nil, fmt.Errorf("appending to %v: %w", logKey, ErrForked)
+	}
+	if l.held > l.applied {
+		if _, err := d.apply(ix, []*logState{l}); err != nil {
+			return nil, err
+		}
+		l = d.logs[logKey]
+	}
+	if l.broken || l.held > l.applied {
+		return nil, fmt.Errorf("dag: log %v holds nodes it cannot apply", logKey)
+	}
+
+	var blocks [][]byte
+	if l.held == 0 {
+		c, err := NewCert(a.Identity, ix.key, logKey, d.opts.Now().UnixMilli())
+		if err != nil {
+			return nil, err
+		}
+		b, err := c.Marshal()
+		if err != nil {
+			return nil, err
+		}
+		blocks = append(blocks, b)
+	}
+	heads := d.headsByAge(ix, logKey)
+	seq := max(l.held, 1)
+	prev := Link{Log: logKey, Seq: l.applied - 1, Hash: l.lastHash}
+	now := d.opts.Now().UnixMilli()
+	ids := make([]ID, 0, len(ops))
+	for _, op := range ops {
+		n := &Node{Index: ix.key, Log: logKey, Seq: seq, Time: now, Op: op}
+		if seq >= 2 {
+			n.Links = append(n.Links, prev)
+		}
+		take := min(len(heads), MaxLinks-len(n.Links))
+		sel := heads[:take]
+		heads = heads[take:]
+		slices.SortFunc(sel, func(a, b Link) int { return keyCmp(a.Log, b.Log) })
+		n.Links = append(n.Links, sel...)
+		b, err := n.Marshal()
+		if err != nil {
+			return nil, err
+		}
+		h := HashNode(b)
+		ids = append(ids, h)
+		blocks = append(blocks, b)
+		prev = Link{Log: logKey, Seq: seq, Hash: h}
+		seq++
+	}
+	if _, err := l.feed.Append(blocks...); err != nil {
+		return nil, fmt.Errorf("dag: appending to log %v: %w", logKey, err)
+	}
+	l.held += uint64(len(blocks))
+	ix.pending += len(ops)
+	if _, err := d.apply(ix, []*logState{l}); err != nil {
+		return ids, err
+	}
+	if l = d.logs[logKey]; l.applied != l.held {
+		return ids, fmt.Errorf("dag: applied %d of %d blocks of own log %v", l.applied, l.held, logKey)
+	}
+	return ids, nil
+}
+
+// headsByAge returns the heads of ix except the one of log skip, oldest
+// applied first.
+func (d *DAG) headsByAge(ix *indexState, skip feedtree.Key) []Link {
+	type aged struct {
+		link Link
+		at   uint64
+	}
+	hs := make([]aged, 0, len(ix.heads))
+	for log, h := range ix.heads {
+		if log != skip {
+			hs = append(hs, aged{Link{Log: log, Seq: h.seq, Hash: h.hash}, h.applySeq})
+		}
+	}
+	slices.SortFunc(hs, func(a, b aged) int {
+		if a.at != b.at {
+			if a.at < b.at {
+				return -1
+			}
+			return 1
+		}
+		return keyCmp(a.link.Log, b.link.Log)
+	})
+	out := make([]Link, len(hs))
+	for i, h := range hs {
+		out[i] = h.link
+	}
+	return out
+}
+
+// Ingest takes a verified range of author log log of idx from replication:
+// p proves blocks [p.Start, p.End) against one signed head. The log must be
+// new with the range starting at its certificate (block 0, checked against
+// idx and log), or the range must start within the prefix already held.
+// Every node in the range is decoded and checked (index, log, seq, first
+// link) before anything is stored; then the feed stores the range
+// atomically and every node now applicable is applied. Nodes waiting for
+// missing ancestors stay pending (see Missing), at most Options.MaxPending
+// per index (ErrPendingFull beyond). A conflicting signed head returns the
+// *feedtree.ForkError after recording the fork and, with
+// Options.ForkAuthor, appending a fork-proof node. It returns how many
+// nodes were applied, in any log.
+func (d *DAG) Ingest(ctx context.Context, idx IndexKey, log feedtree.Key, p *feedtree.Proof, blocks [][]byte) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if p == nil || p.End < p.Start || uint64(len(blocks)) != p.End-p.Start {
+		return 0, fmt.Errorf("dag: ingest: %d blocks for the proof's range: %w", len(blocks), feedtree.ErrBadProof)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ix, err := d.index(idx)
+	if err != nil {
+		return 0, err
+	}
+	l := d.logs[log]
+	if l != nil && l.ix != ix {
+		return 0, fmt.Errorf("ingesting %v: %w", log, ErrWrongIndex)
+	}
+	var held uint64
+	if l != nil {
+		held = l.held
+	}
+	var cert *Cert
+	if held == 0 {
+		if p.Start != 0 || len(blocks) == 0 {
+			return 0, fmt.Errorf("ingesting %v from block %d: no certificate yet: %w", log, p.Start, ErrBadCert)
+		}
+		if cert, err = checkCert(blocks[0], idx, log); err != nil {
+			return 0, err
+		}
+		if l != nil && l.identity != cert.Identity {
+			return 0, fmt.Errorf("ingesting %v: certificate of another identity: %w", log, ErrBadCert)
+		}
+	}
+	if p.Start > held {
+		return 0, fmt.Errorf("ingesting %v blocks [%d,%d) with %d held: %w", log, p.Start, p.End, held, ErrNotContiguous)
+	}
+	if l != nil && l.broken {
+		return 0, fmt.Errorf("ingesting %v: log is stuck on an invalid node: %w", log, ErrBadNode)
+	}
+	f := (*feedtree.Feed)(nil)
+	if l != nil {
+		f = l.feed
+	}
+	var prev ID
+	for i, b := range blocks {
+		seq := p.Start + uint64(i)
+		if seq == 0 {
+			continue
+		}
+		n, err := DecodeNode(b)
+		if err != nil {
+			return 0, fmt.Errorf("ingesting node %d of %v: %w", seq, log, err)
+		}
+		if n.Index != idx || n.Log != log || n.Seq != seq {
+			return 0, fmt.Errorf("ingesting node %d of %v: it names index %v, log %v, seq %d: %w", seq, log, n.Index, n.Log, n.Seq, ErrBadNode)
+		}
+		if seq >= 2 {
+			if i == 0 {
+				pb, err := f.Get(seq - 1)
+				if err != nil {
+					return 0, fmt.Errorf("reading node %d of %v: %w", seq-1, log, err)
+				}
+				prev = HashNode(pb)
+			}
+			if n.Links[0].Hash != prev {
+				return 0, fmt.Errorf("ingesting node %d of %v: first link does not hash-match node %d: %w", seq, log, seq-1, ErrBadNode)
+			}
+		}
+		prev = HashNode(b)
+	}
+	newHeld := max(held, p.End)
+	var applied uint64 = 1
+	if l != nil {
+		applied = l.applied
+	}
+	before, after := pendingOf(held, applied), pendingOf(newHeld, applied)
+	if ix.pending+after-before > d.opts.MaxPending {
+		return 0, fmt.Errorf("ingesting %v: %d pending nodes, limit %d: %w", log, ix.pending+after-before, d.opts.MaxPending, ErrPendingFull)
+	}
+	if f == nil {
+		if f, err = feedtree.OpenFeed(d.store, log, nil); err != nil {
+			return 0, fmt.Errorf("dag: opening log %v: %w", log, err)
+		}
+	}
+	if err := f.Put(p, blocks); err != nil {
+		var fe *feedtree.ForkError
+		if errors.As(err, &fe) && l != nil {
+			if ferr := d.recordFork(ix, l, fe); ferr != nil {
+				return 0, fmt.Errorf("%w (recording it: %v)", err, ferr)
+			}
+		}
+		if l == nil {
+			f.Close()
+		}
+		return 0, fmt.Errorf("ingesting %v blocks [%d,%d): %w", log, p.Start, p.End, err)
+	}
+	if l == nil {
+		if l, err = d.register(ix, log, cert.Identity, f); err != nil {
+			f.Close()
+			return 0, err
+		}
+	}
+	l.held = newHeld
+	for l.feed.Has(l.held) {
+		l.held++
+	}
+	ix.pending += pendingOf(l.held, l.applied) - before
+	return d.apply(ix, []*logState{l})
+}
+
+func pendingOf(held, applied uint64) int {
+	if held > applied {
+		return int(held - applied)
+	}
+	return 0
+}
+
+func checkCert(b []byte, idx IndexKey, log feedtree.Key) (*Cert, error) {
+	c, err := DecodeCert(b)
+	if err != nil {
+		return nil, fmt.Errorf("certificate of %v: %v: %w", log, err, ErrBadCert)
+	}
+	if c.Index != idx || c.Log != log {
+		return nil, fmt.Errorf("certificate of %v names index %v, log %v: %w", log, c.Index, c.Log, ErrBadCert)
+	}
+	if err := c.Verify(); err != nil {
+		return nil, fmt.Errorf("certificate of %v: %v: %w", log, err, ErrBadCert)
+	}
+	return c, nil
+}
+
+// recordFork marks l forked and, when Options.ForkAuthor gives a local
+// author, appends a fork-proof node so every replica learns it.
+func (d *DAG) recordFork(ix *indexState, l *logState, fe *feedtree.ForkError) error {
+	d.markForked(l, forkAt(&fe.Proof))
+	if err := d.db.Update(func(txn *badger.Txn) error {
+		return txn.Set(d.keys.log(ix.key, l.key), l.record().encode())
+	}); err != nil {
+		return err
+	}
+	if d.opts.ForkAuthor == nil {
+		return nil
+	}
+	a, ok := d.opts.ForkAuthor(ix.key)
+	if !ok || a.Log.Public() == l.key {
+		return nil
+	}
+	pb, err := fe.Proof.AppendBinary(nil)
+	if err != nil {
+		return fmt.Errorf("encoding fork proof: %w", err)
+	}
+	_, err = d.appendLocked(ix, a, []Op{{Kind: OpForkProof, ForkProof: &ForkProofOp{Log: l.key, Proof: pb}}})
+	return err
+}
