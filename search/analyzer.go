@@ -60,7 +60,7 @@ var (
 //   - chunks are separated by white space, '/', '\\' and any punctuation or
 //     symbol other than the inner separators below;
 //   - words are the parts of a chunk separated by the inner separators
-//     '.', '_', '-' and '\'';
+//     '.', '_', '-' and '\”;
 //   - parts are the parts of a word at a change between digits and letters,
 //     or between scripts whose words are not space separated (Han,
 //     Hiragana, Katakana, Hangul) and the rest.

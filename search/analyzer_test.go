@@ -6,7 +6,6 @@ import (
 	"testing"
 )
 
-
 func analyze(query bool, s string) []string {
 	a := releaseAnalyzer
 	if query {

@@ -1,0 +1,223 @@
+package search
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/blevesearch/bleve/v2/document"
+	"github.com/blevesearch/bleve/v2/mapping"
+	index "github.com/blevesearch/bleve_index_api"
+)
+
+// Field names in the bleve index. They are also the names users write in
+// field:value queries.
+const (
+	fieldText        = "text" // every full-text word, see textField
+	fieldTitle       = "title"
+	fieldDescription = "description"
+	fieldName        = "name"
+	fieldFiles       = "files"
+	fieldCategory    = "category"
+	fieldCatGroup    = "catgroup" // the parent Torznab category (5030 -> 5000)
+	fieldTags        = "tags"
+	fieldAuthor      = "author"
+	fieldIndex       = "index"
+	fieldV1          = "infohash_v1"
+	fieldV2          = "infohash_v2"
+	fieldSize        = "size"
+	fieldPublished   = "published"
+)
+
+// textFields are the analysed fields, merged into fieldText. A field query
+// on one of them (title:matrix) searches fieldText.
+var textFields = []string{fieldTitle, fieldDescription, fieldName, fieldFiles}
+
+// mappingVersion is stored in the index; an index built with another
+// version is discarded and rebuilt (its cursor reads 0). Bump it whenever
+// newDocument or newMapping change what is indexed.
+const mappingVersion = "indexd-search-1"
+
+// newMapping describes the index for bleve's query parser, sorting and
+// highlighting. Documents are not built through it (see newDocument), so
+// it only has to agree with newDocument on field names, types and
+// analyzers.
+func newMapping() *mapping.IndexMappingImpl {
+	m := bleveMapping()
+	m.DefaultAnalyzer = AnalyzerName
+	m.DefaultField = fieldText
+	m.StoreDynamic = false
+	m.IndexDynamic = false
+	m.DocValuesDynamic = false
+
+	dm := mapping.NewDocumentStaticMapping()
+	text := func(store bool) *mapping.FieldMapping {
+		f := mapping.NewTextFieldMapping()
+		f.Analyzer = AnalyzerName
+		f.Store = store
+		f.IncludeInAll = false
+		f.IncludeTermVectors = store
+		f.DocValues = false
+		return f
+	}
+	kw := func(store, docValues bool) *mapping.FieldMapping {
+		f := mapping.NewKeywordFieldMapping()
+		f.Store = store
+		f.IncludeInAll = false
+		f.IncludeTermVectors = false
+		f.DocValues = docValues
+		return f
+	}
+	dm.AddFieldMappingsAt(fieldText, text(false))
+	dm.AddFieldMappingsAt(fieldTitle, text(true))
+	dm.AddFieldMappingsAt(fieldName, text(true))
+	dm.AddFieldMappingsAt(fieldDescription, text(false))
+	dm.AddFieldMappingsAt(fieldFiles, text(false))
+	dm.AddFieldMappingsAt(fieldCategory, kw(false, true))
+	dm.AddFieldMappingsAt(fieldCatGroup, kw(false, false))
+	dm.AddFieldMappingsAt(fieldTags, kw(false, true))
+	dm.AddFieldMappingsAt(fieldAuthor, kw(false, false))
+	dm.AddFieldMappingsAt(fieldIndex, kw(false, false))
+	dm.AddFieldMappingsAt(fieldV1, kw(true, false))
+	dm.AddFieldMappingsAt(fieldV2, kw(true, false))
+	num := mapping.NewNumericFieldMapping()
+	num.Store, num.IncludeInAll, num.DocValues = false, false, true
+	dm.AddFieldMappingsAt(fieldSize, num)
+	dt := mapping.NewDateTimeFieldMapping()
+	dt.Store, dt.IncludeInAll, dt.DocValues = false, false, true
+	dm.AddFieldMappingsAt(fieldPublished, dt)
+	m.DefaultMapping = dm
+	return m
+}
+
+func bleveMapping() *mapping.IndexMappingImpl { return mapping.NewIndexMapping() }
+
+// Indexing options of each kind of field. Only the infohashes (for
+// collapsing) and the title and name (for highlighting) are stored; sort
+// and facet fields keep doc values.
+const (
+	optKeyword      = index.IndexField
+	optKeywordFacet = index.IndexField | index.DocValues
+	optKeywordStore = index.IndexField | index.StoreField
+	optStoreOnly    = index.StoreField
+	optNumeric      = index.IndexField | index.DocValues
+	optText         = index.IndexField | index.IncludeTermVectors
+)
+
+// newDocument turns d into a bleve document without reflection.
+func newDocument(d *Doc) *document.Document {
+	doc := document.NewDocument(d.ID)
+	doc.Fields = make([]document.Field, 0, 12+len(d.Tags))
+	doc.AddField(newTextField(d))
+	if d.Title != "" {
+		doc.AddField(document.NewTextFieldCustom(fieldTitle, nil, []byte(d.Title), optStoreOnly, nil))
+	}
+	if d.Name != "" {
+		doc.AddField(document.NewTextFieldCustom(fieldName, nil, []byte(d.Name), optStoreOnly, nil))
+	}
+	cat := strconv.FormatUint(uint64(d.Category), 10)
+	doc.AddField(document.NewTextFieldCustom(fieldCategory, nil, []byte(cat), optKeywordFacet, nil))
+	doc.AddField(document.NewTextFieldCustom(fieldCatGroup, nil, []byte(strconv.FormatUint(uint64(d.Category/1000*1000), 10)), optKeyword, nil))
+	for i, t := range d.Tags {
+		doc.AddField(document.NewTextFieldCustom(fieldTags, []uint64{uint64(i)}, []byte(normTag(t)), optKeywordFacet, nil))
+	}
+	if d.Author != "" {
+		doc.AddField(document.NewTextFieldCustom(fieldAuthor, nil, []byte(d.Author), optKeyword, nil))
+	}
+	if d.Index != "" {
+		doc.AddField(document.NewTextFieldCustom(fieldIndex, nil, []byte(d.Index), optKeyword, nil))
+	}
+	if d.InfohashV1 != "" {
+		doc.AddField(document.NewTextFieldCustom(fieldV1, nil, []byte(strings.ToLower(d.InfohashV1)), optKeywordStore, nil))
+	}
+	if d.InfohashV2 != "" {
+		doc.AddField(document.NewTextFieldCustom(fieldV2, nil, []byte(strings.ToLower(d.InfohashV2)), optKeywordStore, nil))
+	}
+	doc.AddField(document.NewNumericFieldWithIndexingOptions(fieldSize, nil, float64(d.Size), optNumeric))
+	pub := d.Published
+	if pub.IsZero() {
+		pub = time.Unix(0, 0)
+	}
+	if f, err := document.NewDateTimeFieldWithIndexingOptions(fieldPublished, nil, pub.UTC(), time.RFC3339, optNumeric); err == nil {
+		doc.AddField(f)
+	}
+	return doc
+}
+
+// normTag is how tags are compared: trimmed and lower-cased.
+func normTag(t string) string { return strings.ToLower(strings.TrimSpace(t)) }
+
+// Positions of consecutive sources in textField are this far apart, so a
+// phrase never spans two of them.
+const positionGap = 100
+
+// textField is the one inverted full-text field of a document. It analyses
+// title, name, description and file paths once each and merges their terms
+// into a single posting list per term, as a composite field would, without
+// indexing each source again on its own. Term locations (positions and
+// offsets, for phrases and highlighting) are kept only for title and name,
+// which are short; description and file terms carry frequencies only, so
+// phrase queries match within a title or a name.
+type textField struct {
+	d      *Doc
+	length int
+	freqs  index.TokenFrequencies
+}
+
+func newTextField(d *Doc) *textField { return &textField{d: d} }
+
+func (f *textField) Name() string                        { return fieldText }
+func (f *textField) Value() []byte                       { return nil }
+func (f *textField) ArrayPositions() []uint64            { return nil }
+func (f *textField) EncodedFieldType() byte              { return 't' }
+func (f *textField) Options() index.FieldIndexingOptions { return optText }
+func (f *textField) AnalyzedLength() int                 { return f.length }
+func (f *textField) AnalyzedTokenFrequencies() index.TokenFrequencies {
+	return f.freqs
+}
+func (f *textField) NumPlainTextBytes() uint64 {
+	n := len(f.d.Title) + len(f.d.Description) + len(f.d.Name)
+	for _, p := range f.d.Files {
+		n += len(p)
+	}
+	return uint64(n)
+}
+func (f *textField) Size() int { return 64 }
+
+// Analyze implements index.Field.
+func (f *textField) Analyze() {
+	f.freqs = make(index.TokenFrequencies, 64)
+	base := 0
+	add := func(source, text string, locs bool) {
+		if text == "" {
+			return
+		}
+		toks := releaseAnalyzer.Analyze([]byte(text))
+		f.length += len(toks)
+		var tls []index.TokenLocation
+		if locs {
+			tls = make([]index.TokenLocation, len(toks))
+		}
+		last := 0
+		for i, t := range toks {
+			tf, ok := f.freqs[string(t.Term)]
+			if !ok {
+				tf = &index.TokenFreq{Term: t.Term}
+				f.freqs[string(t.Term)] = tf
+			}
+			tf.SetFrequency(tf.Frequency() + 1)
+			if locs {
+				tls[i] = index.TokenLocation{Field: source, Start: t.Start, End: t.End, Position: base + t.Position}
+				tf.Locations = append(tf.Locations, &tls[i])
+			}
+			last = max(last, t.Position)
+		}
+		base += last + positionGap
+	}
+	add(fieldTitle, f.d.Title, true)
+	add(fieldName, f.d.Name, true)
+	add(fieldDescription, f.d.Description, false)
+	for _, p := range f.d.Files {
+		add(fieldFiles, p, false)
+	}
+}

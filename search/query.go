@@ -1,0 +1,548 @@
+package search
+
+import (
+	"context"
+	"encoding/base32"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/search"
+	"github.com/blevesearch/bleve/v2/search/query"
+	"github.com/blevesearch/bleve/v2/search/searcher"
+)
+
+// maxClauses bounds the terms a wildcard, regexp, fuzzy or range query may
+// expand to; a larger expansion is an ErrBadQuery.
+const maxClauses = 10000
+
+// maxPublisherScan bounds the documents read to count the publishers of
+// the infohashes on one page; beyond it, Hit.Publishers is a lower bound.
+const maxPublisherScan = 2000
+
+// maxLimit bounds Query.Limit.
+const maxLimit = 1000
+
+func init() {
+	searcher.DisjunctionMaxClauseCount = maxClauses
+}
+
+// Query is one search.
+type Query struct {
+	// Text uses bleve's query-string syntax: words (all must match, as in
+	// a search box), "phrases" (within a title or a name), +must, -not,
+	// field:value (tags:, category:, author:, index:, infohash_v1:,
+	// infohash_v2:; title:, name:, description: and files: search the
+	// shared text field), wildcards (matr*), /regexps/, fuzzy~1, and
+	// size:>N, published:>"2024-01-01". A 40- or 64-hex infohash or a
+	// magnet link finds that entry directly. Empty Text lists the most
+	// recent entries.
+	Text string
+	// Index restricts the search to these index keys (any of them). Empty
+	// means all.
+	Index []string
+	// Categories restricts to any of these Torznab categories; a parent
+	// category (a multiple of 1000) matches its subcategories.
+	Categories []uint32
+	// Tags restricts to entries carrying all these tags (case-insensitive).
+	Tags []string
+	// Authors restricts to entries by any of these identities.
+	Authors []string
+	// ExcludeAuthors hides the entries of these identities (muted).
+	ExcludeAuthors []string
+	// Sort is "relevance", "date" (newest first) or "size" (largest
+	// first); a "-" prefix reverses date and size (oldest, smallest
+	// first). Ties break by entry ID ascending. Default: "relevance", or
+	// "date" when Text is empty.
+	Sort string
+	// Offset and Limit select the page. Default Limit: 20; at most 1000.
+	Offset, Limit int
+	// Facets asks for counts by category and tag over all matches.
+	Facets bool
+	// Highlight asks for fragments of title and name with the matched
+	// words marked <mark>…</mark> (HTML-escaped otherwise).
+	Highlight bool
+	// MinSize and MaxSize bound the total size in bytes (0 = no bound).
+	MinSize, MaxSize uint64
+	// Since drops entries published before it (zero = no bound).
+	Since time.Time
+}
+
+// Hit is one result. Entries sharing an infohash are collapsed into the
+// best-ranked of them; Publishers is how many entries carry that infohash
+// (among those the query's Index and ExcludeAuthors allow).
+type Hit struct {
+	ID                     string
+	Score                  float64
+	Fragments              map[string][]string
+	InfohashV1, InfohashV2 string
+	Publishers             int
+}
+
+// Result is the answer to a Query. Total counts matching entries before
+// collapsing. Categories and Tags are facets, set when Query.Facets is.
+type Result struct {
+	Total      uint64
+	Hits       []Hit
+	Categories map[uint32]int
+	Tags       map[string]int
+	Took       time.Duration
+}
+
+// Search runs q. Malformed query text returns an error wrapping
+// ErrBadQuery with the parser's message. Equal index contents give equal
+// results: ranking ties break by ID.
+func (s *Index) Search(ctx context.Context, q Query) (res *Result, err error) {
+	start := time.Now()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	// Dear future: bleve's query-string parser recovers its own panics,
+	// but searchers built from odd queries have panicked in the past; a
+	// query is user input, so no panic may escape.
+	defer func() {
+		if r := recover(); r != nil {
+			res, err = nil, fmt.Errorf("%w: %v", ErrBadQuery, r)
+		}
+	}()
+
+	text, sortBy, err := buildQuery(q)
+	if err != nil {
+		return nil, err
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 20
+	}
+	limit = min(limit, maxLimit)
+	offset := max(q.Offset, 0)
+
+	req := bleve.NewSearchRequestOptions(text, limit+s.opts.collapseWindow(), offset, false)
+	req.SortBy(sortBy)
+	req.Fields = []string{fieldV1, fieldV2}
+	if q.Facets {
+		req.AddFacet(fieldCategory, bleve.NewFacetRequest(fieldCategory, 100))
+		req.AddFacet(fieldTags, bleve.NewFacetRequest(fieldTags, 100))
+	}
+	if q.Highlight {
+		req.Highlight = bleve.NewHighlightWithStyle("html")
+		req.Highlight.Fields = []string{fieldTitle, fieldName}
+	}
+	sr, err := s.idx.SearchInContext(ctx, req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%w: %v", ErrBadQuery, err)
+	}
+
+	res = &Result{Total: sr.Total}
+	groups := collapse(sr.Hits, limit)
+	res.Hits = make([]Hit, len(groups))
+	for i, g := range groups {
+		h := g.hit
+		res.Hits[i] = Hit{ID: h.ID, Score: h.Score, InfohashV1: g.v1, InfohashV2: g.v2, Publishers: g.n}
+		if len(h.Fragments) > 0 {
+			res.Hits[i].Fragments = h.Fragments
+		}
+	}
+	if err := s.countPublishers(ctx, q, res.Hits); err != nil {
+		return nil, err
+	}
+	if q.Facets {
+		res.Categories = map[uint32]int{}
+		res.Tags = map[string]int{}
+		if f := sr.Facets[fieldCategory]; f != nil && f.Terms != nil {
+			for _, t := range f.Terms.Terms() {
+				if c, err := strconv.ParseUint(t.Term, 10, 32); err == nil {
+					res.Categories[uint32(c)] = t.Count
+				}
+			}
+		}
+		if f := sr.Facets[fieldTags]; f != nil && f.Terms != nil {
+			for _, t := range f.Terms.Terms() {
+				res.Tags[t.Term] = t.Count
+			}
+		}
+	}
+	res.Took = time.Since(start)
+	return res, nil
+}
+
+type group struct {
+	hit    *search.DocumentMatch
+	v1, v2 string
+	n      int
+}
+
+// collapse keeps the first (best-ranked) hit of each infohash, up to limit
+// groups. Two hits share a group when their v1 or their v2 infohashes are
+// equal and not empty.
+func collapse(hits search.DocumentMatchCollection, limit int) []group {
+	var gs []group
+	for _, h := range hits {
+		v1, _ := h.Fields[fieldV1].(string)
+		v2, _ := h.Fields[fieldV2].(string)
+		found := false
+		for i := range gs {
+			if (v1 != "" && gs[i].v1 == v1) || (v2 != "" && gs[i].v2 == v2) {
+				gs[i].n++
+				if gs[i].v1 == "" {
+					gs[i].v1 = v1
+				}
+				if gs[i].v2 == "" {
+					gs[i].v2 = v2
+				}
+				found = true
+				break
+			}
+		}
+		if !found && len(gs) < limit {
+			gs = append(gs, group{hit: h, v1: v1, v2: v2, n: 1})
+		}
+	}
+	return gs
+}
+
+// countPublishers sets Publishers of each hit to the number of entries
+// sharing its infohash, within q's Index and ExcludeAuthors.
+func (s *Index) countPublishers(ctx context.Context, q Query, hits []Hit) error {
+	var terms []query.Query
+	for _, h := range hits {
+		if h.InfohashV1 != "" {
+			terms = append(terms, term(fieldV1, h.InfohashV1))
+		}
+		if h.InfohashV2 != "" {
+			terms = append(terms, term(fieldV2, h.InfohashV2))
+		}
+	}
+	if len(terms) == 0 {
+		return nil
+	}
+	bq := query.NewBooleanQuery([]query.Query{query.NewDisjunctionQuery(terms)}, nil, nil)
+	if len(q.Index) > 0 {
+		bq.AddMust(anyTerm(fieldIndex, q.Index))
+	}
+	if len(q.ExcludeAuthors) > 0 {
+		bq.AddMustNot(anyTerm(fieldAuthor, q.ExcludeAuthors))
+	}
+	req := bleve.NewSearchRequestOptions(bq, maxPublisherScan, 0, false)
+	req.Fields = []string{fieldV1, fieldV2}
+	req.Score = "none"
+	req.SortBy([]string{"_id"})
+	sr, err := s.idx.SearchInContext(ctx, req)
+	if err != nil {
+		return fmt.Errorf("search: counting publishers: %w", err)
+	}
+	for i := range hits {
+		n := 0
+		for _, d := range sr.Hits {
+			v1, _ := d.Fields[fieldV1].(string)
+			v2, _ := d.Fields[fieldV2].(string)
+			if (v1 != "" && v1 == hits[i].InfohashV1) || (v2 != "" && v2 == hits[i].InfohashV2) {
+				n++
+			}
+		}
+		hits[i].Publishers = max(n, hits[i].Publishers, 1)
+	}
+	return nil
+}
+
+func term(field, value string) *query.TermQuery {
+	t := query.NewTermQuery(value)
+	t.SetField(field)
+	return t
+}
+
+func anyTerm(field string, values []string) query.Query {
+	qs := make([]query.Query, len(values))
+	for i, v := range values {
+		qs[i] = term(field, v)
+	}
+	if len(qs) == 1 {
+		return qs[0]
+	}
+	return query.NewDisjunctionQuery(qs)
+}
+
+// buildQuery turns q into a bleve query and sort order.
+func buildQuery(q Query) (query.Query, []string, error) {
+	text := strings.TrimSpace(q.Text)
+	sortKey := q.Sort
+	if sortKey == "" {
+		sortKey = "relevance"
+		if text == "" {
+			sortKey = "date"
+		}
+	}
+	var sortBy []string
+	switch sortKey {
+	case "relevance":
+		sortBy = []string{"-_score", "_id"}
+	case "date":
+		sortBy = []string{"-" + fieldPublished, "_id"}
+	case "-date":
+		sortBy = []string{fieldPublished, "_id"}
+	case "size":
+		sortBy = []string{"-" + fieldSize, "_id"}
+	case "-size":
+		sortBy = []string{fieldSize, "_id"}
+	default:
+		return nil, nil, fmt.Errorf("%w: unknown sort %q (want relevance, date, size, -date or -size)", ErrBadQuery, q.Sort)
+	}
+
+	var must []query.Query
+	switch v1, v2, isHash, err := parseInfohash(text); {
+	case err != nil:
+		return nil, nil, err
+	case isHash:
+		var alts []query.Query
+		for _, h := range v1 {
+			alts = append(alts, term(fieldV1, h))
+			// A v2-only torrent is known to v1 clients by its truncated
+			// v2 infohash.
+			p := query.NewPrefixQuery(h)
+			p.SetField(fieldV2)
+			alts = append(alts, p)
+		}
+		for _, h := range v2 {
+			alts = append(alts, term(fieldV2, h))
+		}
+		must = append(must, query.NewDisjunctionQuery(alts))
+	case text != "":
+		parsed, err := query.NewQueryStringQuery(text).Parse()
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %v", ErrBadQuery, err)
+		}
+		must = append(must, rewriteTop(parsed))
+	}
+
+	var mustNot []query.Query
+	if len(q.Index) > 0 {
+		must = append(must, anyTerm(fieldIndex, q.Index))
+	}
+	if len(q.Categories) > 0 {
+		cs := make([]query.Query, len(q.Categories))
+		for i, c := range q.Categories {
+			if c%1000 == 0 {
+				cs[i] = term(fieldCatGroup, strconv.FormatUint(uint64(c), 10))
+			} else {
+				cs[i] = term(fieldCategory, strconv.FormatUint(uint64(c), 10))
+			}
+		}
+		if len(cs) == 1 {
+			must = append(must, cs[0])
+		} else {
+			must = append(must, query.NewDisjunctionQuery(cs))
+		}
+	}
+	for _, t := range q.Tags {
+		must = append(must, term(fieldTags, normTag(t)))
+	}
+	if len(q.Authors) > 0 {
+		must = append(must, anyTerm(fieldAuthor, q.Authors))
+	}
+	if len(q.ExcludeAuthors) > 0 {
+		mustNot = append(mustNot, anyTerm(fieldAuthor, q.ExcludeAuthors))
+	}
+	if q.MinSize > 0 || q.MaxSize > 0 {
+		var lo, hi *float64
+		if q.MinSize > 0 {
+			f := float64(q.MinSize)
+			lo = &f
+		}
+		if q.MaxSize > 0 {
+			f := float64(q.MaxSize)
+			hi = &f
+		}
+		yes := true
+		r := query.NewNumericRangeInclusiveQuery(lo, hi, &yes, &yes)
+		r.SetField(fieldSize)
+		must = append(must, r)
+	}
+	if !q.Since.IsZero() {
+		yes := true
+		r := query.NewDateRangeInclusiveQuery(q.Since, time.Time{}, &yes, nil)
+		r.SetField(fieldPublished)
+		must = append(must, r)
+	}
+	if len(must) == 0 {
+		must = append(must, query.NewMatchAllQuery())
+	}
+	if len(must) == 1 && len(mustNot) == 0 {
+		return must[0], sortBy, nil
+	}
+	return query.NewBooleanQuery(must, nil, mustNot), sortBy, nil
+}
+
+// parseInfohash recognises a bare 40- or 64-hex infohash or a magnet link
+// and returns the v1 and v2 infohashes in lowercase hex. A magnet link
+// without any BitTorrent infohash is an ErrBadQuery.
+func parseInfohash(text string) (v1, v2 []string, ok bool, err error) {
+	if isHex(text) {
+		switch len(text) {
+		case 40:
+			return []string{strings.ToLower(text)}, nil, true, nil
+		case 64:
+			return nil, []string{strings.ToLower(text)}, true, nil
+		}
+	}
+	if len(text) < 8 || !strings.EqualFold(text[:8], "magnet:?") {
+		return nil, nil, false, nil
+	}
+	vals, perr := url.ParseQuery(text[8:])
+	if perr != nil {
+		return nil, nil, false, fmt.Errorf("%w: malformed magnet link: %v", ErrBadQuery, perr)
+	}
+	for _, xt := range vals["xt"] {
+		lower := strings.ToLower(xt)
+		switch {
+		case strings.HasPrefix(lower, "urn:btih:"):
+			h := xt[len("urn:btih:"):]
+			if len(h) == 40 && isHex(h) {
+				v1 = append(v1, strings.ToLower(h))
+			} else if len(h) == 32 {
+				if b, err := base32.StdEncoding.DecodeString(strings.ToUpper(h)); err == nil {
+					v1 = append(v1, hex.EncodeToString(b))
+				}
+			}
+		case strings.HasPrefix(lower, "urn:btmh:1220"):
+			h := lower[len("urn:btmh:1220"):]
+			if len(h) == 64 && isHex(h) {
+				v2 = append(v2, h)
+			}
+		}
+	}
+	if len(v1) == 0 && len(v2) == 0 {
+		return nil, nil, false, fmt.Errorf("%w: magnet link without a BitTorrent infohash (xt=urn:btih: or urn:btmh:1220)", ErrBadQuery)
+	}
+	return v1, v2, true, nil
+}
+
+func isHex(s string) bool {
+	if len(s) != 40 && len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// rewriteTop turns the parser's boolean query, whose plain clauses are
+// "should" (any word), into one where plain clauses must all match.
+func rewriteTop(q query.Query) query.Query {
+	bq, ok := q.(*query.BooleanQuery)
+	if !ok {
+		return rewrite(q)
+	}
+	var must, mustNot []query.Query
+	if c, ok := bq.Must.(*query.ConjunctionQuery); ok {
+		for _, x := range c.Conjuncts {
+			must = append(must, rewrite(x))
+		}
+	} else if bq.Must != nil {
+		must = append(must, rewrite(bq.Must))
+	}
+	if d, ok := bq.Should.(*query.DisjunctionQuery); ok {
+		for _, x := range d.Disjuncts {
+			must = append(must, rewrite(x))
+		}
+	} else if bq.Should != nil {
+		must = append(must, rewrite(bq.Should))
+	}
+	if d, ok := bq.MustNot.(*query.DisjunctionQuery); ok {
+		for _, x := range d.Disjuncts {
+			mustNot = append(mustNot, rewrite(x))
+		}
+	} else if bq.MustNot != nil {
+		mustNot = append(mustNot, rewrite(bq.MustNot))
+	}
+	return query.NewBooleanQueryForQueryString(must, nil, mustNot)
+}
+
+// textField maps the field a user named to the indexed field.
+func mapField(f string) (field string, isText bool) {
+	switch f {
+	case "", fieldText, fieldTitle, fieldName, fieldDescription, fieldFiles:
+		return fieldText, true
+	}
+	return f, false
+}
+
+// rewrite adapts one clause of a parsed query string to this index.
+func rewrite(q query.Query) query.Query {
+	switch x := q.(type) {
+	case *query.MatchQuery:
+		f, isText := mapField(x.FieldVal)
+		x.FieldVal = f
+		x.Operator = query.MatchQueryOperatorAnd
+		if isText {
+			x.Analyzer = QueryAnalyzerName
+		} else if f == fieldTags {
+			x.Match = normTag(x.Match)
+		}
+		return x
+	case *query.MatchPhraseQuery:
+		x.FieldVal, _ = mapField(x.FieldVal)
+		return x
+	case *query.WildcardQuery:
+		f, isText := mapField(x.FieldVal)
+		x.FieldVal = f
+		if isText {
+			x.Wildcard = strings.ToLower(x.Wildcard)
+		}
+		return x
+	case *query.RegexpQuery:
+		x.FieldVal, _ = mapField(x.FieldVal)
+		return x
+	case *query.FuzzyQuery:
+		f, isText := mapField(x.FieldVal)
+		x.FieldVal = f
+		if isText {
+			x.Term = strings.ToLower(x.Term)
+		}
+		return x
+	case *query.PrefixQuery:
+		f, isText := mapField(x.FieldVal)
+		x.FieldVal = f
+		if isText {
+			x.Prefix = strings.ToLower(x.Prefix)
+		}
+		return x
+	case *query.DisjunctionQuery:
+		// The parser reads a number as "the word, or the number": keep
+		// the number only for the numeric field, the word elsewhere.
+		if len(x.Disjuncts) == 2 {
+			m, ok1 := x.Disjuncts[0].(*query.MatchQuery)
+			n, ok2 := x.Disjuncts[1].(*query.NumericRangeQuery)
+			if ok1 && ok2 {
+				if n.FieldVal == fieldSize {
+					return n
+				}
+				return rewrite(m)
+			}
+		}
+		for i, d := range x.Disjuncts {
+			x.Disjuncts[i] = rewrite(d)
+		}
+		return x
+	case *query.ConjunctionQuery:
+		for i, c := range x.Conjuncts {
+			x.Conjuncts[i] = rewrite(c)
+		}
+		return x
+	case *query.BooleanQuery:
+		return rewriteTop(x)
+	}
+	return q
+}

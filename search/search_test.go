@@ -1,0 +1,250 @@
+package search
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func hexID(i int) string { return fmt.Sprintf("%064x", i) }
+
+var t0 = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func testDocs() []Doc {
+	return []Doc{
+		{ID: hexID(1), Index: "idx1", Title: "The Matrix", Name: "The.Matrix.1999.1080p.BluRay.x264-GRP",
+			Files: []string{"The.Matrix.1999.1080p.BluRay.x264-GRP.mkv", "Subs/English.srt"}, Category: 2040,
+			Tags: []string{"HD", "scifi"}, Author: "alice", InfohashV1: strings.Repeat("a", 40), Size: 8 << 30, Published: t0},
+		{ID: hexID(2), Index: "idx1", Title: "Multi file test", Name: "multi", Description: "a folder of text",
+			Files: []string{"multi/alpha.txt", "multi/beta.txt"}, Category: 8000, Tags: []string{"test"},
+			Author: "bob", InfohashV1: strings.Repeat("b", 40), InfohashV2: strings.Repeat("c", 64), Size: 100, Published: t0.Add(time.Hour)},
+		{ID: hexID(3), Index: "idx1", Title: "進撃の巨人 第1話", Name: "Shingeki.no.Kyojin.S01E01", Category: 5070,
+			Files: []string{"кириллица/Фильм.mkv"}, Tags: []string{"anime"}, Author: "carol",
+			InfohashV2: strings.Repeat("d", 64), Size: 1 << 30, Published: t0.Add(2 * time.Hour)},
+		// Same infohash as 1, by another identity.
+		{ID: hexID(4), Index: "idx1", Title: "The Matrix (repost)", Name: "The.Matrix.1999.1080p.BluRay.x264-GRP",
+			Category: 2040, Author: "dave", InfohashV1: strings.Repeat("a", 40), Size: 8 << 30, Published: t0.Add(3 * time.Hour)},
+		{ID: hexID(5), Index: "idx2", Title: "Matrix Reloaded", Name: "The.Matrix.Reloaded.2003.720p", Category: 2030,
+			Tags: []string{"hd"}, Author: "alice", InfohashV1: strings.Repeat("e", 40), Size: 4 << 30, Published: t0.Add(4 * time.Hour)},
+	}
+}
+
+func openTest(t *testing.T, docs []Doc) *Index {
+	t.Helper()
+	s, err := Open("", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Apply(docs, nil, 7); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func ids(r *Result) []string {
+	var out []string
+	for _, h := range r.Hits {
+		out = append(out, strings.TrimLeft(h.ID, "0"))
+	}
+	return out
+}
+
+func TestSearch(t *testing.T) {
+	s := openTest(t, testDocs())
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		q    Query
+		want []string // ids with leading zeros trimmed, in order
+	}{
+		{"file word", Query{Text: "alpha"}, []string{"2"}},
+		{"file word with ext", Query{Text: "alpha.txt"}, []string{"2"}},
+		// 1 and 4 share an infohash; 4, the shorter, ranks first.
+		{"release parts", Query{Text: "matrix 1080p"}, []string{"4"}},
+		{"part of compound", Query{Text: "x264 1999", ExcludeAuthors: []string{"dave"}}, []string{"1"}},
+		{"all words must match", Query{Text: "matrix multi"}, nil},
+		{"dotted query", Query{Text: "The.Matrix.1999"}, []string{"4"}},
+		{"phrase", Query{Text: `"matrix reloaded"`}, []string{"5"}},
+		{"phrase order", Query{Text: `"reloaded matrix"`}, nil},
+		{"minus", Query{Text: "matrix -reloaded -repost"}, []string{"1"}},
+		{"japanese", Query{Text: "巨人"}, []string{"3"}},
+		{"cyrillic", Query{Text: "фильм"}, []string{"3"}},
+		{"cyrillic case", Query{Text: "КИРИЛЛИЦА"}, []string{"3"}},
+		{"wildcard", Query{Text: "relo*"}, []string{"5"}},
+		{"field tags", Query{Text: "tags:HD", Sort: "date"}, []string{"5", "1"}},
+		{"field title", Query{Text: "title:reloaded"}, []string{"5"}},
+		{"v1 hash", Query{Text: strings.Repeat("E", 40)}, []string{"5"}},
+		{"v2 hash", Query{Text: strings.Repeat("c", 64)}, []string{"2"}},
+		{"magnet hex", Query{Text: "magnet:?xt=urn:btih:" + strings.Repeat("b", 40) + "&dn=x"}, []string{"2"}},
+		{"magnet btmh", Query{Text: "magnet:?xt=urn:btmh:1220" + strings.Repeat("d", 64)}, []string{"3"}},
+		{"truncated v2", Query{Text: strings.Repeat("d", 40)}, []string{"3"}},
+		{"category parent", Query{Categories: []uint32{2000}, Sort: "-date"}, []string{"1", "5"}},
+		{"category exact", Query{Categories: []uint32{2030}}, []string{"5"}},
+		{"index filter", Query{Text: "matrix", Index: []string{"idx2"}}, []string{"5"}},
+		{"tags filter", Query{Tags: []string{"hd", "SCIFI"}}, []string{"1"}},
+		{"authors", Query{Authors: []string{"bob", "carol"}, Sort: "-date"}, []string{"2", "3"}},
+		{"muted", Query{Text: "matrix", ExcludeAuthors: []string{"alice"}}, []string{"4"}},
+		{"size sort", Query{Sort: "size"}, []string{"1", "5", "3", "2"}},
+		{"size asc", Query{Sort: "-size"}, []string{"2", "3", "5", "1"}},
+		{"recent", Query{}, []string{"5", "4", "3", "2"}},
+		{"min size", Query{MinSize: 2 << 30, Sort: "-date"}, []string{"1", "5"}},
+		{"max size", Query{MaxSize: 1 << 30, Sort: "-date"}, []string{"2", "3"}},
+		{"since", Query{Since: t0.Add(150 * time.Minute), Sort: "-date"}, []string{"4", "5"}},
+		{"limit", Query{Limit: 2}, []string{"5", "4"}},
+		{"offset", Query{Offset: 3, Limit: 2}, []string{"2", "1"}},
+	}
+	for _, tt := range tests {
+		r, err := s.Search(ctx, tt.q)
+		if err != nil {
+			t.Errorf("%s: Search(%+v): %v", tt.name, tt.q, err)
+			continue
+		}
+		if got := ids(r); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: Search(%+v) = %v; want %v", tt.name, tt.q, got, tt.want)
+		}
+	}
+}
+
+func TestCollapsePublishers(t *testing.T) {
+	s := openTest(t, testDocs())
+	r, err := s.Search(context.Background(), Query{Text: "matrix 1999"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Hits) != 1 || r.Hits[0].Publishers != 2 || r.Total != 2 {
+		t.Fatalf("hits = %+v, total %d; want one hit with 2 publishers", r.Hits, r.Total)
+	}
+	// Muting one publisher leaves one.
+	r, err = s.Search(context.Background(), Query{Text: "matrix 1999", ExcludeAuthors: []string{"dave"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Hits) != 1 || r.Hits[0].Publishers != 1 || strings.TrimLeft(r.Hits[0].ID, "0") != "1" {
+		t.Fatalf("hits = %+v; want entry 1 with 1 publisher", r.Hits)
+	}
+	// Publishers counts even when the twin is off the page.
+	r, err = s.Search(context.Background(), Query{Text: "repost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Hits) != 1 || r.Hits[0].Publishers != 2 {
+		t.Fatalf("hits = %+v; want one hit with 2 publishers", r.Hits)
+	}
+}
+
+func TestFacetsAndHighlight(t *testing.T) {
+	s := openTest(t, testDocs())
+	r, err := s.Search(context.Background(), Query{Text: "matrix", Facets: true, Highlight: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Categories[2040] != 2 || r.Categories[2030] != 1 || r.Tags["hd"] != 2 || r.Tags["scifi"] != 1 {
+		t.Errorf("facets = %v %v", r.Categories, r.Tags)
+	}
+	found := false
+	for _, h := range r.Hits {
+		for _, f := range h.Fragments[fieldTitle] {
+			if strings.Contains(f, "<mark>Matrix</mark>") {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no highlighted title fragment in %+v", r.Hits)
+	}
+}
+
+func TestBadQuery(t *testing.T) {
+	s := openTest(t, testDocs())
+	for _, q := range []Query{{Text: `"unterminated`}, {Text: "title:"}, {Text: "/[/"}, {Sort: "best"}, {Text: "magnet:?dn=x"}, {Text: "+"}} {
+		_, err := s.Search(context.Background(), q)
+		if !errors.Is(err, ErrBadQuery) {
+			t.Errorf("Search(%+v) = %v; want ErrBadQuery", q, err)
+		}
+	}
+}
+
+// Equal sets of documents give equal result lists, whatever the order
+// and batching they were applied in, ties broken by ID.
+func TestDeterministicTies(t *testing.T) {
+	var docs []Doc
+	for i := 0; i < 60; i++ {
+		docs = append(docs, Doc{ID: hexID(1000 - i), Title: "same title", Name: "same.name",
+			InfohashV1: fmt.Sprintf("%040x", i), Published: t0, Size: 5})
+	}
+	var want []string
+	for seed := int64(0); seed < 4; seed++ {
+		shuffled := slices.Clone(docs)
+		rand.New(rand.NewSource(seed)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		s, err := Open("", Options{BatchSize: 7 + int(seed)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Apply(shuffled, nil, 1); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []Query{{Text: "same", Limit: 10}, {Sort: "date", Limit: 10}, {Sort: "size", Limit: 10, Offset: 10}} {
+			r, err := s.Search(context.Background(), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Join(ids(r), ",")
+			if !slices.IsSortedFunc(r.Hits, func(a, b Hit) int { return strings.Compare(a.ID, b.ID) }) {
+				t.Errorf("seed %d %+v: hits not in ID order: %s", seed, q, got)
+			}
+			if seed == 0 {
+				want = append(want, got)
+			} else if got != want[0] && q.Offset == 0 {
+				t.Errorf("seed %d %+v: %s; want %s", seed, q, got, want[0])
+			}
+		}
+		s.Close()
+	}
+}
+
+func TestApplyDeleteCursorReopen(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{Durable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.Cursor(); err != nil || c != 0 {
+		t.Fatalf("Cursor() = %d, %v; want 0", c, err)
+	}
+	if err := s.Apply(testDocs(), nil, 5); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply([]Doc{{ID: hexID(6), Title: "new one"}}, []string{hexID(2), hexID(6)}, 9); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); !errors.Is(err, ErrClosed) {
+		t.Errorf("second Close = %v; want ErrClosed", err)
+	}
+	if _, err := s.Search(context.Background(), Query{}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Search after Close = %v; want ErrClosed", err)
+	}
+	s, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if c, err := s.Cursor(); err != nil || c != 9 {
+		t.Fatalf("Cursor() = %d, %v; want 9", c, err)
+	}
+	if n, err := s.Count(); err != nil || n != 4 {
+		t.Fatalf("Count() = %d, %v; want 4", n, err)
+	}
+	r, err := s.Search(context.Background(), Query{Text: "alpha"})
+	if err != nil || len(r.Hits) != 0 {
+		t.Fatalf("deleted entry still found: %+v %v", r, err)
+	}
+}
