@@ -20,17 +20,26 @@ var (
 	// ErrBadProof: a proof is malformed or does not fit the request
 	// (wrong node count, wrong range, out-of-bounds values).
 	ErrBadProof = errors.New("feedtree: bad proof")
+	// ErrBadEncoding: bytes that do not decode (truncated, oversize, out of range).
+	ErrBadEncoding = errors.New("feedtree: bad encoding")
 )
+
+// TreeIndex is the MismatchError.Index reported when the tree hash of the
+// computed roots does not match the signed head's.
+const TreeIndex = ^uint64(0)
 
 // MismatchError says that the node at flat index Index hashed to Got where
 // the proof's trusted material requires Want. For a tree hash mismatch Index
-// is the head length's 2·Length (the "tree" position).
+// is TreeIndex.
 type MismatchError struct {
 	Index     uint64
 	Got, Want [32]byte
 }
 
 func (e *MismatchError) Error() string {
+	if e.Index == TreeIndex {
+		return fmt.Sprintf("feedtree: tree hash is %x, signed head says %x", e.Got[:6], e.Want[:6])
+	}
 	return fmt.Sprintf("feedtree: node %d hashes to %x, want %x", e.Index, e.Got[:6], e.Want[:6])
 }
 

@@ -2,22 +2,117 @@ package feedtree
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"math/bits"
+	"sync"
+	"sync/atomic"
 )
 
-var errTODO = errors.New("feedtree: not implemented")
+// Record keys inside a feed's keyspace (see the package doc).
+const (
+	recHead  = 'h' // the signed head: Head wire form
+	recFork  = 'f' // a recorded fork: ForkProof wire form
+	recBlock = 'b' // 'b' || u64be(block index) -> block bytes
+	recNode  = 'n' // 'n' || u64be(flat index) -> u64be(size) || hash (40 bytes)
+)
+
+const nodeRecordSize = 40
+
+func blockKey(dst []byte, i uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(dst, recBlock), i)
+}
+
+func nodeKey(dst []byte, x uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(dst, recNode), x)
+}
+
+func appendNodeRecord(dst []byte, n Node) []byte {
+	dst = binary.BigEndian.AppendUint64(dst, n.Size)
+	return append(dst, n.Hash[:]...)
+}
 
 // Feed is one feed held in a Store: a writable feed (opened with its key
-// pair) or a replica verifying what it receives. It is safe for concurrent
-// readers and one writer.
+// pair) or a replica that stores only what verifies. It is safe for
+// concurrent use: readers never wait for the writer, and writes (Append, Put,
+// PutHead) are serialized.
 type Feed struct {
-	key Key
-	kp  *KeyPair
+	store Store
+	key   Key
+	kp    *KeyPair
+
+	wmu   sync.Mutex            // serializes writers
+	state atomic.Pointer[state] // current head and roots, replaced on each upgrade
+	fork  atomic.Pointer[ForkProof]
+
+	mu      sync.Mutex    // guards changed
+	changed chan struct{} // closed and replaced whenever the head grows
+	done    chan struct{} // closed by Close
+	closed  atomic.Bool
+}
+
+// state is an immutable snapshot of what the feed trusts.
+type state struct {
+	head  Head
+	roots []Node // roots at head.Length, FullRoots order
 }
 
 // OpenFeed opens feed k held in s. A non-nil kp whose public key is k makes
-// the feed writable. The state (head, roots, fork proofs) loads from s.
-func OpenFeed(s Store, k Key, kp *KeyPair) (*Feed, error) { return nil, errTODO }
+// the feed writable. The head, its roots and any recorded fork load from s;
+// a stored head whose roots do not hash to its tree hash is an error.
+func OpenFeed(s Store, k Key, kp *KeyPair) (*Feed, error) {
+	if k.IsZero() {
+		return nil, errors.New("feedtree: opening feed: zero key")
+	}
+	if kp != nil && kp.Public() != k {
+		return nil, fmt.Errorf("feedtree: opening feed %v: key pair is for %v", k, kp.Public())
+	}
+	f := &Feed{store: s, key: k, changed: make(chan struct{}), done: make(chan struct{})}
+	if kp != nil {
+		c := *kp
+		f.kp = &c
+	}
+	st := &state{}
+	st.head.TreeHash = TreeHash(nil)
+	hb, err := s.Get(k, []byte{recHead}, nil)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if f.kp != nil {
+			msg := Signable(st.head.TreeHash, 0, 0)
+			st.head.Signature = f.kp.Sign(msg[:])
+		}
+	case err != nil:
+		return nil, fmt.Errorf("feedtree: opening feed %v: %w", k, err)
+	default:
+		h, err := DecodeHead(hb)
+		if err != nil {
+			return nil, fmt.Errorf("feedtree: opening feed %v: %w", k, err)
+		}
+		roots, err := f.rootsAt(h.Length)
+		if err != nil {
+			return nil, fmt.Errorf("feedtree: opening feed %v: loading roots: %w", k, err)
+		}
+		if th := TreeHash(roots); th != h.TreeHash {
+			return nil, fmt.Errorf("feedtree: opening feed %v: %w", k, &MismatchError{Index: TreeIndex, Got: th, Want: h.TreeHash})
+		}
+		st = &state{head: h, roots: roots}
+	}
+	f.state.Store(st)
+	fb, err := s.Get(k, []byte{recFork}, nil)
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("feedtree: opening feed %v: %w", k, err)
+	default:
+		fp, err := DecodeForkProof(fb)
+		if err != nil {
+			return nil, fmt.Errorf("feedtree: opening feed %v: %w", k, err)
+		}
+		f.fork.Store(fp)
+	}
+	return f, nil
+}
 
 // Key returns the feed key.
 func (f *Feed) Key() Key { return f.key }
@@ -25,39 +120,431 @@ func (f *Feed) Key() Key { return f.key }
 // Writable reports whether the feed was opened with its key pair.
 func (f *Feed) Writable() bool { return f.kp != nil }
 
-// Length returns the verified (signed) length this replica holds a head for.
-func (f *Feed) Length() uint64 { return 0 }
+// Length returns the length of the signed head this replica trusts.
+func (f *Feed) Length() uint64 { return f.state.Load().head.Length }
 
-// Head returns the current signed head.
-func (f *Feed) Head() Head { return Head{} }
+// Head returns the signed head this replica trusts. A fresh feed's head has
+// length 0 (signed when writable, zero signature otherwise).
+func (f *Feed) Head() Head { return f.state.Load().head }
 
-// Roots returns the roots of the tree at Length(), left to right.
-func (f *Feed) Roots() []Node { return nil }
+// Roots returns a copy of the roots of the tree at Length(), left to right.
+func (f *Feed) Roots() []Node { return append([]Node(nil), f.state.Load().roots...) }
 
-// Append appends blocks, signs the new head once and commits everything in
-// one durable batch.
-func (f *Feed) Append(blocks ...[]byte) (Head, error) { return Head{}, errTODO }
+// Fork returns the recorded fork proof, or nil if none.
+func (f *Feed) Fork() *ForkProof { return f.fork.Load() }
 
-// Get returns block i, or ErrNotFound if this replica lacks it.
-func (f *Feed) Get(i uint64) ([]byte, error) { return nil, errTODO }
+// Append appends blocks, signs the new head once and commits blocks, new
+// nodes and head in one Store.Commit. With no blocks it returns the current
+// head. It fails with ErrNotWritable on a replica and ErrForked once a fork
+// of this key is recorded (the key is compromised: start a new feed).
+func (f *Feed) Append(blocks ...[]byte) (Head, error) {
+	if f.kp == nil {
+		return Head{}, ErrNotWritable
+	}
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	if f.closed.Load() {
+		return Head{}, ErrClosed
+	}
+	if f.fork.Load() != nil {
+		return Head{}, ErrForked
+	}
+	old := f.state.Load()
+	if len(blocks) == 0 {
+		return old.head, nil
+	}
+	n := old.head.Length
+	if uint64(len(blocks)) > MaxLength-n {
+		return Head{}, fmt.Errorf("feedtree: appending: feed would exceed MaxLength")
+	}
+	roots := make([]Node, len(old.roots), len(old.roots)+bits.Len(uint(len(blocks)))+1)
+	copy(roots, old.roots)
+	// Keys and node values go in one arena; a block key is 9 bytes, a node
+	// key 9 and its value 40, and about one parent forms per block.
+	arena := make([]byte, 0, len(blocks)*(9+2*(9+nodeRecordSize)))
+	var b Batch
+	b.ops = make([]batchOp, 0, 2*len(blocks)+1)
+	for j, data := range blocks {
+		i := n + uint64(j)
+		start := len(arena)
+		arena = blockKey(arena, i)
+		b.Set(arena[start:len(arena):len(arena)], data)
+		cur := LeafNode(i, data)
+		for len(roots) > 0 && roots[len(roots)-1].Index == Sibling(cur.Index) {
+			cur = ParentNode(roots[len(roots)-1], cur)
+			roots = roots[:len(roots)-1]
+			start = len(arena)
+			arena = nodeKey(arena, cur.Index)
+			k := arena[start:len(arena):len(arena)]
+			start = len(arena)
+			arena = appendNodeRecord(arena, cur)
+			b.Set(k, arena[start:len(arena):len(arena)])
+		}
+		roots = append(roots, cur)
+	}
+	h := Head{Length: n + uint64(len(blocks)), Fork: old.head.Fork, TreeHash: TreeHash(roots)}
+	msg := Signable(h.TreeHash, h.Length, h.Fork)
+	h.Signature = f.kp.Sign(msg[:])
+	hb, _ := h.AppendBinary(nil)
+	b.Set([]byte{recHead}, hb)
+	if err := f.store.Commit(f.key, &b); err != nil {
+		return Head{}, fmt.Errorf("feedtree: appending: %w", err)
+	}
+	f.publish(&state{head: h, roots: roots})
+	return h, nil
+}
+
+// publish installs st and wakes Wait callers.
+func (f *Feed) publish(st *state) {
+	f.state.Store(st)
+	f.mu.Lock()
+	close(f.changed)
+	f.changed = make(chan struct{})
+	f.mu.Unlock()
+}
+
+// Get returns block i, or an error wrapping ErrNotFound if this replica
+// lacks it.
+func (f *Feed) Get(i uint64) ([]byte, error) {
+	if f.closed.Load() {
+		return nil, ErrClosed
+	}
+	var kb [9]byte
+	b, err := f.store.Get(f.key, blockKey(kb[:0], i), nil)
+	if err != nil {
+		return nil, fmt.Errorf("feedtree: getting block %d: %w", i, err)
+	}
+	return b, nil
+}
 
 // Has reports whether this replica holds block i.
-func (f *Feed) Has(i uint64) bool { return false }
+func (f *Feed) Has(i uint64) bool {
+	var kb [9]byte
+	ok, err := f.store.Has(f.key, blockKey(kb[:0], i))
+	return err == nil && ok
+}
+
+// node returns the stored node at flat index x, hashing the block for a
+// leaf whose node is not stored. The error wraps ErrNotFound if neither is.
+func (f *Feed) node(x uint64) (Node, error) {
+	var kb [9]byte
+	var vb [nodeRecordSize]byte
+	v, err := f.store.Get(f.key, nodeKey(kb[:0], x), vb[:0])
+	if err == nil {
+		if len(v) != nodeRecordSize {
+			return Node{}, fmt.Errorf("feedtree: node %d: stored record is %d bytes", x, len(v))
+		}
+		n := Node{Index: x, Size: binary.BigEndian.Uint64(v)}
+		copy(n.Hash[:], v[8:])
+		return n, nil
+	}
+	if !errors.Is(err, ErrNotFound) || x&1 == 1 {
+		return Node{}, fmt.Errorf("feedtree: node %d: %w", x, err)
+	}
+	data, err := f.store.Get(f.key, blockKey(kb[:0], x>>1), nil)
+	if err != nil {
+		return Node{}, fmt.Errorf("feedtree: node %d: %w", x, err)
+	}
+	return LeafNode(x>>1, data), nil
+}
+
+// rootsAt loads the roots of length n from the store.
+func (f *Feed) rootsAt(n uint64) ([]Node, error) {
+	if n > MaxLength {
+		return nil, fmt.Errorf("%w: length %d", ErrBadProof, n)
+	}
+	var rb [64]uint64
+	idx := AppendFullRoots(rb[:0], 2*n)
+	roots := make([]Node, len(idx))
+	for i, x := range idx {
+		r, err := f.node(x)
+		if err != nil {
+			return nil, err
+		}
+		roots[i] = r
+	}
+	return roots, nil
+}
 
 // Proof returns a proof of blocks [start, end) at the current head for a
-// verifier that trusts length have. ErrNotFound if nodes are missing.
-func (f *Feed) Proof(start, end, have uint64) (*Proof, error) { return nil, errTODO }
+// verifier that trusts the roots at length have (have >= Length() means it
+// trusts the current head). The blocks themselves are not included: send
+// them beside it (Get). The error wraps ErrNotFound if this replica lacks a
+// node the proof needs, ErrBadProof if end > Length() or start > end.
+func (f *Feed) Proof(start, end, have uint64) (*Proof, error) {
+	if f.closed.Load() {
+		return nil, ErrClosed
+	}
+	st := f.state.Load()
+	s, err := newShape(start, end, have, st.head.Length)
+	if err != nil {
+		return nil, err
+	}
+	var buf [4 * 64]uint64
+	idx := s.appendIndexes(buf[:0])
+	p := &Proof{Head: st.head, Start: start, End: end, Have: have}
+	if len(idx) > 0 {
+		p.Nodes = make([]Node, len(idx))
+	}
+	for i, x := range idx {
+		// A root of the current head is in memory; the rest is in the store.
+		if n, ok := findRoot(st.roots, x); ok {
+			p.Nodes[i] = n
+			continue
+		}
+		if p.Nodes[i], err = f.node(x); err != nil {
+			return nil, fmt.Errorf("feedtree: proving [%d, %d) from %d: %w", start, end, have, err)
+		}
+	}
+	return p, nil
+}
 
-// Put verifies p and blocks, then stores them atomically; a longer head
-// upgrades the feed. A conflicting valid head returns *ForkError and is recorded.
-func (f *Feed) Put(p *Proof, blocks [][]byte) error { return errTODO }
+func findRoot(roots []Node, x uint64) (Node, bool) {
+	for _, r := range roots {
+		if r.Index == x {
+			return r, true
+		}
+	}
+	return Node{}, false
+}
 
-// PutHead verifies a length-only upgrade proof (p.Start == p.End) for h and
-// stores it. It is Put(p, nil) with a check that p.Head == h.
-func (f *Feed) PutHead(h Head, p *Proof) error { return errTODO }
+// Put verifies p and blocks (len == p.End−p.Start) and stores the blocks
+// and every node the verification produced in one Store.Commit; it costs one
+// signature check per call, whatever the range.
+//
+//   - p.Head longer than Length(): p must be built with Have == Length()
+//     (the roots this replica trusts); the feed then upgrades to p.Head.
+//   - p.Head at Length() or shorter: p must be built with Have >=
+//     p.Head.Length. The head must agree with this replica's history (the
+//     roots it holds at that length).
+//
+// A validly signed p.Head that conflicts with the trusted head returns a
+// *ForkError (errors.Is(err, ErrForked)), after recording the fork proof;
+// from then on Put, PutHead and Append return ErrForked. A head that
+// conflicts but whose evidence this replica cannot assemble (a sparse
+// replica missing old roots, or a longer head whose upgrade does not match)
+// is an ordinary verification error and nothing is stored.
+func (f *Feed) Put(p *Proof, blocks [][]byte) error {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	if f.closed.Load() {
+		return ErrClosed
+	}
+	if fp := f.fork.Load(); fp != nil {
+		return ErrForked
+	}
+	st := f.state.Load()
+	n, L := st.head.Length, p.Head.Length
+	var trusted []Node
+	switch {
+	case L > n:
+		if p.Have != n {
+			return fmt.Errorf("%w: upgrade proof from length %d, replica holds %d", ErrBadProof, p.Have, n)
+		}
+		trusted = st.roots
+	case p.Have < L:
+		return fmt.Errorf("%w: proof upgrades from %d to %d, replica already holds %d", ErrBadProof, p.Have, L, n)
+	default:
+		var err error
+		if trusted, err = f.checkOlder(st, p.Head); err != nil {
+			return err
+		}
+	}
+	if L <= n && len(blocks) == 0 {
+		// Nothing to store: checkOlder did the work.
+		if _, _, err := verifyProof(f.key, p, trusted, nil, nil); err != nil {
+			return err
+		}
+		return nil
+	}
+	out, roots, err := verifyProof(f.key, p, trusted, blocks, make([]Node, 0, 2*len(blocks)+len(p.Nodes)))
+	if err != nil {
+		return err
+	}
+	var b Batch
+	b.ops = make([]batchOp, 0, len(blocks)+len(out)+1)
+	arena := make([]byte, 0, len(blocks)*9+len(out)*(9+nodeRecordSize))
+	for j, data := range blocks {
+		start := len(arena)
+		arena = blockKey(arena, p.Start+uint64(j))
+		b.Set(arena[start:len(arena):len(arena)], data)
+	}
+	for _, nd := range out {
+		if nd.Index&1 == 0 && nd.Index>>1 >= p.Start && nd.Index>>1 < p.End {
+			continue // a leaf of a stored block: recomputed from the block when needed
+		}
+		start := len(arena)
+		arena = nodeKey(arena, nd.Index)
+		k := arena[start:len(arena):len(arena)]
+		start = len(arena)
+		arena = appendNodeRecord(arena, nd)
+		b.Set(k, arena[start:len(arena):len(arena)])
+	}
+	if L > n {
+		hb, _ := p.Head.AppendBinary(nil)
+		b.Set([]byte{recHead}, hb)
+	}
+	if err := f.store.Commit(f.key, &b); err != nil {
+		return fmt.Errorf("feedtree: storing verified blocks: %w", err)
+	}
+	if L > n {
+		f.publish(&state{head: p.Head, roots: roots})
+	}
+	return nil
+}
 
-// Wait returns once Length() > n, or when ctx is done or the feed is closed.
-func (f *Feed) Wait(ctx context.Context, n uint64) (Head, error) { return Head{}, errTODO }
+// checkOlder checks a head h no longer than the trusted one against this
+// replica's history and returns the roots at h.Length. A validly signed
+// conflicting h is recorded as a fork and returned as *ForkError.
+func (f *Feed) checkOlder(st *state, h Head) ([]Node, error) {
+	n := st.head.Length
+	var roots []Node
+	if h.Length == n {
+		roots = st.roots
+	} else {
+		var err error
+		if roots, err = f.rootsAt(h.Length); err != nil {
+			return nil, fmt.Errorf("feedtree: checking head at length %d: %w", h.Length, err)
+		}
+	}
+	th := TreeHash(roots)
+	if th == h.TreeHash {
+		return roots, nil
+	}
+	if err := h.Verify(f.key); err != nil {
+		return nil, err
+	}
+	fp := &ForkProof{A: h, B: st.head}
+	if h.Length < n {
+		var buf [4 * 64]uint64
+		s := shape{start: h.Length, end: h.Length, trusted: h.Length, length: n}
+		fp.Nodes = append(fp.Nodes, roots...)
+		for _, x := range s.appendIndexes(buf[:0]) {
+			nd, ok := findRoot(st.roots, x)
+			if !ok {
+				var err error
+				if nd, err = f.node(x); err != nil {
+					return nil, fmt.Errorf("feedtree: head at length %d conflicts, but proving it: %w", h.Length, err)
+				}
+			}
+			fp.Nodes = append(fp.Nodes, nd)
+		}
+	}
+	if err := f.recordFork(fp); err != nil {
+		return nil, err
+	}
+	return nil, &ForkError{Proof: *fp}
+}
 
-// Close releases the feed. Later calls return ErrClosed.
-func (f *Feed) Close() error { return nil }
+// AddForkProof verifies fp (from another peer, say) and records it: from
+// then on Put, PutHead and Append return ErrForked. A fork already recorded
+// is kept.
+func (f *Feed) AddForkProof(fp *ForkProof) error {
+	if err := fp.Verify(f.key); err != nil {
+		return fmt.Errorf("feedtree: adding fork proof: %w", err)
+	}
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	if f.closed.Load() {
+		return ErrClosed
+	}
+	if f.fork.Load() != nil {
+		return nil
+	}
+	return f.recordFork(fp)
+}
+
+// ResolveFork forgets a recorded fork so the feed accepts writes again. The
+// caller decides what resolution means (say, the DAG has truncated the log
+// at the last length both histories share).
+func (f *Feed) ResolveFork() error {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	if f.closed.Load() {
+		return ErrClosed
+	}
+	var b Batch
+	b.Delete([]byte{recFork})
+	if err := f.store.Commit(f.key, &b); err != nil {
+		return fmt.Errorf("feedtree: resolving fork: %w", err)
+	}
+	f.fork.Store(nil)
+	return nil
+}
+
+// recordFork stores fp. Caller holds wmu.
+func (f *Feed) recordFork(fp *ForkProof) error {
+	fb, err := fp.AppendBinary(nil)
+	if err != nil {
+		return err
+	}
+	var b Batch
+	b.Set([]byte{recFork}, fb)
+	if err := f.store.Commit(f.key, &b); err != nil {
+		return fmt.Errorf("feedtree: recording fork: %w", err)
+	}
+	f.fork.Store(fp)
+	return nil
+}
+
+// PutHead learns head h. With p == nil, h must be no longer than Length():
+// it is checked against this replica's history (the way a replica holding a
+// longer history detects a fork from a peer's shorter head). With a proof,
+// it is Put(p, nil) after checking p.Head == h and p.Start == p.End.
+func (f *Feed) PutHead(h Head, p *Proof) error {
+	if p != nil {
+		if p.Head != h || p.Start != p.End {
+			return fmt.Errorf("%w: PutHead proof is not a head-only proof of that head", ErrBadProof)
+		}
+		return f.Put(p, nil)
+	}
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	if f.closed.Load() {
+		return ErrClosed
+	}
+	if f.fork.Load() != nil {
+		return ErrForked
+	}
+	st := f.state.Load()
+	if h.Length > st.head.Length {
+		return fmt.Errorf("%w: head at length %d needs an upgrade proof from %d", ErrBadProof, h.Length, st.head.Length)
+	}
+	_, err := f.checkOlder(st, h)
+	return err
+}
+
+// Wait returns the head once Length() > n, or an error when ctx is done or
+// the feed is closed (ErrClosed).
+func (f *Feed) Wait(ctx context.Context, n uint64) (Head, error) {
+	for {
+		f.mu.Lock()
+		ch := f.changed
+		f.mu.Unlock()
+		if h := f.state.Load().head; h.Length > n {
+			return h, nil
+		}
+		if f.closed.Load() {
+			return Head{}, ErrClosed
+		}
+		select {
+		case <-ch:
+		case <-f.done:
+			return Head{}, ErrClosed
+		case <-ctx.Done():
+			return Head{}, ctx.Err()
+		}
+	}
+}
+
+// Close releases the feed, waiting for a write in progress. Later calls
+// return ErrClosed, Wait callers included. The Store stays open.
+func (f *Feed) Close() error {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	if f.closed.Swap(true) {
+		return nil
+	}
+	close(f.done)
+	return nil
+}

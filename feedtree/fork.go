@@ -1,27 +1,130 @@
 package feedtree
 
-import "errors"
+import (
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+)
 
 // ForkProof is self-verifying evidence that two valid signed heads of one key
-// conflict: A and B are both validly signed, and Nodes show that they cannot
-// describe the same history (same length with different tree hashes, or the
-// longer one does not extend the shorter).
+// conflict. A is the shorter head (A.Length <= B.Length).
+//
+//   - Same length: the tree hashes differ. Nodes is empty.
+//   - B longer: Nodes holds, first, the roots that B's tree has at length
+//     A.Length (FullRoots(2·A.Length) order), then the upgrade-proof nodes
+//     (Proof{Start: A.Length, End: A.Length, Have: A.Length}) that grow them
+//     into B's roots. Those nodes verify under B's signature, and their tree
+//     hash differs from A's: B's history does not extend A's.
+//
+// Wire form: A head, B head, uvarint node count, nodes as in a Proof
+// (uvarint size, hash; indexes derived from the lengths).
 type ForkProof struct {
 	A, B  Head
 	Nodes []Node
 }
 
-// Verify checks that both heads are signed by k and that they conflict.
+// forkShape returns the indexes the Nodes of a fork proof between lengths a
+// and b must have.
+func forkIndexes(dst []uint64, a, b uint64) ([]uint64, error) {
+	if a > b || b > MaxLength {
+		return dst, fmt.Errorf("%w: fork proof lengths %d and %d", ErrBadProof, a, b)
+	}
+	if a == b {
+		return dst, nil
+	}
+	dst = AppendFullRoots(dst, 2*a)
+	s := shape{start: a, end: a, trusted: a, length: b}
+	return s.appendIndexes(dst), nil
+}
+
+// Verify checks that both heads are signed by k and that they conflict. It
+// returns nil only for real evidence; otherwise an error wrapping
+// ErrBadSignature or ErrBadProof, or a *MismatchError.
 func (fp *ForkProof) Verify(k Key) error {
-	return errors.New("feedtree: not implemented")
+	if err := fp.A.Verify(k); err != nil {
+		return err
+	}
+	if err := fp.B.Verify(k); err != nil {
+		return err
+	}
+	var buf [5 * 64]uint64
+	idx, err := forkIndexes(buf[:0], fp.A.Length, fp.B.Length)
+	if err != nil {
+		return err
+	}
+	if len(idx) != len(fp.Nodes) {
+		return fmt.Errorf("%w: fork proof has %d nodes, needs %d", ErrBadProof, len(fp.Nodes), len(idx))
+	}
+	for i, n := range fp.Nodes {
+		if n.Index != idx[i] {
+			return fmt.Errorf("%w: fork proof node %d has index %d, needs %d", ErrBadProof, i, n.Index, idx[i])
+		}
+	}
+	if fp.A.Length == fp.B.Length {
+		if fp.A.TreeHash == fp.B.TreeHash {
+			return fmt.Errorf("%w: heads at length %d agree", ErrBadProof, fp.A.Length)
+		}
+		return nil
+	}
+	nr := bits.OnesCount64(fp.A.Length)
+	old := fp.Nodes[:nr]
+	if TreeHash(old) == fp.A.TreeHash {
+		return fmt.Errorf("%w: head at length %d extends head at length %d", ErrBadProof, fp.B.Length, fp.A.Length)
+	}
+	p := &Proof{Head: fp.B, Start: fp.A.Length, End: fp.A.Length, Have: fp.A.Length, Nodes: fp.Nodes[nr:]}
+	if _, _, err := verifyProof(k, p, old, nil, nil); err != nil {
+		return fmt.Errorf("verifying fork proof's longer head: %w", err)
+	}
+	return nil
 }
 
 // AppendBinary appends fp's wire form to b.
 func (fp *ForkProof) AppendBinary(b []byte) ([]byte, error) {
-	return nil, errors.New("feedtree: not implemented")
+	var buf [5 * 64]uint64
+	idx, err := forkIndexes(buf[:0], fp.A.Length, fp.B.Length)
+	if err != nil {
+		return b, err
+	}
+	if len(idx) != len(fp.Nodes) {
+		return b, fmt.Errorf("%w: fork proof has %d nodes, needs %d", ErrBadProof, len(fp.Nodes), len(idx))
+	}
+	b, _ = fp.A.AppendBinary(b)
+	b, _ = fp.B.AppendBinary(b)
+	b = binary.AppendUvarint(b, uint64(len(fp.Nodes)))
+	for _, n := range fp.Nodes {
+		b = appendNode(b, n)
+	}
+	return b, nil
 }
 
-// DecodeForkProof decodes one fork proof; bounded, never panics.
+// DecodeForkProof decodes exactly one fork proof from b and fills in the
+// node indexes. It is bounded and never panics. It does not verify.
 func DecodeForkProof(b []byte) (*ForkProof, error) {
-	return nil, errors.New("feedtree: not implemented")
+	d := decoder{b: b}
+	fp := &ForkProof{A: d.head(), B: d.head()}
+	count := d.uvarint(2*MaxProofNodes, "node count")
+	if d.err != nil {
+		return nil, fmt.Errorf("decoding fork proof: %w", d.err)
+	}
+	var buf [5 * 64]uint64
+	idx, err := forkIndexes(buf[:0], fp.A.Length, fp.B.Length)
+	if err != nil {
+		return nil, fmt.Errorf("decoding fork proof: %w", err)
+	}
+	if uint64(len(idx)) != count {
+		return nil, fmt.Errorf("decoding fork proof: %w: %d nodes, lengths need %d", ErrBadEncoding, count, len(idx))
+	}
+	if count > 0 {
+		fp.Nodes = make([]Node, count)
+		for i := range fp.Nodes {
+			fp.Nodes[i] = d.node(idx[i])
+		}
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("trailing bytes after fork proof")
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("decoding fork proof: %w", d.err)
+	}
+	return fp, nil
 }

@@ -1,26 +1,37 @@
 package feedtree
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
 
 	"github.com/dgraph-io/badger/v4"
 )
 
 // Store keeps the records of many feeds, each in its own keyspace named by
-// the feed key. A Store is safe for concurrent use.
+// the feed key. Implementations are safe for concurrent use.
 type Store interface {
-	// Get returns a copy of the value under key in feed's keyspace, or ErrNotFound.
-	Get(feed Key, key []byte) ([]byte, error)
+	// Get appends the value under key in feed's keyspace to dst and returns
+	// the result, or ErrNotFound.
+	Get(feed Key, key, dst []byte) ([]byte, error)
+	// Has reports whether key exists in feed's keyspace.
+	Has(feed Key, key []byte) (bool, error)
 	// Iterate calls fn for each record of feed whose key starts with prefix,
-	// in ascending key order, until fn returns an error (which it returns).
-	// key and value are valid only during the call.
+	// in ascending key order, until fn returns an error, which Iterate
+	// returns. key and value are valid only during the call.
 	Iterate(feed Key, prefix []byte, fn func(key, value []byte) error) error
-	// Commit applies b to feed's keyspace atomically and durably, in order.
+	// Commit applies b to feed's keyspace, in order, durably as far as the
+	// backend is configured to be. It is atomic when the batch fits one
+	// backend transaction; a bigger one commits in order in several, so
+	// writers put the record that makes the rest visible last.
 	Commit(feed Key, b *Batch) error
 }
 
-// Batch is an ordered list of writes for Store.Commit. The zero value is empty
-// and ready to use.
+// Batch is an ordered list of writes for Store.Commit. The zero value is
+// empty and ready to use.
 type Batch struct {
 	ops []batchOp
 }
@@ -30,8 +41,8 @@ type batchOp struct {
 	del        bool
 }
 
-// Set records a write of value under key. Batch keeps key and value as given:
-// do not modify them until the batch is committed.
+// Set records a write of value under key. The batch keeps key and value as
+// given: do not modify them until the batch is committed.
 func (b *Batch) Set(key, value []byte) { b.ops = append(b.ops, batchOp{key: key, value: value}) }
 
 // Delete records a deletion of key.
@@ -43,16 +54,185 @@ func (b *Batch) Len() int { return len(b.ops) }
 // Reset empties b, keeping its capacity.
 func (b *Batch) Reset() { clear(b.ops); b.ops = b.ops[:0] }
 
-// NewMemStore returns a Store in memory.
+// memStore is a Store in memory, for tests and throwaway feeds.
+type memStore struct {
+	mu    sync.RWMutex
+	feeds map[Key]map[string][]byte
+}
+
+// NewMemStore returns a Store in memory. Iterate sorts the feed's keys on
+// every call: it is meant for tests and small feeds.
 func NewMemStore() Store {
+	return &memStore{feeds: map[Key]map[string][]byte{}}
+}
+
+func (m *memStore) Get(feed Key, key, dst []byte) ([]byte, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	v, ok := m.feeds[feed][string(key)]
+	if !ok {
+		return dst, ErrNotFound
+	}
+	return append(dst, v...), nil
+}
+
+func (m *memStore) Has(feed Key, key []byte) (bool, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	_, ok := m.feeds[feed][string(key)]
+	return ok, nil
+}
+
+func (m *memStore) Iterate(feed Key, prefix []byte, fn func(key, value []byte) error) error {
+	m.mu.RLock()
+	var keys []string
+	for k := range m.feeds[feed] {
+		if strings.HasPrefix(k, string(prefix)) {
+			keys = append(keys, k)
+		}
+	}
+	m.mu.RUnlock()
+	slices.Sort(keys)
+	for _, k := range keys {
+		m.mu.RLock()
+		v, ok := m.feeds[feed][k]
+		m.mu.RUnlock()
+		if !ok {
+			continue
+		}
+		if err := fn([]byte(k), v); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+func (m *memStore) Commit(feed Key, b *Batch) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f := m.feeds[feed]
+	if f == nil {
+		f = map[string][]byte{}
+		m.feeds[feed] = f
+	}
+	for _, op := range b.ops {
+		if op.del {
+			delete(f, string(op.key))
+		} else {
+			f[string(op.key)] = bytes.Clone(op.value)
+		}
+	}
+	return nil
+}
+
+// badgerStore keeps feeds in a shared badger database under a prefix.
+type badgerStore struct {
+	db     *badger.DB
+	prefix []byte
 }
 
 // NewBadgerStore returns a Store keeping every feed in db under
-// prefix || feed key (32 bytes) || record key. See the package doc for the
-// record keys.
+// prefix || feed key (32 bytes) || record key; see the package doc for the
+// record keys. Durability is db's: with SyncWrites each Commit is fsynced.
 func NewBadgerStore(db *badger.DB, prefix []byte) Store {
-	return nil
+	return &badgerStore{db: db, prefix: bytes.Clone(prefix)}
 }
 
-var _ = errors.New
+func (s *badgerStore) key(dst []byte, feed Key, key []byte) []byte {
+	dst = append(dst, s.prefix...)
+	dst = append(dst, feed.b[:]...)
+	return append(dst, key...)
+}
+
+func (s *badgerStore) Get(feed Key, key, dst []byte) ([]byte, error) {
+	var kb [64]byte
+	k := s.key(kb[:0], feed, key)
+	err := s.db.View(func(txn *badger.Txn) error {
+		it, err := txn.Get(k)
+		if err != nil {
+			return err
+		}
+		return it.Value(func(v []byte) error {
+			dst = append(dst, v...)
+			return nil
+		})
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return dst, ErrNotFound
+	}
+	if err != nil {
+		return dst, fmt.Errorf("feedtree: reading store: %w", err)
+	}
+	return dst, nil
+}
+
+func (s *badgerStore) Has(feed Key, key []byte) (bool, error) {
+	var kb [64]byte
+	k := s.key(kb[:0], feed, key)
+	err := s.db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get(k)
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("feedtree: reading store: %w", err)
+	}
+	return true, nil
+}
+
+func (s *badgerStore) Iterate(feed Key, prefix []byte, fn func(key, value []byte) error) error {
+	p := s.key(nil, feed, prefix)
+	strip := len(s.prefix) + 32
+	return s.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = p
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Seek(p); it.ValidForPrefix(p); it.Next() {
+			item := it.Item()
+			k := item.Key()
+			if err := item.Value(func(v []byte) error { return fn(k[strip:], v) }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *badgerStore) Commit(feed Key, b *Batch) error {
+	n := 0
+	for _, op := range b.ops {
+		n += len(s.prefix) + 32 + len(op.key)
+	}
+	arena := make([]byte, 0, n) // badger holds keys until commit: one allocation for all
+	txn := s.db.NewTransaction(true)
+	defer func() { txn.Discard() }()
+	for _, op := range b.ops {
+		start := len(arena)
+		arena = s.key(arena, feed, op.key)
+		k := arena[start:len(arena):len(arena)]
+		apply := func() error {
+			if op.del {
+				return txn.Delete(k)
+			}
+			return txn.Set(k, op.value)
+		}
+		err := apply()
+		if errors.Is(err, badger.ErrTxnTooBig) {
+			if err := txn.Commit(); err != nil {
+				return fmt.Errorf("feedtree: committing to store: %w", err)
+			}
+			txn = s.db.NewTransaction(true)
+			err = apply()
+		}
+		if err != nil {
+			return fmt.Errorf("feedtree: writing to store: %w", err)
+		}
+	}
+	if err := txn.Commit(); err != nil {
+		return fmt.Errorf("feedtree: committing to store: %w", err)
+	}
+	return nil
+}
