@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fixturesDir is ../shared/fixtures beside the repository.
+func fixturesDir(t *testing.T) string {
+	t.Helper()
+	d := filepath.Join("..", "..", "..", "shared", "fixtures")
+	if _, err := os.Stat(filepath.Join(d, "fixtures.json")); err != nil {
+		t.Fatalf("fixtures not found at %s (CI lays ../shared beside the clone): %v", d, err)
+	}
+	return d
+}
+
+// indexd runs the CLI in-process and returns stdout, stderr and the status.
+func indexd(t *testing.T, dir string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	full := append([]string{}, args...)
+	if dir != "" && len(args) > 0 {
+		full = append([]string{args[0], "--data", dir}, args[1:]...)
+	}
+	code := run(context.Background(), full, strings.NewReader(""), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func mustRun(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	out, errs, code := indexd(t, dir, args...)
+	if code != 0 {
+		t.Fatalf("indexd %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errs)
+	}
+	return out
+}
+
+type fixture struct {
+	File       string  `json:"file"`
+	Name       string  `json:"name"`
+	InfohashV1 *string `json:"infohash_v1"`
+	InfohashV2 *string `json:"infohash_v2"`
+	TotalSize  uint64  `json:"total_size"`
+	Files      []struct {
+		Path   string `json:"path"`
+		Length uint64 `json:"length"`
+	} `json:"files"`
+}
+
+func loadFixtures(t *testing.T) []fixture {
+	b, err := os.ReadFile(filepath.Join(fixturesDir(t), "fixtures.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct{ Torrents []fixture }
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc.Torrents
+}
+
+type hit struct {
+	ID         string   `json:"id"`
+	InfohashV1 string   `json:"infohash_v1"`
+	InfohashV2 string   `json:"infohash_v2"`
+	Name       string   `json:"name"`
+	Title      string   `json:"title"`
+	Size       uint64   `json:"size"`
+	Category   uint32   `json:"category"`
+	Tags       []string `json:"tags"`
+	Retracted  bool     `json:"retracted"`
+	Magnet     string   `json:"magnet"`
+	Files      []struct {
+		Path string `json:"path"`
+		Size uint64 `json:"size"`
+	} `json:"files"`
+	Author    string `json:"author"`
+	Published string `json:"published"`
+}
+
+func searchJSON(t *testing.T, dir string, args ...string) []hit {
+	t.Helper()
+	out := mustRun(t, dir, append([]string{"search", "--json"}, args...)...)
+	var hits []hit
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
+		var h hit
+		if err := json.Unmarshal([]byte(line), &h); err != nil {
+			t.Fatalf("search --json line %q: %v", line, err)
+		}
+		hits = append(hits, h)
+	}
+	return hits
+}
+
+// TestNewUser walks the README's path: init, publish every fixture, search
+// by a word from a file name, amend, retract.
+func TestNewUser(t *testing.T) {
+	dir := t.TempDir()
+	out := mustRun(t, dir, "init")
+	if !strings.Contains(out, "created identity") {
+		t.Fatalf("init output %q", out)
+	}
+	st, err := os.Stat(filepath.Join(dir, "identity.key"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("identity.key: %v, mode %v; want 0600", err, st.Mode())
+	}
+	key1, _ := os.ReadFile(filepath.Join(dir, "identity.key"))
+	if out := mustRun(t, dir, "init"); !strings.Contains(out, "already exists") {
+		t.Fatalf("second init output %q", out)
+	}
+	if key2, _ := os.ReadFile(filepath.Join(dir, "identity.key")); !bytes.Equal(key1, key2) {
+		t.Fatal("second init changed the identity key")
+	}
+
+	fx := loadFixtures(t)
+	ids := map[string]string{}
+	for _, f := range fx {
+		out := mustRun(t, dir, "publish", "--json", "--tag", "fixture", filepath.Join(fixturesDir(t), f.File))
+		var h hit
+		if err := json.Unmarshal([]byte(out), &h); err != nil {
+			t.Fatalf("publish --json: %v in %q", err, out)
+		}
+		if f.InfohashV1 != nil && !strings.EqualFold(h.InfohashV1, *f.InfohashV1) {
+			t.Errorf("%s: infohash_v1 = %s; want %s", f.File, h.InfohashV1, *f.InfohashV1)
+		}
+		if f.InfohashV2 != nil && !strings.EqualFold(h.InfohashV2, *f.InfohashV2) {
+			t.Errorf("%s: infohash_v2 = %s; want %s", f.File, h.InfohashV2, *f.InfohashV2)
+		}
+		if h.Size != f.TotalSize {
+			t.Errorf("%s: size = %d; want %d", f.File, h.Size, f.TotalSize)
+		}
+		if !strings.HasPrefix(h.Magnet, "magnet:?xt=urn:bt") {
+			t.Errorf("%s: magnet = %q", f.File, h.Magnet)
+		}
+		ids[f.File] = h.ID
+	}
+
+	// A word from a file name inside multi.torrent ("alpha.txt").
+	hits := searchJSON(t, dir, "alpha")
+	if len(hits) != 1 || hits[0].ID != ids["multi.torrent"] {
+		t.Fatalf("search alpha = %+v; want the multi.torrent entry %s", hits, ids["multi.torrent"])
+	}
+	// A unicode word from a nested path.
+	if hits := searchJSON(t, dir, "ディレクトリ"); len(hits) != 1 || hits[0].ID != ids["nested-unicode.torrent"] {
+		t.Fatalf("search ディレクトリ = %+v; want the nested-unicode entry", hits)
+	}
+	// By infohash.
+	if h := searchJSON(t, dir, "b243459ed7a983c716731389ad5e9f261ebd8c0f"); len(h) != 1 || h[0].ID != ids["single.torrent"] {
+		t.Fatalf("search by infohash = %+v", h)
+	}
+	// Text view: one line per hit with size and short infohash.
+	text := mustRun(t, dir, "search", "alpha")
+	if !strings.Contains(text, "52.1 KiB") || !strings.Contains(text, "4701f1d83196") {
+		t.Errorf("text view %q lacks size or short infohash", text)
+	}
+
+	// Amend the title and category; the new title is searchable.
+	mustRun(t, dir, "amend", ids["multi.torrent"], "--title", "Greek Letters Collection", "--category", "books")
+	hits = searchJSON(t, dir, "greek letters")
+	if len(hits) != 1 || hits[0].Title != "Greek Letters Collection" || hits[0].Category != 7000 {
+		t.Fatalf("after amend, search = %+v", hits)
+	}
+	if h := searchJSON(t, dir, "--category", "books", "alpha"); len(h) != 1 {
+		t.Fatalf("category filter after amend: %+v", h)
+	}
+
+	// Retract: it no longer shows in search, and show says so.
+	mustRun(t, dir, "retract", ids["multi.torrent"])
+	if h := searchJSON(t, dir, "alpha"); len(h) != 0 {
+		t.Fatalf("retracted entry still found: %+v", h)
+	}
+	if out := mustRun(t, dir, "show", ids["multi.torrent"]); !strings.Contains(out, "RETRACTED") {
+		t.Fatalf("show after retract: %q", out)
+	}
+
+	// status --json reports entries and a digest.
+	var st2 struct {
+		Indexes []struct {
+			Entries, Retracted int
+			Digest             string
+		}
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, dir, "status", "--json")), &st2); err != nil {
+		t.Fatal(err)
+	}
+	if len(st2.Indexes) != 1 || st2.Indexes[0].Retracted != 1 || len(st2.Indexes[0].Digest) != 64 {
+		t.Fatalf("status = %+v", st2)
+	}
+}
+
+func TestBadInputChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, dir, "init")
+	before := mustRun(t, dir, "status", "--json")
+
+	good, err := os.ReadFile(filepath.Join(fixturesDir(t), "multi.torrent"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(t.TempDir(), "truncated.torrent")
+	os.WriteFile(bad, good[:len(good)/2], 0o644)
+	garbage := filepath.Join(t.TempDir(), "garbage.torrent")
+	os.WriteFile(garbage, []byte("this is not bencode"), 0o644)
+
+	for _, args := range [][]string{
+		{"publish", bad},
+		{"publish", garbage},
+		{"publish", "magnet:?xt=urn:btih:nothex"},
+		{"publish", "magnet:?dn=no-infohash"},
+		{"publish", filepath.Join(t.TempDir(), "missing.torrent")},
+		{"amend", "0000000000000000000000000000000000000000000000000000000000000000", "--title", "x"},
+		{"retract", "not-an-id"},
+	} {
+		out, errs, code := indexd(t, dir, args...)
+		if code == 0 {
+			t.Errorf("%v succeeded: %s", args, out)
+		}
+		if lines := strings.Count(strings.TrimSpace(errs), "\n"); lines != 0 || errs == "" {
+			t.Errorf("%v: stderr %q; want one line", args, errs)
+		}
+	}
+	if after := mustRun(t, dir, "status", "--json"); after != before {
+		t.Fatalf("bad input changed the state:\nbefore %s\nafter %s", before, after)
+	}
+}
+
+func TestImportExportRoundTrip(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	mustRun(t, a, "init")
+	mustRun(t, b, "init")
+	for _, f := range loadFixtures(t) {
+		mustRun(t, a, "publish", "--tag", "x", filepath.Join(fixturesDir(t), f.File))
+	}
+	mustRun(t, a, "publish", "magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a&dn=Some.Show.S01E02.720p.mkv", "--category", "5000")
+	export := filepath.Join(t.TempDir(), "out.jsonl")
+	mustRun(t, a, "export", "-o", export)
+	mustRun(t, b, "import", "--quiet", export)
+	ha := searchJSON(t, a, "--sort", "size", "--limit", "100")
+	hb := searchJSON(t, b, "--sort", "size", "--limit", "100")
+	if len(ha) != len(loadFixtures(t))+1 || len(hb) != len(ha) {
+		t.Fatalf("export/import: %d hits on a, %d on b", len(ha), len(hb))
+	}
+	for i := range ha {
+		if ha[i].InfohashV1 != hb[i].InfohashV1 || ha[i].Title != hb[i].Title || ha[i].Size != hb[i].Size || len(ha[i].Files) != len(hb[i].Files) {
+			t.Errorf("hit %d differs: %+v vs %+v", i, ha[i], hb[i])
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for name := range commands {
+		out, _, code := indexd(t, "", name, "--help")
+		if code != 0 || !strings.Contains(out, "Usage: indexd "+name) {
+			t.Errorf("%s --help: exit %d, %q", name, code, out)
+		}
+	}
+	if _, errs, code := indexd(t, "", "frobnicate"); code == 0 || !strings.Contains(errs, "unknown command") {
+		t.Errorf("unknown command: exit %d, %q", code, errs)
+	}
+}

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"indexd/node"
+)
+
+func init() {
+	register(&command{name: "status", summary: "show identity, network and per-index state (with digests)", run: cmdStatus})
+	register(&command{name: "index", args: "create NAME | list | link [INDEX]", summary: "create, list or share indexes", run: cmdIndex})
+	register(&command{name: "follow", args: "INDEX_KEY|LINK", summary: "subscribe to an index (persisted); --watch prints new entries", run: cmdFollow})
+	register(&command{name: "unfollow", args: "INDEX", summary: "stop following an index", run: cmdUnfollow})
+	register(&command{name: "peers", args: "[add MULTIADDR]", summary: "list connected peers, or dial one", run: cmdPeers})
+	register(&command{name: "mute", args: "AUTHOR", summary: "hide an author's entries on this node (local only)", run: cmdMute(true)})
+	register(&command{name: "unmute", args: "AUTHOR", summary: "show a muted author's entries again", run: cmdMute(false)})
+}
+
+func cmdStatus(c *cli, args []string) error {
+	fs := c.flags().withJSON()
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	b, closeFn, err := c.open(fs.dir())
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	st, err := b.Status(c.ctx)
+	if err != nil {
+		return err
+	}
+	if fs.asJSON() {
+		return writeJSON(c.stdout, st)
+	}
+	w := c.stdout
+	fmt.Fprintf(w, "identity:  %s\ndata:      %s\n", st.Identity, st.Dir)
+	fmt.Fprintf(w, "torznab:   apikey %s\n", st.APIKey)
+	if st.Serving {
+		fmt.Fprintf(w, "serving:   peer %s, %d peers connected\n", st.PeerID, st.Peers)
+		for _, a := range st.Addrs {
+			fmt.Fprintf(w, "           %s\n", a)
+		}
+	} else {
+		fmt.Fprintln(w, "serving:   no (start 'indexd serve')")
+	}
+	for _, is := range st.Indexes {
+		flags := []string{is.Policy}
+		if is.Default {
+			flags = append(flags, "default")
+		}
+		if is.Followed {
+			flags = append(flags, "followed")
+		}
+		fmt.Fprintf(w, "\nindex %s (%s)\n  key:     %s\n", is.Name, strings.Join(flags, ", "), is.Key)
+		fmt.Fprintf(w, "  entries: %d (%d retracted)  authors: %d  logs: %d  heads: %d\n", is.Entries, is.Retracted, is.Authors, is.Logs, is.Heads)
+		if is.Forked > 0 {
+			fmt.Fprintf(w, "  FORKED logs: %d (counted only up to their shared prefix)\n", is.Forked)
+		}
+		if is.Pending > 0 {
+			fmt.Fprintf(w, "  waiting for %d missing ancestors\n", is.Pending)
+		}
+		fmt.Fprintf(w, "  digest:  %s\n", is.Digest)
+	}
+	return nil
+}
+
+func cmdIndex(c *cli, args []string) error {
+	fs := c.flags().withJSON()
+	policy := fs.String("policy", "open", "create: open (anyone may publish) or allowlist (only granted authors)")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	if len(c.args) == 0 {
+		return usageError("want a subcommand: create NAME, list, link [INDEX]")
+	}
+	b, closeFn, err := c.open(fs.dir())
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	switch c.args[0] {
+	case "create":
+		if len(c.args) != 2 {
+			return usageError("index create wants one NAME")
+		}
+		info, err := b.CreateIndex(c.ctx, c.args[1], *policy)
+		if err != nil {
+			return err
+		}
+		if fs.asJSON() {
+			return writeJSON(c.stdout, info)
+		}
+		fmt.Fprintln(c.stdout, info.Key)
+		return nil
+	case "list":
+		list, err := b.Indexes(c.ctx)
+		if err != nil {
+			return err
+		}
+		if fs.asJSON() {
+			return writeJSON(c.stdout, list)
+		}
+		for _, i := range list {
+			mark := " "
+			if i.Default {
+				mark = "*"
+			}
+			fmt.Fprintf(c.stdout, "%s %-20s %-9s %7d entries  %s\n", mark, i.Name, i.Policy, i.Entries, i.Key)
+		}
+		return nil
+	case "link":
+		which := ""
+		if len(c.args) > 1 {
+			which = c.args[1]
+		}
+		link, err := b.IndexLink(c.ctx, which)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(c.stdout, link)
+		return nil
+	default:
+		return usageError("unknown index subcommand %q", c.args[0])
+	}
+}
+
+func cmdFollow(c *cli, args []string) error {
+	fs := c.flags().withJSON()
+	var authors stringList
+	fs.Var(&authors, "author", "only show and notify entries of this author (repeatable); the whole index still replicates")
+	watch := fs.Bool("watch", false, "keep running and print new entries as they arrive")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	if len(c.args) != 1 {
+		return usageError("want one index key or link")
+	}
+	b, closeFn, err := c.open(fs.dir())
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	f, err := b.Follow(c.ctx, node.FollowRequest{Index: c.args[0], Authors: authors})
+	if err != nil {
+		return err
+	}
+	if fs.asJSON() && !*watch {
+		return writeJSON(c.stdout, f)
+	}
+	if !*watch {
+		fmt.Fprintf(c.stdout, "following %s %s\n", f.Index, f.Name)
+		return nil
+	}
+	fmt.Fprintf(c.stderr, "following %s; waiting for new entries (Ctrl-C to stop)\n", f.Index)
+	ch, err := b.Subscribe(c.ctx, node.Watch{Index: f.Index, Query: node.SearchRequest{Authors: authors}})
+	if err != nil {
+		return err
+	}
+	return printLive(c, ch, fs.asJSON())
+}
+
+func cmdUnfollow(c *cli, args []string) error {
+	fs := c.flags()
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	if len(c.args) != 1 {
+		return usageError("want one index")
+	}
+	b, closeFn, err := c.open(fs.dir())
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	return b.Unfollow(c.ctx, c.args[0])
+}
+
+func cmdPeers(c *cli, args []string) error {
+	fs := c.flags().withJSON()
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	b, closeFn, err := c.open(fs.dir())
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	if len(c.args) > 0 {
+		if c.args[0] != "add" || len(c.args) != 2 {
+			return usageError("peers add wants one MULTIADDR")
+		}
+		if err := b.AddPeer(c.ctx, c.args[1]); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "connected to %s\n", c.args[1])
+		return nil
+	}
+	peers, err := b.Peers(c.ctx)
+	if err != nil {
+		return err
+	}
+	if fs.asJSON() {
+		return writeJSON(c.stdout, peers)
+	}
+	if len(peers) == 0 {
+		fmt.Fprintln(c.stderr, "no peers connected")
+	}
+	for _, p := range peers {
+		fmt.Fprintf(c.stdout, "%s  %.1f ms  %d indexes\n", p.ID, p.LatencyMS, len(p.Indexes))
+		for _, a := range p.Addrs {
+			fmt.Fprintf(c.stdout, "    %s\n", a)
+		}
+	}
+	return nil
+}
+
+func cmdMute(mute bool) func(c *cli, args []string) error {
+	return func(c *cli, args []string) error {
+		fs := c.flags()
+		if err := c.parse(fs, args); err != nil {
+			return err
+		}
+		if len(c.args) != 1 {
+			return usageError("want one author identity")
+		}
+		b, closeFn, err := c.open(fs.dir())
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		return b.Mute(c.ctx, c.args[0], mute)
+	}
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"indexd/node"
+)
+
+func init() {
+	register(&command{name: "search", args: "QUERY", summary: "search the local index (bleve query syntax)", run: cmdSearch})
+}
+
+func cmdSearch(c *cli, args []string) error {
+	fs := c.flags().withJSON()
+	var cats, tags, authors, idxs stringList
+	fs.Var(&cats, "category", "category number or name; a parent matches its subcategories (repeatable)")
+	fs.Var(&tags, "tag", "tag (repeatable)")
+	fs.Var(&authors, "author", "author identity (repeatable)")
+	fs.Var(&idxs, "index", "index key or name (repeatable; default: all)")
+	sortBy := fs.String("sort", "relevance", "relevance, date or size")
+	limit := fs.Int("limit", 20, "hits per page")
+	offset := fs.Int("offset", 0, "hits to skip")
+	follow := fs.Bool("follow", false, "after the results, keep printing new matching entries as they arrive")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	req := node.SearchRequest{
+		Query: strings.Join(c.args, " "), Index: idxs, Categories: cats, Tags: tags, Authors: authors,
+		Sort: *sortBy, Limit: *limit, Offset: *offset, Facets: fs.asJSON(), Highlight: !fs.asJSON(),
+	}
+	b, closeFn, err := c.open(fs.dir())
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	res, err := b.Search(c.ctx, req)
+	if err != nil {
+		return err
+	}
+	if fs.asJSON() {
+		enc := jsonLines(c.stdout)
+		for _, h := range res.Hits {
+			if err := enc.Encode(h); err != nil {
+				return err
+			}
+		}
+	} else {
+		for _, h := range res.Hits {
+			fmt.Fprintln(c.stdout, hitLine(h))
+			for _, field := range sortedKeys(h.Fragments) {
+				for _, frag := range h.Fragments[field] {
+					fmt.Fprintf(c.stdout, "    %s: %s\n", field, terminalHighlight(frag))
+				}
+			}
+		}
+		shown := len(res.Hits)
+		fmt.Fprintf(c.stderr, "%d of %d results (%.1f ms)\n", shown, res.Total, res.TookMS)
+	}
+	if !*follow {
+		return nil
+	}
+	ch, err := b.Subscribe(c.ctx, node.Watch{Query: req})
+	if err != nil {
+		return err
+	}
+	return printLive(c, ch, fs.asJSON())
+}
+
+func sortedKeys(m map[string][]string) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// terminalHighlight turns bleve's <mark> tags into bold on a terminal.
+func terminalHighlight(s string) string {
+	s = strings.ReplaceAll(s, "<mark>", "\x1b[1m")
+	return strings.ReplaceAll(s, "</mark>", "\x1b[0m")
+}
+
+// printLive prints entries from a subscription until it ends.
+func printLive(c *cli, ch <-chan *node.EntryView, asJSON bool) error {
+	enc := jsonLines(c.stdout)
+	for {
+		select {
+		case <-c.ctx.Done():
+			return nil
+		case v, ok := <-ch:
+			if !ok {
+				return nil
+			}
+			if asJSON {
+				if err := enc.Encode(v); err != nil {
+					return err
+				}
+				continue
+			}
+			fmt.Fprintln(c.stdout, hitLine(v))
+		}
+	}
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"indexd/node"
+)
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// humanSize formats bytes in binary units, as torrent clients do.
+func humanSize(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func shortHash(v *node.EntryView) string {
+	h := v.InfohashV1
+	if h == "" {
+		h = v.InfohashV2
+	}
+	if len(h) > 12 {
+		h = h[:12]
+	}
+	return h
+}
+
+func category(v *node.EntryView) string {
+	if v.CategoryName != "" {
+		return v.CategoryName
+	}
+	if v.Category == 0 {
+		return "-"
+	}
+	return fmt.Sprint(v.Category)
+}
+
+// hitLine is the one-line text form of a search hit.
+func hitLine(v *node.EntryView) string {
+	title := v.Title
+	if v.Retracted {
+		title = "[retracted] " + title
+	}
+	extra := ""
+	if v.Publishers > 1 {
+		extra = fmt.Sprintf("  (%d publishers)", v.Publishers)
+	}
+	return fmt.Sprintf("%s  %9s  %-14s  %s  %s%s", title, humanSize(v.Size), category(v), v.Published.Local().Format("2006-01-02"), shortHash(v), extra)
+}
+
+// printEntry prints an entry in full.
+func printEntry(w io.Writer, v *node.EntryView) {
+	fmt.Fprintf(w, "%s\n", v.Title)
+	if v.Retracted {
+		fmt.Fprintln(w, "  status:      RETRACTED by its publisher")
+	}
+	fmt.Fprintf(w, "  id:          %s\n", v.ID)
+	if v.Name != "" && v.Name != v.Title {
+		fmt.Fprintf(w, "  name:        %s\n", v.Name)
+	}
+	if v.InfohashV1 != "" {
+		fmt.Fprintf(w, "  infohash v1: %s\n", v.InfohashV1)
+	}
+	if v.InfohashV2 != "" {
+		fmt.Fprintf(w, "  infohash v2: %s\n", v.InfohashV2)
+	}
+	fmt.Fprintf(w, "  size:        %s (%d bytes)\n", humanSize(v.Size), v.Size)
+	fmt.Fprintf(w, "  category:    %s\n", category(v))
+	if len(v.Tags) > 0 {
+		fmt.Fprintf(w, "  tags:        %s\n", strings.Join(v.Tags, ", "))
+	}
+	fmt.Fprintf(w, "  author:      %s\n", v.Author)
+	fmt.Fprintf(w, "  published:   %s\n", v.Published.Local().Format(time.RFC1123))
+	if !v.Updated.IsZero() && v.Updated.After(v.Published) {
+		fmt.Fprintf(w, "  updated:     %s\n", v.Updated.Local().Format(time.RFC1123))
+	}
+	if v.Publishers > 1 {
+		fmt.Fprintf(w, "  publishers:  %d\n", v.Publishers)
+	}
+	if v.Description != "" {
+		fmt.Fprintf(w, "  description: %s\n", v.Description)
+	}
+	if len(v.Files) > 0 {
+		fmt.Fprintf(w, "  files (%d):\n", len(v.Files))
+		for i, f := range v.Files {
+			if i == 20 {
+				fmt.Fprintf(w, "    … %d more\n", len(v.Files)-20)
+				break
+			}
+			fmt.Fprintf(w, "    %s  (%s)\n", f.Path, humanSize(f.Size))
+		}
+	}
+	if len(v.History) > 1 {
+		fmt.Fprintln(w, "  history:")
+		for _, h := range v.History {
+			fmt.Fprintf(w, "    %s  %-7s %s\n", h.Time.Local().Format("2006-01-02 15:04:05"), h.Kind, h.Node[:12])
+		}
+	}
+	fmt.Fprintf(w, "  magnet:      %s\n", v.Magnet)
+}
+
+// jsonLines encodes one compact JSON object per line.
+func jsonLines(w io.Writer) *json.Encoder { return json.NewEncoder(w) }

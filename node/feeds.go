@@ -1,0 +1,125 @@
+package node
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"sync"
+
+	"indexd/content"
+	"indexd/dag"
+	"indexd/feedtree"
+)
+
+// contentFeeds keeps the content feeds this node has open: ones it writes
+// (their seeds in feeds/<key>.key) and replicas it downloaded.
+type contentFeeds struct {
+	mu sync.Mutex
+	m  map[feedtree.Key]*feedtree.Feed
+}
+
+func (c *contentFeeds) init() { c.m = map[feedtree.Key]*feedtree.Feed{} }
+
+func (c *contentFeeds) closeAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, f := range c.m {
+		f.Close()
+		delete(c.m, k)
+	}
+}
+
+func (n *Node) feedKeyPath(k feedtree.Key) string {
+	b := k.Bytes()
+	return filepath.Join(n.dir, "feeds", hex.EncodeToString(b[:])+".key")
+}
+
+// Feed opens a content feed by key: writable when this node holds its
+// seed, a replica otherwise. It serves replicate's feed protocol.
+func (n *Node) Feed(k feedtree.Key) (*feedtree.Feed, error) {
+	n.content.mu.Lock()
+	defer n.content.mu.Unlock()
+	if f, ok := n.content.m[k]; ok {
+		return f, nil
+	}
+	var kp *feedtree.KeyPair
+	if seed, err := readSecret(n.feedKeyPath(k)); err == nil {
+		p := feedtree.KeyPairFromSeed(seed)
+		kp = &p
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	f, err := feedtree.OpenFeed(n.feeds, k, kp)
+	if err != nil {
+		// Author logs live in the DAG's store.
+		if lf, err2 := n.dag.Feed(k); err2 == nil {
+			return lf, nil
+		}
+		return nil, err
+	}
+	n.content.m[k] = f
+	return f, nil
+}
+
+// NewFeed creates a writable content feed with a fresh random key pair
+// whose seed is kept in feeds/<key>.key (mode 0600).
+func (n *Node) NewFeed() (*feedtree.Feed, error) {
+	kp, err := feedtree.GenerateKeyPair(nil)
+	if err != nil {
+		return nil, err
+	}
+	seed := kp.Seed()
+	if err := writeSecretFile(n.feedKeyPath(kp.Public()), []byte(hex.EncodeToString(seed[:])+"\n")); err != nil {
+		return nil, fmt.Errorf("saving feed key: %w", err)
+	}
+	return n.Feed(kp.Public())
+}
+
+// shareTorrentFile keeps the original .torrent of an entry as a small
+// content feed, so any peer can offer the .torrent download.
+func (n *Node) shareTorrentFile(ctx context.Context, put *dag.Put, data []byte) (*dag.FeedRef, error) {
+	f, err := n.NewFeed()
+	if err != nil {
+		return nil, err
+	}
+	name := put.Name
+	if name == "" {
+		name = "entry"
+	}
+	if _, _, err := content.ShareBytes(ctx, f, name+".torrent", data, content.ShareOptions{}); err != nil {
+		return nil, err
+	}
+	return &dag.FeedRef{Key: f.Key(), Length: f.Length()}, nil
+}
+
+// Torrent returns the original .torrent file of an entry, when it was
+// published from one and this node holds its feed.
+func (n *Node) Torrent(ctx context.Context, id string) ([]byte, string, error) {
+	v, err := n.Entry(ctx, id)
+	if err != nil {
+		return nil, "", err
+	}
+	if v.TorrentFeed == "" {
+		return nil, "", fmt.Errorf("%w: entry %s was published from a magnet link; no .torrent file", ErrNotFound, id)
+	}
+	k, err := feedtree.ParseKey(v.TorrentFeed)
+	if err != nil {
+		return nil, "", err
+	}
+	f, err := n.Feed(k)
+	if err != nil {
+		return nil, "", err
+	}
+	m, err := content.ReadManifest(ctx, f, nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: .torrent feed not available here: %v", ErrNotFound, err)
+	}
+	if len(m.Files) != 1 {
+		return nil, "", fmt.Errorf("torrent feed has %d files, want 1", len(m.Files))
+	}
+	b, err := content.ReadFile(ctx, f, m, m.Files[0].Path)
+	return b, m.Files[0].Path, err
+}

@@ -1,0 +1,268 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"indexd/dag"
+	"indexd/feedtree"
+	"indexd/replicate"
+)
+
+// netState holds the replication host while the node serves.
+type netState struct {
+	mu   sync.Mutex
+	host *replicate.Host
+}
+
+// NetOptions configures the replication host started by StartNet.
+type NetOptions struct {
+	Listen    []string // Default: TCP and QUIC on all interfaces, free ports
+	Bootstrap []string
+	MDNS      bool
+	DHT       bool
+}
+
+// StartNet starts the libp2p host, follows every followed index and keeps
+// the pipeline running as replicated nodes arrive.
+func (n *Node) StartNet(ctx context.Context, opts NetOptions) error {
+	key, err := replicate.LoadOrCreateKey(filepath.Join(n.dir, hostKeyFile))
+	if err != nil {
+		return fmt.Errorf("host key: %w", err)
+	}
+	h, err := replicate.New(ctx, n.dag, n, replicate.Options{
+		PrivKey:   key,
+		Listen:    opts.Listen,
+		Bootstrap: opts.Bootstrap,
+		MDNS:      opts.MDNS,
+		DHT:       opts.DHT,
+		Logger:    n.log,
+	})
+	if err != nil {
+		return err
+	}
+	n.net.mu.Lock()
+	n.net.host = h
+	n.net.mu.Unlock()
+	follows, err := n.Follows(ctx)
+	if err != nil {
+		return err
+	}
+	for _, f := range follows {
+		k, err := dag.ParseIndexKey(f.Index)
+		if err != nil {
+			continue
+		}
+		if err := h.Follow(ctx, k); err != nil {
+			n.log.Warn("follow", "index", f.Index, "err", err)
+		}
+	}
+	// Serve our own indexes too, so peers can follow them.
+	keys, _ := n.dag.Indexes()
+	for _, k := range keys {
+		_ = h.Follow(ctx, k)
+		go n.pump(ctx, k)
+	}
+	return nil
+}
+
+// pump keeps index and search up to date with nodes that replication
+// applies to the DAG, until ctx ends or the node closes.
+func (n *Node) pump(ctx context.Context, idx dag.IndexKey) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-n.closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	var last uint64
+	for {
+		if err := n.dag.WaitApplied(ctx, idx, last); err != nil {
+			return
+		}
+		applied, err := n.dag.Applied(idx, last, 1<<20)
+		if err != nil || len(applied) == 0 {
+			if ctx.Err() != nil {
+				return
+			}
+			continue
+		}
+		last = applied[len(applied)-1].Seq
+		if _, err := n.refresh(ctx, idx); err != nil && ctx.Err() == nil {
+			n.log.Warn("pipeline", "index", idx.String(), "err", err)
+		}
+	}
+}
+
+func (n *Node) stopNet() {
+	n.net.mu.Lock()
+	h := n.net.host
+	n.net.host = nil
+	n.net.mu.Unlock()
+	if h != nil {
+		h.Close()
+	}
+}
+
+func (n *Node) host() *replicate.Host {
+	n.net.mu.Lock()
+	defer n.net.mu.Unlock()
+	return n.net.host
+}
+
+func (n *Node) announce(ctx context.Context, idx dag.IndexKey, log feedtree.Key) {
+	if h := n.host(); h != nil {
+		if err := h.Announce(ctx, idx, log); err != nil {
+			n.log.Debug("announce", "err", err)
+		}
+	}
+}
+
+func (n *Node) netUnfollow(idx dag.IndexKey) {
+	if h := n.host(); h != nil {
+		_ = h.Unfollow(idx)
+	}
+}
+
+func (n *Node) netStatus() (serving bool, id string, addrs []string, peers int) {
+	h := n.host()
+	if h == nil {
+		return false, "", nil, 0
+	}
+	return true, h.ID(), h.Addrs(), len(h.Peers())
+}
+
+// FollowRequest subscribes to an index by key or shareable link.
+type FollowRequest struct {
+	Index   string   `json:"index"` // index key or link from `indexd index link`
+	Authors []string `json:"authors,omitempty"`
+}
+
+// Follow subscribes to an index: persisted, and replicated when serving.
+// When the index is new here and a link names peers, they are dialled and
+// the manifest is fetched and checked against the key.
+func (n *Node) Follow(ctx context.Context, req FollowRequest) (*Follow, error) {
+	idx, peers, err := replicate.ParseIndexLink(req.Index)
+	if err != nil {
+		if idx, err = dag.ParseIndexKey(req.Index); err != nil {
+			if idx, err = n.ResolveIndex(req.Index); err != nil {
+				return nil, fmt.Errorf("%w: not an index key or link: %q", ErrBadRequest, req.Index)
+			}
+		}
+	}
+	var authors []dag.Identity
+	for _, a := range req.Authors {
+		id, err := dag.ParseIdentity(a)
+		if err != nil {
+			return nil, fmt.Errorf("%w: author: %v", ErrBadRequest, err)
+		}
+		authors = append(authors, id)
+	}
+	if err := n.setFollow(idx, authors); err != nil {
+		return nil, err
+	}
+	if h := n.host(); h != nil {
+		for _, p := range peers {
+			if err := h.Connect(ctx, p); err != nil {
+				n.log.Warn("dial peer from link", "addr", p, "err", err)
+			}
+		}
+		if err := h.Follow(ctx, idx); err != nil {
+			return nil, err
+		}
+		go n.pump(context.Background(), idx)
+	}
+	f := &Follow{Index: idx.String()}
+	for _, a := range authors {
+		f.Authors = append(f.Authors, a.String())
+	}
+	if m, err := n.dag.Manifest(idx); err == nil {
+		f.Name = m.Name
+	}
+	return f, nil
+}
+
+// PeerView is a connected peer.
+type PeerView struct {
+	ID        string   `json:"id"`
+	Addrs     []string `json:"addrs"`
+	Indexes   []string `json:"indexes,omitempty"`
+	LatencyMS float64  `json:"latency_ms,omitempty"`
+}
+
+// Peers lists connected peers (none when not serving).
+func (n *Node) Peers(ctx context.Context) ([]PeerView, error) {
+	h := n.host()
+	if h == nil {
+		return []PeerView{}, nil
+	}
+	out := []PeerView{}
+	for _, p := range h.Peers() {
+		out = append(out, PeerView{ID: p.ID, Addrs: p.Addrs, Indexes: p.Indexes, LatencyMS: float64(p.Latency.Microseconds()) / 1000})
+	}
+	return out, nil
+}
+
+// AddPeer dials a peer multiaddr (with /p2p/<id>).
+func (n *Node) AddPeer(ctx context.Context, addr string) error {
+	h := n.host()
+	if h == nil {
+		return fmt.Errorf("%w: not serving (start 'indexd serve')", ErrBadRequest)
+	}
+	return h.Connect(ctx, addr)
+}
+
+// IndexLink returns a shareable link for an index: its key plus this
+// node's reachable addresses when serving.
+func (n *Node) IndexLink(ctx context.Context, which string) (string, error) {
+	idx, err := n.ResolveIndex(which)
+	if err != nil {
+		return "", err
+	}
+	var addrs []string
+	if h := n.host(); h != nil {
+		addrs = h.Addrs()
+	}
+	return replicate.IndexLink(idx, addrs), nil
+}
+
+// DaemonInfo is what a running daemon writes to daemon.json so the CLI
+// can reach it.
+type DaemonInfo struct {
+	HTTP string `json:"http"` // e.g. http://127.0.0.1:7870
+	PID  int    `json:"pid"`
+}
+
+// WriteDaemonInfo records the daemon's HTTP address; RemoveDaemonInfo
+// removes it on shutdown.
+func WriteDaemonInfo(dir string, info DaemonInfo) error {
+	b, err := json.Marshal(info)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, daemonFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, daemonFile))
+}
+
+// RemoveDaemonInfo deletes daemon.json.
+func RemoveDaemonInfo(dir string) { os.Remove(filepath.Join(dir, daemonFile)) }
+
+// ReadDaemonInfo reads daemon.json, if a daemon wrote one.
+func ReadDaemonInfo(dir string) (DaemonInfo, error) {
+	var info DaemonInfo
+	b, err := os.ReadFile(filepath.Join(dir, daemonFile))
+	if err != nil {
+		return info, err
+	}
+	return info, json.Unmarshal(b, &info)
+}

@@ -1,0 +1,188 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"indexd/dag"
+	"indexd/feedtree"
+	"indexd/index"
+	"indexd/search"
+)
+
+// Badger key prefixes owned by the packages this node opens.
+var (
+	prefixDAG     = []byte("d/")
+	prefixIndex   = []byte("i/")
+	prefixContent = []byte("c/")
+	prefixNode    = []byte("n/")
+)
+
+// Options configures Open. The zero value opens DefaultDir().
+type Options struct {
+	// Dir is the data directory. Default: DefaultDir().
+	Dir string
+	// Logger receives structured logs. Default: discard.
+	Logger *slog.Logger
+	// Now is the clock used for node times. Default: time.Now.
+	Now func() time.Time
+}
+
+// Node is an open data directory. Its methods are safe for concurrent use.
+type Node struct {
+	dir    string
+	log    *slog.Logger
+	now    func() time.Time
+	db     *badger.DB
+	dag    *dag.DAG
+	idx    *index.Index
+	search *search.Index
+	feeds  feedtree.Store
+
+	identity dag.IdentityKey
+	token    string
+	apiKey   string
+
+	writeMu  sync.Mutex // serialises local appends (one writer per author log)
+	pipeMu   sync.Mutex // serialises pipeline runs
+	watchers watchers
+	content  contentFeeds
+	net      netState
+
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+// Open opens an initialised data directory and brings the derived views
+// (index, search) up to date with the DAG.
+func Open(ctx context.Context, opts Options) (*Node, error) {
+	dir := opts.Dir
+	if dir == "" {
+		dir = DefaultDir()
+	}
+	seed, err := readSecret(filepath.Join(dir, identityFile))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, ErrNotInitialised
+		}
+		return nil, err
+	}
+	n := &Node{
+		dir:      dir,
+		log:      opts.Logger,
+		now:      opts.Now,
+		identity: dag.IdentityFromSeed(seed),
+		closed:   make(chan struct{}),
+	}
+	if n.log == nil {
+		n.log = slog.New(slog.DiscardHandler)
+	}
+	if n.now == nil {
+		n.now = time.Now
+	}
+	if n.token, err = readOrCreateToken(filepath.Join(dir, tokenFile)); err != nil {
+		return nil, err
+	}
+	if n.apiKey, err = readOrCreateToken(filepath.Join(dir, apiKeyFile)); err != nil {
+		return nil, err
+	}
+	n.db, err = badger.Open(badgerOptions(filepath.Join(dir, "db")))
+	if err != nil {
+		return nil, fmt.Errorf("opening database (is another indexd using %s?): %w", dir, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			n.closeStores()
+		}
+	}()
+	n.dag, err = dag.Open(n.db, prefixDAG, dag.Options{Now: n.now})
+	if err != nil {
+		return nil, fmt.Errorf("opening dag: %w", err)
+	}
+	n.idx, err = index.Open(n.db, prefixIndex, n.dag, index.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("opening index: %w", err)
+	}
+	n.search, err = search.Open(filepath.Join(dir, "search"), search.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("opening search index: %w", err)
+	}
+	n.feeds = feedtree.NewBadgerStore(n.db, prefixContent)
+	n.content.init()
+	if err := n.ensureDefaultIndex(); err != nil {
+		return nil, err
+	}
+	if err := n.catchUp(ctx); err != nil {
+		return nil, err
+	}
+	ok = true
+	return n, nil
+}
+
+// badgerOptions sizes badger for a desktop daemon: the defaults reserve
+// several hundred MiB of memtables and caches, more than the whole node
+// should use at a million entries.
+func badgerOptions(dir string) badger.Options {
+	return badger.DefaultOptions(dir).
+		WithLogger(nil).
+		WithMemTableSize(16 << 20).
+		WithNumMemtables(3).
+		WithNumLevelZeroTables(3).
+		WithNumLevelZeroTablesStall(8).
+		WithBlockCacheSize(32 << 20).
+		WithIndexCacheSize(32 << 20).
+		WithValueLogFileSize(128 << 20).
+		WithValueThreshold(1 << 10).
+		WithNumCompactors(2).
+		WithCompactL0OnClose(false)
+}
+
+// Close stops the node and closes its stores. It is safe to call twice.
+func (n *Node) Close() error {
+	var err error
+	n.closeOnce.Do(func() {
+		close(n.closed)
+		n.stopNet()
+		err = n.closeStores()
+	})
+	return err
+}
+
+func (n *Node) closeStores() error {
+	var errs []error
+	n.content.closeAll()
+	if n.search != nil {
+		errs = append(errs, n.search.Close())
+	}
+	if n.dag != nil {
+		errs = append(errs, n.dag.Close())
+	}
+	if n.db != nil {
+		errs = append(errs, n.db.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Dir is the data directory.
+func (n *Node) Dir() string { return n.dir }
+
+// Token is the local write token for the HTTP API.
+func (n *Node) Token() string { return n.token }
+
+// APIKey is the read-only key for Torznab and RSS clients.
+func (n *Node) APIKey() string { return n.apiKey }
+
+// Identity is this user's public identity.
+func (n *Node) Identity() dag.Identity { return n.identity.Public() }
+
+// DAG exposes the DAG to the replication layer.
+func (n *Node) DAG() *dag.DAG { return n.dag }

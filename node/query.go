@@ -1,0 +1,141 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"indexd/dag"
+	"indexd/index"
+	"indexd/search"
+)
+
+// SearchRequest is a search as the CLI and the HTTP API take it.
+type SearchRequest struct {
+	Query      string   `json:"q"`
+	Index      []string `json:"index,omitempty"`
+	Categories []string `json:"cat,omitempty"`
+	Tags       []string `json:"tag,omitempty"`
+	Authors    []string `json:"author,omitempty"`
+	Sort       string   `json:"sort,omitempty"` // relevance (default), date, size
+	Offset     int      `json:"offset,omitempty"`
+	Limit      int      `json:"limit,omitempty"` // Default: 20, at most MaxLimit
+	Facets     bool     `json:"facets,omitempty"`
+	Highlight  bool     `json:"highlight,omitempty"`
+	// IncludeMuted shows entries of muted authors too.
+	IncludeMuted bool `json:"include_muted,omitempty"`
+}
+
+// MaxLimit bounds the hits one search returns.
+const MaxLimit = 500
+
+// SearchResponse is a page of hits.
+type SearchResponse struct {
+	Total      uint64         `json:"total"`
+	Hits       []*EntryView   `json:"hits"`
+	Categories map[string]int `json:"categories,omitempty"`
+	Tags       map[string]int `json:"tags,omitempty"`
+	TookMS     float64        `json:"took_ms"`
+}
+
+// Search runs a query over the local search index. Muted authors are
+// hidden unless IncludeMuted is set; that never changes the stored state.
+func (n *Node) Search(ctx context.Context, req SearchRequest) (*SearchResponse, error) {
+	q, err := n.searchQuery(req)
+	if err != nil {
+		return nil, err
+	}
+	res, err := n.search.Search(ctx, q)
+	if errors.Is(err, search.ErrBadQuery) {
+		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	} else if err != nil {
+		return nil, err
+	}
+	out := &SearchResponse{Total: res.Total, Hits: make([]*EntryView, 0, len(res.Hits)), TookMS: float64(res.Took.Microseconds()) / 1000}
+	for _, h := range res.Hits {
+		id, err := dag.ParseID(h.ID)
+		if err != nil {
+			continue
+		}
+		v, err := n.entry(id)
+		if err != nil {
+			continue // removed between search and lookup
+		}
+		v.Score = h.Score
+		v.Fragments = h.Fragments
+		if h.Publishers > v.Publishers {
+			v.Publishers = h.Publishers
+		}
+		out.Hits = append(out.Hits, v)
+	}
+	if req.Facets {
+		out.Categories = map[string]int{}
+		for c, k := range res.Categories {
+			out.Categories[fmt.Sprint(c)] = k
+		}
+		out.Tags = res.Tags
+	}
+	return out, nil
+}
+
+func (n *Node) searchQuery(req SearchRequest) (search.Query, error) {
+	q := search.Query{
+		Text:      strings.TrimSpace(req.Query),
+		Tags:      cleanTags(req.Tags),
+		Sort:      req.Sort,
+		Offset:    req.Offset,
+		Limit:     req.Limit,
+		Facets:    req.Facets,
+		Highlight: req.Highlight,
+	}
+	switch req.Sort {
+	case "", "relevance", "date", "size", "-date", "-size":
+	default:
+		return q, fmt.Errorf("%w: sort must be relevance, date or size", ErrBadRequest)
+	}
+	if q.Limit <= 0 {
+		q.Limit = 20
+	}
+	if q.Limit > MaxLimit {
+		q.Limit = MaxLimit
+	}
+	if q.Offset < 0 {
+		return q, fmt.Errorf("%w: negative offset", ErrBadRequest)
+	}
+	for _, s := range req.Index {
+		if s == "" {
+			continue
+		}
+		k, err := n.ResolveIndex(s)
+		if err != nil {
+			return q, err
+		}
+		q.Index = append(q.Index, k.String())
+	}
+	for _, s := range req.Categories {
+		for _, part := range strings.Split(s, ",") {
+			if part = strings.TrimSpace(part); part == "" {
+				continue
+			}
+			c, err := index.ParseCategory(part)
+			if err != nil {
+				return q, fmt.Errorf("%w: %v", ErrBadRequest, err)
+			}
+			q.Categories = append(q.Categories, uint32(c))
+		}
+	}
+	for _, a := range req.Authors {
+		id, err := dag.ParseIdentity(a)
+		if err != nil {
+			return q, fmt.Errorf("%w: author: %v", ErrBadRequest, err)
+		}
+		q.Authors = append(q.Authors, id.String())
+	}
+	if !req.IncludeMuted {
+		for _, m := range n.muted() {
+			q.ExcludeAuthors = append(q.ExcludeAuthors, m.String())
+		}
+	}
+	return q, nil
+}

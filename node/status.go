@@ -1,0 +1,68 @@
+package node
+
+import (
+	"context"
+	"encoding/hex"
+)
+
+// IndexStatus is the state of one index on this node. Two peers holding
+// the same DAG nodes report the same Digest.
+type IndexStatus struct {
+	Key       string `json:"key"`
+	Name      string `json:"name"`
+	Policy    string `json:"policy"`
+	Default   bool   `json:"default,omitempty"`
+	Followed  bool   `json:"followed,omitempty"`
+	Entries   int    `json:"entries"`
+	Retracted int    `json:"retracted"`
+	Authors   int    `json:"authors"`
+	Logs      int    `json:"logs"`
+	Heads     int    `json:"heads"`
+	Forked    int    `json:"forked_logs,omitempty"`
+	Pending   int    `json:"pending,omitempty"`
+	Digest    string `json:"digest"`
+}
+
+// Status is the node's state as `indexd status` shows it.
+type Status struct {
+	Identity string        `json:"identity"`
+	Dir      string        `json:"data_dir"`
+	APIKey   string        `json:"torznab_apikey"`
+	Serving  bool          `json:"serving"`
+	PeerID   string        `json:"peer_id,omitempty"`
+	Addrs    []string      `json:"addrs,omitempty"`
+	Peers    int           `json:"peers"`
+	Indexes  []IndexStatus `json:"indexes"`
+	Muted    []string      `json:"muted,omitempty"`
+}
+
+// Status reports identity, network and per-index state with digests.
+func (n *Node) Status(ctx context.Context) (*Status, error) {
+	st := &Status{Identity: n.Identity().String(), Dir: n.dir, APIKey: n.apiKey}
+	st.Serving, st.PeerID, st.Addrs, st.Peers = n.netStatus()
+	keys, err := n.dag.Indexes()
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		info, err := n.indexInfo(k)
+		if err != nil {
+			continue
+		}
+		is := IndexStatus{Key: info.Key, Name: info.Name, Policy: info.Policy, Default: info.Default, Followed: info.Followed}
+		if s, err := n.idx.Stats(k); err == nil {
+			is.Entries, is.Retracted, is.Authors, is.Logs, is.Heads, is.Forked = s.Entries, s.Retracted, s.Authors, s.Logs, s.Heads, s.Forked
+		}
+		if miss, err := n.dag.Missing(k); err == nil {
+			is.Pending = len(miss)
+		}
+		d, err := n.idx.Digest(k)
+		if err != nil {
+			return nil, err
+		}
+		is.Digest = hex.EncodeToString(d[:])
+		st.Indexes = append(st.Indexes, is)
+	}
+	st.Muted, _ = n.Muted(ctx)
+	return st, nil
+}

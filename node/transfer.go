@@ -1,0 +1,111 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"indexd/dag"
+	"indexd/index"
+)
+
+// importBatch is how many entries go into one author-log append (one
+// signature, one badger commit) during a bulk import.
+const importBatch = 2000
+
+// maxImportLine bounds one JSON line of an import file.
+const maxImportLine = 4 << 20
+
+// Import reads JSON Lines of entries (the format Export writes) and
+// publishes them into idx in large batches. progress, if non-nil, is called
+// after each batch with the number imported so far. A malformed line stops
+// the import with its line number; batches before it stay published.
+func (n *Node) Import(ctx context.Context, r io.Reader, which string, progress func(done int)) (int, error) {
+	idx, err := n.ResolveIndex(which)
+	if err != nil {
+		return 0, err
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), maxImportLine)
+	var ops []dag.Op
+	done, line := 0, 0
+	flush := func() error {
+		if len(ops) == 0 {
+			return nil
+		}
+		a, err := n.author(idx)
+		if err != nil {
+			return err
+		}
+		n.writeMu.Lock()
+		_, err = n.dag.Append(ctx, idx, a, ops...)
+		n.writeMu.Unlock()
+		if err != nil {
+			return err
+		}
+		done += len(ops)
+		ops = ops[:0]
+		if _, err := n.refresh(ctx, idx); err != nil {
+			return err
+		}
+		n.announce(ctx, idx, a.Log.Public())
+		if progress != nil {
+			progress(done)
+		}
+		return nil
+	}
+	for sc.Scan() {
+		line++
+		b := sc.Bytes()
+		if len(b) == 0 {
+			continue
+		}
+		var v EntryView
+		if err := json.Unmarshal(b, &v); err != nil {
+			return done, fmt.Errorf("%w: line %d: %v", ErrBadRequest, line, err)
+		}
+		put, err := putOf(&v)
+		if err != nil {
+			return done, fmt.Errorf("line %d: %w", line, err)
+		}
+		if v.Retracted {
+			continue
+		}
+		ops = append(ops, dag.Op{Kind: dag.OpPut, Put: put})
+		if len(ops) >= importBatch {
+			if err := flush(); err != nil {
+				return done, err
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return done, fmt.Errorf("reading line %d: %w", line+1, err)
+	}
+	return done, flush()
+}
+
+// Export writes every live entry of idx as JSON Lines, sorted by id.
+func (n *Node) Export(ctx context.Context, w io.Writer, which string) (int, error) {
+	idx, err := n.ResolveIndex(which)
+	if err != nil {
+		return 0, err
+	}
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	count := 0
+	err = n.idx.Each(idx, func(e *index.Entry) error {
+		if e.Retracted {
+			return nil
+		}
+		count++
+		v := viewOf(e)
+		v.History = nil
+		return enc.Encode(v)
+	})
+	if err != nil {
+		return count, err
+	}
+	return count, bw.Flush()
+}
