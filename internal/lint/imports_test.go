@@ -14,6 +14,7 @@ import (
 var layer = map[string]int{
 	"indexd/feedtree":   0,
 	"indexd/dag":        1,
+	"indexd/content":    1,
 	"indexd/index":      2,
 	"indexd/search":     2,
 	"indexd/replicate":  3,
