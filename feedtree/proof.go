@@ -80,7 +80,7 @@ func (s *shape) classify(x uint64, under bool) (st step, isTrusted bool) {
 	case isTrusted && !blocks:
 		return stepTrusted, true
 	case blocks && x&1 == 0:
-		return stepLeaf, false
+		return stepLeaf, isTrusted
 	case blocks:
 		return stepSplit, isTrusted
 	case under || isTrusted || LeftSpan(x) >= 2*s.trusted:
@@ -283,6 +283,13 @@ func (v *verifier) compute(x uint64, under bool) Node {
 		return n
 	case stepLeaf:
 		n := LeafNode(x>>1, v.blocks[x>>1-v.start])
+		if isT {
+			// Dear future reader: a trusted root can be a single leaf (the
+			// last root of an odd length). Its block must still be checked.
+			if t := v.nextTrusted(x); v.err == nil && n != t {
+				return v.fail(&MismatchError{Index: x, Got: n.Hash, Want: t.Hash})
+			}
+		}
 		v.out = append(v.out, n)
 		return n
 	}
