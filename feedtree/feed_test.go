@@ -1,0 +1,420 @@
+package feedtree
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+func openBadger(t testing.TB, dir string) *badger.DB {
+	t.Helper()
+	db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func blocksN(from, n int) [][]byte {
+	bs := make([][]byte, n)
+	for i := range bs {
+		bs[i] = fmt.Appendf(nil, "block-%d", from+i)
+	}
+	return bs
+}
+
+func TestFeedPersistence(t *testing.T) {
+	dir := t.TempDir()
+	db := openBadger(t, dir)
+	kp := KeyPairFromSeed([32]byte{1})
+	f, err := OpenFeed(NewBadgerStore(db, []byte("ft/")), kp.Public(), &kp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Append(blocksN(0, 5)...); err != nil {
+		t.Fatal(err)
+	}
+	h, err := f.Append(blocksN(5, 6)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := f.Roots()
+	f.Close()
+	if _, err := f.Append([]byte("x")); !errors.Is(err, ErrClosed) {
+		t.Errorf("Append after Close = %v; want ErrClosed", err)
+	}
+	db.Close()
+
+	db = openBadger(t, dir)
+	defer db.Close()
+	s := NewBadgerStore(db, []byte("ft/"))
+	f, err = OpenFeed(s, kp.Public(), &kp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Head() != h || f.Length() != 11 {
+		t.Fatalf("reopened head = %+v; want %+v", f.Head(), h)
+	}
+	if got := f.Roots(); fmt.Sprint(got) != fmt.Sprint(roots) {
+		t.Errorf("reopened roots = %v; want %v", got, roots)
+	}
+	for i, want := range blocksN(0, 11) {
+		if got, err := f.Get(uint64(i)); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("Get(%d) = %q, %v; want %q", i, got, err, want)
+		}
+	}
+	h2, err := f.Append(blocksN(11, 1)...)
+	if err != nil || h2.Length != 12 {
+		t.Fatalf("Append after reopen = %+v, %v", h2, err)
+	}
+	// Another feed in the same store is independent; a read-only open sees the head.
+	ro, err := OpenFeed(s, kp.Public(), nil)
+	if err != nil || ro.Writable() || ro.Head() != h2 {
+		t.Fatalf("read-only open = %+v, %v", ro.Head(), err)
+	}
+	if _, err := ro.Append([]byte("x")); !errors.Is(err, ErrNotWritable) {
+		t.Errorf("Append on a replica = %v; want ErrNotWritable", err)
+	}
+	other := KeyPairFromSeed([32]byte{2})
+	of, _ := OpenFeed(s, other.Public(), nil)
+	if of.Length() != 0 || of.Has(0) {
+		t.Errorf("another feed sees length %d", of.Length())
+	}
+	if _, err := OpenFeed(s, other.Public(), &kp); err == nil {
+		t.Error("OpenFeed with a key pair of another key succeeded")
+	}
+}
+
+// TestFeedReplicate: a contiguous replica catches up in ranges with one
+// proof each, and a sparse replica fetches random blocks; both serve
+// proofs of what they hold.
+func TestFeedReplicate(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	w := newTestFeed(t, r, 300)
+	db := openBadger(t, t.TempDir())
+	defer db.Close()
+	store := NewBadgerStore(db, []byte{0x01})
+
+	// Contiguous: ranges [have, have+k).
+	c, err := OpenFeed(store, w.f.Key(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for c.Length() < 300 {
+		have := c.Length()
+		end := min(300, have+uint64(1+r.IntN(70)))
+		// The writer's proof at its current head covers [have, end).
+		p, err := w.f.Proof(have, end, have)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Put(p, w.blocks[have:end]); err != nil {
+			t.Fatalf("Put [%d, %d): %v", have, end, err)
+		}
+		if c.Length() != 300 {
+			t.Fatalf("after Put the replica has length %d; want 300 (the proof's head)", c.Length())
+		}
+		// Already at the head: later ranges are proven against it.
+		for c.Length() == 300 && end < 300 {
+			e2 := min(300, end+uint64(1+r.IntN(70)))
+			p, err := w.f.Proof(end, e2, 300)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Put(p, w.blocks[end:e2]); err != nil {
+				t.Fatalf("Put [%d, %d) at head: %v", end, e2, err)
+			}
+			end = e2
+		}
+	}
+	if c.Head() != w.f.Head() {
+		t.Fatalf("replica head %+v; want %+v", c.Head(), w.f.Head())
+	}
+	for i := range uint64(300) {
+		if !c.Has(i) {
+			t.Fatalf("replica lacks block %d", i)
+		}
+	}
+	// It serves proofs like the writer.
+	for range 20 {
+		s := uint64(r.IntN(300))
+		e := s + uint64(r.IntN(300-int(s)+1))
+		have := uint64(r.IntN(301))
+		p1, err1 := w.f.Proof(s, e, have)
+		p2, err2 := c.Proof(s, e, have)
+		if err1 != nil || err2 != nil || fmt.Sprint(p1) != fmt.Sprint(p2) {
+			t.Fatalf("replica Proof(%d, %d, %d) = %v, %v; writer %v, %v", s, e, have, p2, err2, p1, err1)
+		}
+	}
+
+	// Sparse: a head-only upgrade, then single blocks.
+	sp, err := OpenFeed(store, w.f.Key(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = sp
+	sstore := NewMemStore()
+	sp, _ = OpenFeed(sstore, w.f.Key(), nil)
+	p, _ := w.f.Proof(0, 0, 0)
+	if err := sp.PutHead(p.Head, p); err != nil {
+		t.Fatalf("PutHead: %v", err)
+	}
+	if sp.Length() != 300 {
+		t.Fatalf("sparse length %d", sp.Length())
+	}
+	held := map[uint64]bool{}
+	for range 40 {
+		i := uint64(r.IntN(300))
+		p, err := w.f.Proof(i, i+1, 300)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sp.Put(p, w.blocks[i:i+1]); err != nil {
+			t.Fatalf("sparse Put %d: %v", i, err)
+		}
+		held[i] = true
+		// A bad block is refused and not stored.
+		j := (i + 1) % 300
+		if !held[j] {
+			p, _ := w.f.Proof(j, j+1, 300)
+			if err := sp.Put(p, [][]byte{[]byte("forged")}); err == nil || sp.Has(j) {
+				t.Fatalf("sparse Put of a forged block %d = %v", j, err)
+			}
+		}
+	}
+	for i := range uint64(300) {
+		if sp.Has(i) != held[i] {
+			t.Fatalf("sparse Has(%d) = %v; want %v", i, sp.Has(i), held[i])
+		}
+		if held[i] {
+			p, err := sp.Proof(i, i+1, 300)
+			if err != nil {
+				t.Fatalf("sparse Proof(%d): %v", i, err)
+			}
+			if _, err := VerifyProof(sp.Key(), p, w.roots(300), w.blocks[i:i+1]); err != nil {
+				t.Fatalf("sparse proof of %d: %v", i, err)
+			}
+		} else if _, err := sp.Get(i); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("sparse Get(%d) = %v; want ErrNotFound", i, err)
+		}
+	}
+}
+
+// forkPair returns two writers holding the same key pair, sharing the
+// first common blocks and then diverging to lengths a and b.
+func forkPair(t *testing.T, common, a, b int) (*Feed, *Feed) {
+	kp := KeyPairFromSeed([32]byte{7})
+	fa, _ := OpenFeed(NewMemStore(), kp.Public(), &kp)
+	fb, _ := OpenFeed(NewMemStore(), kp.Public(), &kp)
+	if common > 0 {
+		fa.Append(blocksN(0, common)...)
+		fb.Append(blocksN(0, common)...)
+	}
+	if a > common {
+		fa.Append(blocksN(1000, a-common)...)
+	}
+	if b > common {
+		fb.Append(blocksN(2000, b-common)...)
+	}
+	return fa, fb
+}
+
+func replicaOf(t *testing.T, w *Feed) *Feed {
+	r, _ := OpenFeed(NewMemStore(), w.Key(), nil)
+	p, err := w.Proof(0, w.Length(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := make([][]byte, w.Length())
+	for i := range bs {
+		bs[i], _ = w.Get(uint64(i))
+	}
+	if err := r.Put(p, bs); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestFork(t *testing.T) {
+	for _, tc := range []struct{ common, a, b int }{{5, 9, 9}, {5, 9, 13}, {0, 3, 7}, {8, 8, 12}, {6, 7, 40}} {
+		t.Run(fmt.Sprintf("%d-%d-%d", tc.common, tc.a, tc.b), func(t *testing.T) {
+			fa, fb := forkPair(t, tc.common, tc.a, tc.b)
+			ra, rb := replicaOf(t, fa), replicaOf(t, fb)
+			var err error
+			if tc.a == tc.b {
+				// Same length, different tree: the heads themselves conflict.
+				p, _ := fb.Proof(0, 1, uint64(tc.a))
+				err = ra.Put(p, blocksN(0, 1))
+			} else {
+				// The holder of the longer history learns the shorter head.
+				err = rb.PutHead(fa.Head(), nil)
+				if tc.a == tc.common {
+					if err != nil {
+						t.Fatalf("PutHead of a prefix head = %v; want nil", err)
+					}
+					return
+				}
+			}
+			var fe *ForkError
+			if !errors.As(err, &fe) || !errors.Is(err, ErrForked) {
+				t.Fatalf("conflicting head = %v; want *ForkError", err)
+			}
+			if err := fe.Proof.Verify(fa.Key()); err != nil {
+				t.Fatalf("fork proof does not verify: %v", err)
+			}
+			enc, err := fe.Proof.AppendBinary(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dec, err := DecodeForkProof(enc)
+			if err != nil || dec.Verify(fa.Key()) != nil {
+				t.Fatalf("decoded fork proof: %v", err)
+			}
+			// Tampered evidence does not verify.
+			for i := range dec.Nodes {
+				bad := *dec
+				bad.Nodes = append([]Node(nil), dec.Nodes...)
+				bad.Nodes[i].Hash[3] ^= 4
+				if bad.Verify(fa.Key()) == nil {
+					t.Fatalf("fork proof verifies with node %d flipped", i)
+				}
+			}
+			// The forked replica refuses further writes; another learns the proof.
+			holder := ra
+			if tc.a != tc.b {
+				holder = rb
+			}
+			p, _ := fb.Proof(0, 0, 0)
+			if err := holder.Put(p, nil); !errors.Is(err, ErrForked) {
+				t.Errorf("Put after a fork = %v; want ErrForked", err)
+			}
+			if holder.Fork() == nil {
+				t.Error("fork not recorded")
+			}
+			third := replicaOf(t, fa)
+			if err := third.AddForkProof(dec); err != nil {
+				t.Fatal(err)
+			}
+			if err := third.PutHead(fa.Head(), nil); !errors.Is(err, ErrForked) {
+				t.Errorf("PutHead after AddForkProof = %v; want ErrForked", err)
+			}
+			if err := third.ResolveFork(); err != nil || third.PutHead(fa.Head(), nil) != nil {
+				t.Errorf("after ResolveFork: %v", err)
+			}
+		})
+	}
+	// Heads of one history are no fork.
+	fa, _ := forkPair(t, 4, 4, 4)
+	h4 := fa.Head()
+	fa.Append(blocksN(4, 3)...)
+	if err := (&ForkProof{A: h4, B: fa.Head()}).Verify(fa.Key()); err == nil {
+		t.Error("ForkProof of two heads of one history verifies")
+	}
+	// The shorter side cannot prove the fork from a longer head's upgrade, and
+	// says the proof does not match rather than storing anything.
+	fa, fb := forkPair(t, 3, 6, 9)
+	ra := replicaOf(t, fa)
+	p, _ := fb.Proof(6, 9, 6)
+	bs := make([][]byte, 3)
+	for i := range bs {
+		bs[i], _ = fb.Get(uint64(6 + i))
+	}
+	var me *MismatchError
+	if err := ra.Put(p, bs); !errors.As(err, &me) || ra.Length() != 6 || ra.Has(6) {
+		t.Errorf("Put of a diverging longer head = %v (length %d); want *MismatchError", err, ra.Length())
+	}
+}
+
+func TestFeedWait(t *testing.T) {
+	kp := KeyPairFromSeed([32]byte{3})
+	f, _ := OpenFeed(NewMemStore(), kp.Public(), &kp)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := make(chan Head, 1)
+	go func() {
+		h, err := f.Wait(ctx, 2)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- h
+	}()
+	f.Append(blocksN(0, 2)...)
+	f.Append(blocksN(2, 1)...)
+	select {
+	case h := <-got:
+		if h.Length != 3 {
+			t.Errorf("Wait(2) = length %d; want 3", h.Length)
+		}
+	case <-ctx.Done():
+		t.Fatal("Wait did not return")
+	}
+	short, c2 := context.WithCancel(context.Background())
+	c2()
+	if _, err := f.Wait(short, 10); !errors.Is(err, context.Canceled) {
+		t.Errorf("Wait with a cancelled ctx = %v", err)
+	}
+	errc := make(chan error, 1)
+	go func() { _, err := f.Wait(ctx, 10); errc <- err }()
+	f.Close()
+	if err := <-errc; !errors.Is(err, ErrClosed) {
+		t.Errorf("Wait across Close = %v; want ErrClosed", err)
+	}
+}
+
+// TestFeedConcurrent runs readers beside one writer (run with -race).
+func TestFeedConcurrent(t *testing.T) {
+	db := openBadger(t, t.TempDir())
+	defer db.Close()
+	kp := KeyPairFromSeed([32]byte{4})
+	f, _ := OpenFeed(NewBadgerStore(db, nil), kp.Public(), &kp)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for r := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				h := f.Head()
+				if h.Length == 0 {
+					continue
+				}
+				if err := h.Verify(f.Key()); err != nil {
+					t.Error(err)
+					return
+				}
+				i := uint64(r) % h.Length
+				if _, err := f.Get(i); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := f.Proof(i, i+1, h.Length); err != nil && !errors.Is(err, ErrBadProof) {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for i := range 200 {
+		if _, err := f.Append(blocksN(i*3, 3)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if f.Length() != 600 {
+		t.Fatalf("length %d", f.Length())
+	}
+}
