@@ -29,17 +29,31 @@ type Node struct {
 
 // LeafNode returns the leaf node of block number block holding data:
 // Index 2·block, Size len(data), Hash BLAKE2b-256(0x00 || u64le(len) || data).
+// It does not allocate for blocks up to 1 KiB.
 func LeafNode(block uint64, data []byte) Node {
+	n := Node{Index: 2 * block, Size: uint64(len(data))}
+	if len(data) <= smallLeaf {
+		// Dear future reader: a stack buffer and Sum256 keep small leaves
+		// free of allocations (blake2b.New256 escapes to the heap).
+		var buf [9 + smallLeaf]byte
+		buf[0] = leafType
+		binary.LittleEndian.PutUint64(buf[1:], uint64(len(data)))
+		copy(buf[9:], data)
+		n.Hash = blake2b.Sum256(buf[:9+len(data)])
+		return n
+	}
 	var hdr [9]byte
 	hdr[0] = leafType
 	binary.LittleEndian.PutUint64(hdr[1:], uint64(len(data)))
 	h, _ := blake2b.New256(nil)
 	h.Write(hdr[:])
 	h.Write(data)
-	n := Node{Index: 2 * block, Size: uint64(len(data))}
 	h.Sum(n.Hash[:0])
 	return n
 }
+
+// smallLeaf is the largest block LeafNode hashes from a stack copy.
+const smallLeaf = 1024
 
 // ParentNode returns the parent of the sibling nodes a and b, in either order
 // (the lower flat index is the left child): Hash
@@ -60,8 +74,19 @@ func ParentNode(a, b Node) Node {
 
 // TreeHash returns the hash of a tree's roots (left to right, as FullRoots
 // orders them): BLAKE2b-256(0x02 || for each root: hash || u64le(index) || u64le(size)).
-// It does not allocate.
+// It does not allocate for up to 64 roots (any valid tree).
 func TreeHash(roots []Node) [32]byte {
+	if len(roots) <= 64 {
+		var buf [1 + 64*48]byte
+		buf[0] = rootType
+		b := buf[1:1]
+		for _, r := range roots {
+			b = append(b, r.Hash[:]...)
+			b = binary.LittleEndian.AppendUint64(b, r.Index)
+			b = binary.LittleEndian.AppendUint64(b, r.Size)
+		}
+		return blake2b.Sum256(buf[:1+len(b)])
+	}
 	h, _ := blake2b.New256(nil)
 	var buf [48]byte
 	buf[0] = rootType
