@@ -1,0 +1,311 @@
+package index
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"indexd/dag"
+	"indexd/feedtree"
+)
+
+// Key tags under the index prefix; doc.go documents each record.
+const (
+	tagSchema    = 'V' // schema version
+	tagCursor    = 'k' // idx → last applied seq consumed
+	tagEntry     = 'e' // idx id → entry CBOR
+	tagEntryIdx  = 'x' // id → idx
+	tagIHv1      = '1' // ih20 id → idx (live entries)
+	tagIHv2      = '2' // ih32 id → idx (live entries)
+	tagRev       = 'r' // idx target rev → revision record
+	tagClock     = 'v' // idx node → clock (allowlist indexes)
+	tagGrant     = 'g' // idx member log seq → grant record
+	tagFork      = 'f' // idx log → fork length
+	tagStats     = 's' // idx → stats record
+	tagAuthor    = 'a' // idx identity → live entry count
+	tagChangeCtr = 'n' // idx → last change seq
+	tagChange    = 'c' // idx seq → id
+	tagChangeOf  = 'C' // idx id → seq of its change record
+	tagRebuild   = 'R' // idx → present while a rebuild is under way
+)
+
+// keys builds badger keys under a prefix by appending to a fresh slice
+// (badger keeps the key slices it is given, so they are never reused).
+type keys struct{ prefix []byte }
+
+func (k keys) tag(t byte, extra int) []byte {
+	b := make([]byte, 0, len(k.prefix)+1+extra)
+	return append(append(b, k.prefix...), t)
+}
+
+func (k keys) idxTag(t byte, idx dag.IndexKey, extra int) []byte {
+	b := k.tag(t, 32+extra)
+	ib := idx.Bytes()
+	return append(b, ib[:]...)
+}
+
+func (k keys) schema() []byte                 { return k.tag(tagSchema, 0) }
+func (k keys) cursor(idx dag.IndexKey) []byte { return k.idxTag(tagCursor, idx, 0) }
+func (k keys) stats(idx dag.IndexKey) []byte  { return k.idxTag(tagStats, idx, 0) }
+func (k keys) changeCtr(idx dag.IndexKey) []byte {
+	return k.idxTag(tagChangeCtr, idx, 0)
+}
+func (k keys) rebuild(idx dag.IndexKey) []byte { return k.idxTag(tagRebuild, idx, 0) }
+
+func (k keys) entry(idx dag.IndexKey, id dag.ID) []byte {
+	b := id.Bytes()
+	return append(k.idxTag(tagEntry, idx, 32), b[:]...)
+}
+
+func (k keys) entryIdx(id dag.ID) []byte {
+	b := id.Bytes()
+	return append(k.tag(tagEntryIdx, 32), b[:]...)
+}
+
+func (k keys) infohash(ih []byte, id dag.ID) []byte {
+	t := byte(tagIHv1)
+	if len(ih) == 32 {
+		t = tagIHv2
+	}
+	b := id.Bytes()
+	return append(append(k.tag(t, len(ih)+32), ih...), b[:]...)
+}
+
+func (k keys) rev(idx dag.IndexKey, target, rev dag.ID) []byte {
+	t, r := target.Bytes(), rev.Bytes()
+	return append(append(k.idxTag(tagRev, idx, 64), t[:]...), r[:]...)
+}
+
+func (k keys) revs(idx dag.IndexKey, target dag.ID) []byte {
+	t := target.Bytes()
+	return append(k.idxTag(tagRev, idx, 32), t[:]...)
+}
+
+func (k keys) clock(idx dag.IndexKey, node dag.ID) []byte {
+	b := node.Bytes()
+	return append(k.idxTag(tagClock, idx, 32), b[:]...)
+}
+
+func (k keys) grants(idx dag.IndexKey, member dag.Identity) []byte {
+	m := member.Bytes()
+	return append(k.idxTag(tagGrant, idx, 32+32+8), m[:]...)
+}
+
+func (k keys) grant(idx dag.IndexKey, member dag.Identity, log feedtree.Key, seq uint64) []byte {
+	l := log.Bytes()
+	return binary.BigEndian.AppendUint64(append(k.grants(idx, member), l[:]...), seq)
+}
+
+func (k keys) fork(idx dag.IndexKey, log feedtree.Key) []byte {
+	l := log.Bytes()
+	return append(k.idxTag(tagFork, idx, 32), l[:]...)
+}
+
+func (k keys) author(idx dag.IndexKey, id dag.Identity) []byte {
+	b := id.Bytes()
+	return append(k.idxTag(tagAuthor, idx, 32), b[:]...)
+}
+
+func (k keys) change(idx dag.IndexKey, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(k.idxTag(tagChange, idx, 8), seq)
+}
+
+func (k keys) changeOf(idx dag.IndexKey, id dag.ID) []byte {
+	b := id.Bytes()
+	return append(k.idxTag(tagChangeOf, idx, 32), b[:]...)
+}
+
+// Records. Each has a fixed layout, checked on decode.
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+func decodeU64(what string, b []byte) (uint64, error) {
+	if len(b) != 8 {
+		return 0, fmt.Errorf("index: corrupt %s record: %d bytes, want 8", what, len(b))
+	}
+	return binary.BigEndian.Uint64(b), nil
+}
+
+// revRecord is an amend or retract waiting for, or applied to, its target:
+// kind(1) time(8) identity(32) hash(32) [amend CBOR].
+type revRecord struct {
+	kind     dag.OpKind
+	time     int64
+	identity dag.Identity
+	hash     dag.ID
+	amend    *dag.Amend
+}
+
+func (r *revRecord) encode() ([]byte, error) {
+	b := make([]byte, 0, 73+64)
+	b = append(b, byte(r.kind))
+	b = binary.BigEndian.AppendUint64(b, uint64(r.time))
+	ib, hb := r.identity.Bytes(), r.hash.Bytes()
+	b = append(append(b, ib[:]...), hb[:]...)
+	if r.kind == dag.OpAmend {
+		a := r.amend
+		w := wireAmend{Title: a.Title, Description: a.Description, Category: a.Category, Tags: a.Tags,
+			Content: refToWire(a.Content), Meta: a.Meta}
+		if a.Tags != nil && *a.Tags == nil {
+			w.Tags = &[]string{}
+		}
+		if len(a.Meta) == 0 {
+			w.Meta = nil
+		}
+		ab, err := encMode.Marshal(&w)
+		if err != nil {
+			return nil, fmt.Errorf("encoding amend: %w", err)
+		}
+		b = append(b, ab...)
+	}
+	return b, nil
+}
+
+func decodeRevRecord(b []byte) (*revRecord, error) {
+	if len(b) < 73 {
+		return nil, fmt.Errorf("index: corrupt revision record: %d bytes", len(b))
+	}
+	r := &revRecord{kind: dag.OpKind(b[0]), time: int64(binary.BigEndian.Uint64(b[1:9]))}
+	r.identity = dag.IdentityFromBytes([32]byte(b[9:41]))
+	r.hash = dag.IDFromBytes([32]byte(b[41:73]))
+	switch r.kind {
+	case dag.OpRetract:
+		if len(b) != 73 {
+			return nil, fmt.Errorf("index: corrupt revision record: retract with %d trailing bytes", len(b)-73)
+		}
+	case dag.OpAmend:
+		var w wireAmend
+		if err := decodeCanonical("amend", b[73:], &w, dag.MaxNodeSize); err != nil {
+			return nil, err
+		}
+		a := &dag.Amend{Title: w.Title, Description: w.Description, Category: w.Category, Tags: w.Tags, Meta: w.Meta}
+		var err error
+		if a.Content, err = refFromWire(w.Content); err != nil {
+			return nil, fmt.Errorf("index: corrupt revision record: %s", oneLine(err.Error()))
+		}
+		r.amend = a
+	default:
+		return nil, fmt.Errorf("index: corrupt revision record: kind %d", b[0])
+	}
+	return r, nil
+}
+
+// grantRecord is a grant or revoke by the creator: kind(1) time(8) hash(32).
+// The key holds member, creator log and seq.
+type grantRecord struct {
+	kind dag.OpKind
+	time int64
+	hash dag.ID
+	log  feedtree.Key
+	seq  uint64
+}
+
+func (g *grantRecord) encode() []byte {
+	b := make([]byte, 0, 41)
+	b = append(b, byte(g.kind))
+	b = binary.BigEndian.AppendUint64(b, uint64(g.time))
+	h := g.hash.Bytes()
+	return append(b, h[:]...)
+}
+
+func decodeGrantRecord(key, val []byte) (*grantRecord, error) {
+	if len(val) != 41 || len(key) < 40 {
+		return nil, fmt.Errorf("index: corrupt grant record")
+	}
+	g := &grantRecord{kind: dag.OpKind(val[0]), time: int64(binary.BigEndian.Uint64(val[1:9]))}
+	if g.kind != dag.OpGrant && g.kind != dag.OpRevoke {
+		return nil, fmt.Errorf("index: corrupt grant record: kind %d", val[0])
+	}
+	g.hash = dag.IDFromBytes([32]byte(val[9:41]))
+	kb := key[len(key)-40:]
+	var err error
+	if g.log, err = feedtree.KeyFromBytes(kb[:32]); err != nil {
+		return nil, fmt.Errorf("index: corrupt grant record: %s", oneLine(err.Error()))
+	}
+	g.seq = binary.BigEndian.Uint64(kb[32:])
+	return g, nil
+}
+
+// clock is a vector clock restricted to the index creator's logs: for each
+// creator log, the highest seq in a node's causal past (the node included),
+// sorted by log key. Encoded as n × (log(32) seq(8)).
+type clock []clockEntry
+
+type clockEntry struct {
+	log [32]byte
+	seq uint64
+}
+
+// maxClockLogs bounds a decoded clock: one entry per creator device.
+const maxClockLogs = 4096
+
+func (c clock) encode() []byte {
+	b := make([]byte, 0, 40*len(c))
+	for _, e := range c {
+		b = binary.BigEndian.AppendUint64(append(b, e.log[:]...), e.seq)
+	}
+	return b
+}
+
+func decodeClock(b []byte) (clock, error) {
+	if len(b)%40 != 0 || len(b)/40 > maxClockLogs {
+		return nil, fmt.Errorf("index: corrupt clock record: %d bytes", len(b))
+	}
+	c := make(clock, len(b)/40)
+	for i := range c {
+		copy(c[i].log[:], b[40*i:])
+		c[i].seq = binary.BigEndian.Uint64(b[40*i+32:])
+		if i > 0 && string(c[i-1].log[:]) >= string(c[i].log[:]) {
+			return nil, fmt.Errorf("index: corrupt clock record: logs out of order")
+		}
+	}
+	return c, nil
+}
+
+// get returns the seq of log in c, 0 when absent.
+func (c clock) get(log [32]byte) uint64 {
+	for _, e := range c {
+		if e.log == log {
+			return e.seq
+		}
+	}
+	return 0
+}
+
+// merge sets c to the pointwise max of c and o, keeping the order.
+func (c clock) merge(o clock) clock {
+	for _, e := range o {
+		c = c.set(e.log, e.seq)
+	}
+	return c
+}
+
+// set raises log's entry to at least seq.
+func (c clock) set(log [32]byte, seq uint64) clock {
+	for i := range c {
+		if c[i].log == log {
+			c[i].seq = max(c[i].seq, seq)
+			return c
+		}
+		if string(c[i].log[:]) > string(log[:]) {
+			return append(c[:i], append(clock{{log, seq}}, c[i:]...)...)
+		}
+	}
+	return append(c, clockEntry{log, seq})
+}
+
+// statsRecord: live(8) retracted(8) authors(8).
+type statsRecord struct{ live, retracted, authors uint64 }
+
+func (s statsRecord) encode() []byte {
+	b := make([]byte, 0, 24)
+	b = binary.BigEndian.AppendUint64(b, s.live)
+	b = binary.BigEndian.AppendUint64(b, s.retracted)
+	return binary.BigEndian.AppendUint64(b, s.authors)
+}
+
+func decodeStats(b []byte) (statsRecord, error) {
+	if len(b) != 24 {
+		return statsRecord{}, fmt.Errorf("index: corrupt stats record: %d bytes", len(b))
+	}
+	return statsRecord{binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:]), binary.BigEndian.Uint64(b[16:])}, nil
+}

@@ -1,0 +1,845 @@
+package index
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"indexd/dag"
+	"indexd/feedtree"
+)
+
+// Sync materialises the nodes of idx the DAG applied since the last Sync,
+// in the DAG's apply order, and returns how many entries changed. It
+// commits in large badger transactions, each with the cursor, so a crash
+// loses no work and repeats none. It returns when caught up with what
+// d.Applied returned, or on ctx's end (the work committed so far stays).
+// Applying a fork-proof that changes which nodes count triggers a Rebuild.
+func (x *Index) Sync(ctx context.Context, idx dag.IndexKey) (changed int, err error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var pending bool
+	err = x.db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get(x.k.rebuild(idx))
+		pending = err == nil
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	if pending {
+		return x.rebuildLocked(ctx, idx)
+	}
+	return x.syncLocked(ctx, idx)
+}
+
+// Rebuild drops the materialised state of idx and builds it again from every
+// node the DAG applied, with the fork set computed first from all applied
+// fork-proof nodes (so a forked log's nodes from the fork length on count
+// nowhere, whatever the order). Every entry that existed before or after is
+// reported in Changes. A crash mid-way resumes at the next Sync.
+func (x *Index) Rebuild(ctx context.Context, idx dag.IndexKey) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	_, err := x.rebuildLocked(ctx, idx)
+	return err
+}
+
+func (x *Index) rebuildLocked(ctx context.Context, idx dag.IndexKey) (int, error) {
+	if err := x.db.Update(func(txn *badger.Txn) error { return txn.Set(x.k.rebuild(idx), nil) }); err != nil {
+		return 0, err
+	}
+	// The fork set, from every applied fork proof.
+	forks := map[feedtree.Key]uint64{}
+	for after := uint64(0); ; {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		as, err := x.d.Applied(idx, after, x.opts.ChunkNodes)
+		if err != nil {
+			return 0, err
+		}
+		if len(as) == 0 {
+			break
+		}
+		for _, a := range as {
+			if log, at, ok := forkOf(a.Node); ok {
+				if cur, ok := forks[log]; !ok || at < cur {
+					forks[log] = at
+				}
+			}
+		}
+		after = as[len(as)-1].Seq
+	}
+	// Old entries: their ids go to the change log, their keys away.
+	var old []dag.ID
+	var oldKeys [][]byte
+	err := x.db.View(func(txn *badger.Txn) error {
+		prefix := x.k.idxTag(tagEntry, idx, 0)
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			if len(k) != len(prefix)+32 {
+				continue
+			}
+			id := dag.IDFromBytes([32]byte(k[len(prefix):]))
+			old = append(old, id)
+			oldKeys = append(oldKeys, x.k.entryIdx(id))
+			err := it.Item().Value(func(b []byte) error {
+				e, err := DecodeEntry(b)
+				if err != nil {
+					return nil // a corrupt entry: its infohash keys are found below
+				}
+				for _, ih := range [][]byte{e.InfohashV1, e.InfohashV2} {
+					if len(ih) > 0 {
+						oldKeys = append(oldKeys, x.k.infohash(ih, id))
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	wb := x.db.NewWriteBatch()
+	for _, k := range oldKeys {
+		if err := wb.Delete(k); err != nil {
+			wb.Cancel()
+			return 0, err
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		return 0, err
+	}
+	for _, t := range []byte{tagEntry, tagRev, tagClock, tagGrant, tagFork, tagStats, tagAuthor, tagCursor} {
+		if err := x.deleteWhere(x.k.idxTag(t, idx, 0), nil); err != nil {
+			return 0, err
+		}
+	}
+	// Report the old ids, write the fork set, clear the marker.
+	s := x.newSyncer(idx, nil)
+	defer s.discard()
+	for log, at := range forks {
+		if err := s.set(x.k.fork(idx, log), u64(at)); err != nil {
+			return 0, err
+		}
+	}
+	for _, id := range old {
+		if err := s.noteChange(id); err != nil {
+			return 0, err
+		}
+		if s.full() {
+			if err := s.commit(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if err := s.txn.Delete(x.k.rebuild(idx)); err != nil {
+		return 0, err
+	}
+	if err := s.commit(); err != nil {
+		return 0, err
+	}
+	return x.syncLocked(ctx, idx)
+}
+
+// forkOf returns the log and fork length a fork-proof node establishes: the
+// length of the shorter conflicting head, as dag counts it.
+//
+// TODO: dag computes the same in its unexported forkAt; use an exported
+// dag.ForkAt once there is one, so the two cannot drift.
+func forkOf(n *dag.Node) (feedtree.Key, uint64, bool) {
+	if n.Op.Kind != dag.OpForkProof || n.Op.ForkProof == nil {
+		return feedtree.Key{}, 0, false
+	}
+	fp, err := feedtree.DecodeForkProof(n.Op.ForkProof.Proof)
+	if err != nil {
+		return feedtree.Key{}, 0, false
+	}
+	return n.Op.ForkProof.Log, min(fp.A.Length, fp.B.Length), true
+}
+
+func (x *Index) syncLocked(ctx context.Context, idx dag.IndexKey) (int, error) {
+	m, err := x.d.Manifest(idx)
+	if err != nil {
+		return 0, err
+	}
+	changed := 0
+	oneByOne := false // after ErrTxnTooBig: commit after every node
+	for {
+		s := x.newSyncer(idx, m)
+		n, rebuild, err := s.run(ctx, oneByOne)
+		s.discard()
+		changed += n
+		if errors.Is(err, badger.ErrTxnTooBig) && !oneByOne {
+			oneByOne = true
+			continue
+		}
+		if err != nil {
+			return changed, err
+		}
+		if rebuild {
+			n, err := x.rebuildLocked(ctx, idx)
+			return changed + n, err
+		}
+		return changed, nil
+	}
+}
+
+// syncer applies nodes of one index inside one badger transaction at a
+// time, reading its own writes.
+type syncer struct {
+	x        *Index
+	idx      dag.IndexKey
+	allow    bool
+	creator  dag.Identity
+	txn      *badger.Txn
+	bytes    int64
+	count    int64
+	cursor   uint64
+	forks    map[feedtree.Key]uint64
+	stats    statsRecord
+	ctr      uint64 // change counter
+	loaded   bool
+	changes  map[dag.ID]bool // entries changed in this transaction
+	commited int             // entries changed in committed transactions
+}
+
+func (x *Index) newSyncer(idx dag.IndexKey, m *dag.Manifest) *syncer {
+	s := &syncer{x: x, idx: idx, txn: x.db.NewTransaction(true), changes: map[dag.ID]bool{}}
+	if m != nil {
+		s.allow = m.Policy == dag.PolicyAllowlist
+		s.creator = m.Creator
+	}
+	return s
+}
+
+func (s *syncer) discard() { s.txn.Discard() }
+
+// load reads the cursor, counters and fork set.
+func (s *syncer) load() error {
+	var err error
+	if s.cursor, err = s.x.readCursor(s.txn, s.idx); err != nil {
+		return err
+	}
+	v, err := getValue(s.txn, s.x.k.stats(s.idx))
+	if err == nil {
+		if s.stats, err = decodeStats(v); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, badger.ErrKeyNotFound) {
+		return err
+	}
+	s.forks = map[feedtree.Key]uint64{}
+	prefix := s.x.k.idxTag(tagFork, s.idx, 0)
+	it := s.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		k := it.Item().Key()
+		log, err := feedtree.KeyFromBytes(k[len(prefix):])
+		if err != nil {
+			return fmt.Errorf("index: corrupt fork key: %w", err)
+		}
+		v, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		at, err := decodeU64("fork", v)
+		if err != nil {
+			return err
+		}
+		s.forks[log] = at
+	}
+	return nil
+}
+
+func (s *syncer) ensureCtr() error {
+	if s.loaded {
+		return nil
+	}
+	v, err := getValue(s.txn, s.x.k.changeCtr(s.idx))
+	if err == nil {
+		if s.ctr, err = decodeU64("change counter", v); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, badger.ErrKeyNotFound) {
+		return err
+	}
+	s.loaded = true
+	return nil
+}
+
+func (s *syncer) set(k, v []byte) error {
+	s.bytes += int64(len(k) + len(v) + 32)
+	s.count++
+	return s.txn.Set(k, v)
+}
+
+func (s *syncer) del(k []byte) error {
+	s.bytes += int64(len(k) + 32)
+	s.count++
+	return s.txn.Delete(k)
+}
+
+func (s *syncer) full() bool {
+	return s.bytes >= s.x.opts.BatchBytes || s.count >= s.x.db.MaxBatchCount()/4
+}
+
+// commit writes the change counter and commits; the syncer continues in a
+// new transaction.
+func (s *syncer) commit() error {
+	if s.loaded {
+		if err := s.set(s.x.k.changeCtr(s.idx), u64(s.ctr)); err != nil {
+			return err
+		}
+	}
+	if err := s.txn.Commit(); err != nil {
+		return err
+	}
+	s.commited += len(s.changes)
+	clear(s.changes)
+	s.txn = s.x.db.NewTransaction(true)
+	s.bytes, s.count = 0, 0
+	return nil
+}
+
+// commitAt records the cursor and stats with the batch and commits.
+func (s *syncer) commitAt(cursor uint64) error {
+	if err := s.set(s.x.k.cursor(s.idx), u64(cursor)); err != nil {
+		return err
+	}
+	if err := s.set(s.x.k.stats(s.idx), s.stats.encode()); err != nil {
+		return err
+	}
+	return s.commit()
+}
+
+// run applies nodes until caught up. It reports the entries changed in
+// committed transactions and whether a Rebuild is needed.
+func (s *syncer) run(ctx context.Context, oneByOne bool) (int, bool, error) {
+	if err := s.load(); err != nil {
+		return 0, false, err
+	}
+	cursor := s.cursor
+	for {
+		if err := ctx.Err(); err != nil {
+			return s.commited, false, err
+		}
+		as, err := s.x.d.Applied(s.idx, cursor, s.x.opts.ChunkNodes)
+		if err != nil {
+			return s.commited, false, err
+		}
+		if len(as) == 0 {
+			return s.commited, false, nil
+		}
+		for i := range as {
+			a := &as[i]
+			rebuild, err := s.apply(a)
+			if err != nil {
+				return s.commited, false, fmt.Errorf("index: applying node %v: %w", a.Hash, err)
+			}
+			cursor = a.Seq
+			if rebuild {
+				err := s.commitAt(cursor)
+				return s.commited, err == nil, err
+			}
+			if oneByOne || s.full() || i == len(as)-1 {
+				if err := s.commitAt(cursor); err != nil {
+					return s.commited, false, err
+				}
+			}
+		}
+	}
+}
+
+// apply materialises one applied node. It reports whether the node changes
+// the fork set (the caller then rebuilds).
+func (s *syncer) apply(a *dag.Applied) (bool, error) {
+	n := a.Node
+	var c clock
+	if s.allow {
+		var err error
+		if c, err = s.clockOf(a); err != nil {
+			return false, err
+		}
+	}
+	if log, at, ok := forkOf(n); ok {
+		cur, known := s.forks[log]
+		if !known || at < cur {
+			s.forks[log] = at
+			return true, s.set(s.x.k.fork(s.idx, log), u64(at))
+		}
+		return false, nil
+	}
+	if at, ok := s.forks[n.Log]; ok && n.Seq >= at {
+		return false, nil // past the fork length of an equivocating log
+	}
+	switch n.Op.Kind {
+	case dag.OpGrant, dag.OpRevoke:
+		if !s.allow || a.Identity != s.creator || n.Op.Member == s.creator {
+			return false, nil
+		}
+		g := grantRecord{kind: n.Op.Kind, time: n.Time, hash: a.Hash}
+		return false, s.set(s.x.k.grant(s.idx, n.Op.Member, n.Log, n.Seq), g.encode())
+	case dag.OpPut:
+		ok, err := s.allowed(c, a.Identity)
+		if err != nil || !ok {
+			return false, err
+		}
+		if ValidatePut(n.Op.Put) != nil {
+			return false, nil
+		}
+		return false, s.put(a)
+	case dag.OpAmend, dag.OpRetract:
+		ok, err := s.allowed(c, a.Identity)
+		if err != nil || !ok {
+			return false, err
+		}
+		if n.Op.Kind == dag.OpAmend && n.Op.Amend == nil {
+			return false, nil
+		}
+		return false, s.revise(a)
+	}
+	return false, nil
+}
+
+// clockOf computes and stores the clock of a node: the pointwise max of the
+// clocks of the nodes it links, plus its own position if it is in a creator
+// log.
+func (s *syncer) clockOf(a *dag.Applied) (clock, error) {
+	var c clock
+	for _, l := range a.Node.Links {
+		lc, err := s.readClock(l.Hash)
+		if err != nil {
+			return nil, err
+		}
+		c = c.merge(lc)
+	}
+	if a.Identity == s.creator {
+		c = c.set(a.Node.Log.Bytes(), a.Node.Seq)
+	}
+	if len(c) == 0 {
+		return nil, nil
+	}
+	return c, s.set(s.x.k.clock(s.idx, a.Hash), c.encode())
+}
+
+func (s *syncer) readClock(id dag.ID) (clock, error) {
+	v, err := getValue(s.txn, s.x.k.clock(s.idx, id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decodeClock(v)
+}
+
+// allowed reports whether identity may write, judged in the causal past
+// described by c. Open indexes allow everyone; allowlist indexes allow the
+// creator, and any identity whose latest grant/revoke in that past is a
+// grant. "Latest": within one creator log the higher seq; across logs, an
+// event that the other's clock contains is earlier; events still concurrent
+// are ordered by (Time, Hash).
+func (s *syncer) allowed(c clock, id dag.Identity) (bool, error) {
+	if !s.allow || id == s.creator {
+		return true, nil
+	}
+	latest := map[feedtree.Key]*grantRecord{}
+	prefix := s.x.k.grants(s.idx, id)
+	it := s.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
+	for it.Rewind(); it.Valid(); it.Next() {
+		v, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			it.Close()
+			return false, err
+		}
+		g, err := decodeGrantRecord(it.Item().KeyCopy(nil), v)
+		if err != nil {
+			it.Close()
+			return false, err
+		}
+		limit := c.get(g.log.Bytes())
+		if at, ok := s.forks[g.log]; ok && at > 0 {
+			limit = min(limit, at-1)
+		}
+		if g.seq > limit {
+			continue
+		}
+		if cur := latest[g.log]; cur == nil || g.seq > cur.seq {
+			latest[g.log] = g
+		}
+	}
+	it.Close()
+	if len(latest) == 0 {
+		return false, nil
+	}
+	cands := slices.Collect(maps.Values(latest))
+	clocks := make([]clock, len(cands))
+	for i, g := range cands {
+		var err error
+		if clocks[i], err = s.readClock(g.hash); err != nil {
+			return false, err
+		}
+	}
+	var best *grantRecord
+	for i, g := range cands {
+		dominated := false
+		for j, h := range cands {
+			if i != j && clocks[j].get(g.log.Bytes()) >= g.seq {
+				dominated = true // h saw g
+				_ = h
+				break
+			}
+		}
+		if dominated {
+			continue
+		}
+		if best == nil || revCmp(g.time, g.hash, best.time, best.hash) > 0 {
+			best = g
+		}
+	}
+	return best != nil && best.kind == dag.OpGrant, nil
+}
+
+func (s *syncer) readEntry(id dag.ID) (*Entry, error) {
+	v, err := getValue(s.txn, s.x.k.entry(s.idx, id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return DecodeEntry(v)
+}
+
+// readRevs returns the amends and retracts stored for target by identity,
+// sorted by (Time, Hash).
+func (s *syncer) readRevs(target dag.ID, by dag.Identity) ([]*revRecord, error) {
+	var out []*revRecord
+	it := s.txn.NewIterator(badger.IteratorOptions{Prefix: s.x.k.revs(s.idx, target), PrefetchValues: true})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		v, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return nil, err
+		}
+		r, err := decodeRevRecord(v)
+		if err != nil {
+			return nil, err
+		}
+		if r.identity == by {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b *revRecord) int { return revCmp(a.time, a.hash, b.time, b.hash) })
+	return out, nil
+}
+
+// put creates the entry of a put node and applies the amends and retracts
+// that arrived before it.
+func (s *syncer) put(a *dag.Applied) error {
+	n := a.Node
+	e := &Entry{
+		ID: a.Hash, Index: s.idx, Author: a.Identity, Log: n.Log,
+		Published: n.Time, Updated: n.Time, Put: *n.Op.Put,
+		History: []Revision{{Hash: a.Hash, Kind: dag.OpPut, Time: n.Time, Author: a.Identity}},
+	}
+	revs, err := s.readRevs(a.Hash, a.Identity)
+	if err != nil {
+		return err
+	}
+	var retracts []*revRecord
+	for _, r := range revs {
+		if r.kind == dag.OpRetract {
+			retracts = append(retracts, r)
+		}
+	}
+	if len(retracts) > 0 {
+		tombstone(e, retracts)
+	} else {
+		for _, r := range revs {
+			applyAmend(e, r, func(string) bool { return true })
+		}
+	}
+	if err := s.writeEntry(e); err != nil {
+		return err
+	}
+	if err := s.set(s.x.k.entryIdx(e.ID), s.idxBytes()); err != nil {
+		return err
+	}
+	if e.Retracted {
+		s.stats.retracted++
+		return nil
+	}
+	s.stats.live++
+	if err := s.indexInfohashes(e, true); err != nil {
+		return err
+	}
+	return s.addAuthor(e.Author, +1)
+}
+
+func (s *syncer) idxBytes() []byte { b := s.idx.Bytes(); return b[:] }
+
+// revise records an amend or retract and applies it to its entry if the
+// entry is here; otherwise it waits for the put.
+func (s *syncer) revise(a *dag.Applied) error {
+	n := a.Node
+	target := n.Op.Target
+	e, err := s.readEntry(target)
+	if err != nil {
+		return err
+	}
+	if e != nil && e.Author != a.Identity {
+		return nil // only the put's identity may change an entry, ever
+	}
+	r := &revRecord{kind: n.Op.Kind, time: n.Time, identity: a.Identity, hash: a.Hash, amend: n.Op.Amend}
+	b, err := r.encode()
+	if err != nil {
+		return err
+	}
+	if err := s.set(s.x.k.rev(s.idx, target, a.Hash), b); err != nil {
+		return err
+	}
+	if e == nil {
+		return nil
+	}
+	if r.kind == dag.OpRetract {
+		wasLive := !e.Retracted
+		revs, err := s.readRevs(target, a.Identity)
+		if err != nil {
+			return err
+		}
+		var retracts []*revRecord
+		for _, r := range revs {
+			if r.kind == dag.OpRetract {
+				retracts = append(retracts, r)
+			}
+		}
+		if wasLive {
+			if err := s.indexInfohashes(e, false); err != nil {
+				return err
+			}
+			if err := s.addAuthor(e.Author, -1); err != nil {
+				return err
+			}
+			s.stats.live--
+			s.stats.retracted++
+		}
+		tombstone(e, retracts)
+		return s.writeEntry(e)
+	}
+	if e.Retracted {
+		return nil // retract is final
+	}
+	// Each field takes the value of the (Time, Hash)-latest amend that sets
+	// it: apply the new amend to the fields where no stored amend is later.
+	revs, err := s.readRevs(target, a.Identity)
+	if err != nil {
+		return err
+	}
+	later := func(field string) bool {
+		for _, o := range revs {
+			if o.kind == dag.OpAmend && o.hash != r.hash && setsField(o.amend, field) &&
+				revCmp(o.time, o.hash, r.time, r.hash) > 0 {
+				return false
+			}
+		}
+		return true
+	}
+	applyAmend(e, r, later)
+	return s.writeEntry(e)
+}
+
+// setsField reports whether a sets field ("title", "description",
+// "category", "tags", "content" or "meta:KEY").
+func setsField(a *dag.Amend, field string) bool {
+	switch field {
+	case "title":
+		return a.Title != nil
+	case "description":
+		return a.Description != nil
+	case "category":
+		return a.Category != nil
+	case "tags":
+		return a.Tags != nil
+	case "content":
+		return a.Content != nil
+	}
+	if k, ok := cutMeta(field); ok {
+		_, has := a.Meta[k]
+		return has
+	}
+	return false
+}
+
+func cutMeta(field string) (string, bool) {
+	if len(field) > 5 && field[:5] == "meta:" {
+		return field[5:], true
+	}
+	return "", false
+}
+
+// applyAmend sets on e each field r's amend sets and wins reports true for,
+// and records r in the history.
+func applyAmend(e *Entry, r *revRecord, wins func(field string) bool) {
+	a := r.amend
+	if a.Title != nil && wins("title") {
+		e.Title = *a.Title
+	}
+	if a.Description != nil && wins("description") {
+		e.Description = *a.Description
+	}
+	if a.Category != nil && wins("category") {
+		e.Category = *a.Category
+	}
+	if a.Tags != nil && wins("tags") {
+		e.Tags = slices.Clone(*a.Tags)
+		if len(e.Tags) == 0 {
+			e.Tags = nil
+		}
+	}
+	if a.Content != nil && wins("content") {
+		c := *a.Content
+		e.Content = &c
+	}
+	for _, k := range slices.Sorted(maps.Keys(a.Meta)) {
+		if !wins("meta:" + k) {
+			continue
+		}
+		v := a.Meta[k]
+		if v == "" {
+			delete(e.Meta, k)
+			if len(e.Meta) == 0 {
+				e.Meta = nil
+			}
+			continue
+		}
+		if e.Meta == nil {
+			e.Meta = map[string]string{}
+		}
+		e.Meta[k] = v
+	}
+	e.Updated = max(e.Updated, r.time)
+	e.History = addHistory(e.History, Revision{Hash: r.hash, Kind: dag.OpAmend, Time: r.time, Author: r.identity})
+}
+
+// tombstone turns e into the tombstone its retracts make: name and
+// infohashes kept, other fields dropped, history = put + retracts, Updated
+// = the latest of Published and the retract times.
+func tombstone(e *Entry, retracts []*revRecord) {
+	e.Put = dag.Put{InfohashV1: e.InfohashV1, InfohashV2: e.InfohashV2, Name: e.Name}
+	e.Retracted = true
+	e.Updated = e.Published
+	var h []Revision
+	for _, r := range e.History {
+		if r.Kind == dag.OpPut {
+			h = append(h, r)
+		}
+	}
+	for _, r := range retracts {
+		h = addHistory(h, Revision{Hash: r.hash, Kind: dag.OpRetract, Time: r.time, Author: r.identity})
+		e.Updated = max(e.Updated, r.time)
+	}
+	e.History = h
+}
+
+func (s *syncer) writeEntry(e *Entry) error {
+	b, err := e.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if err := s.set(s.x.k.entry(s.idx, e.ID), b); err != nil {
+		return err
+	}
+	return s.noteChange(e.ID)
+}
+
+// noteChange moves id to the end of the change log.
+func (s *syncer) noteChange(id dag.ID) error {
+	if err := s.ensureCtr(); err != nil {
+		return err
+	}
+	if !s.changes[id] {
+		s.changes[id] = true
+	}
+	v, err := getValue(s.txn, s.x.k.changeOf(s.idx, id))
+	if err == nil {
+		old, err := decodeU64("change", v)
+		if err != nil {
+			return err
+		}
+		if err := s.del(s.x.k.change(s.idx, old)); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, badger.ErrKeyNotFound) {
+		return err
+	}
+	s.ctr++
+	b := id.Bytes()
+	if err := s.set(s.x.k.change(s.idx, s.ctr), b[:]); err != nil {
+		return err
+	}
+	return s.set(s.x.k.changeOf(s.idx, id), u64(s.ctr))
+}
+
+func (s *syncer) indexInfohashes(e *Entry, add bool) error {
+	for _, ih := range [][]byte{e.InfohashV1, e.InfohashV2} {
+		if len(ih) == 0 {
+			continue
+		}
+		k := s.x.k.infohash(ih, e.ID)
+		var err error
+		if add {
+			err = s.set(k, s.idxBytes())
+		} else {
+			err = s.del(k)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addAuthor adjusts the live-entry count of an author and the number of
+// authors with live entries.
+func (s *syncer) addAuthor(id dag.Identity, d int) error {
+	k := s.x.k.author(s.idx, id)
+	var n uint64
+	v, err := getValue(s.txn, k)
+	if err == nil {
+		if n, err = decodeU64("author", v); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, badger.ErrKeyNotFound) {
+		return err
+	}
+	switch {
+	case d > 0:
+		if n == 0 {
+			s.stats.authors++
+		}
+		n++
+	case n > 0:
+		n--
+		if n == 0 {
+			s.stats.authors--
+			return s.del(k)
+		}
+	}
+	return s.set(k, u64(n))
+}
