@@ -249,7 +249,7 @@ func (d *DAG) Ingest(ctx context.Context, idx IndexKey, log feedtree.Key, p *fee
 		applied = l.applied
 	}
 	before, after := pendingOf(held, applied), pendingOf(newHeld, applied)
-	if ix.pending+after-before > d.opts.MaxPending {
+	if ix.pending+after-before > d.opts.MaxPending && !d.unblocks(ix, p.Start, applied, blocks) {
 		return 0, fmt.Errorf("ingesting %v: %d pending nodes, limit %d: %w", log, ix.pending+after-before, d.opts.MaxPending, ErrPendingFull)
 	}
 	if f == nil {
@@ -281,6 +281,30 @@ func (d *DAG) Ingest(ctx context.Context, idx IndexKey, log feedtree.Key, p *fee
 	}
 	ix.pending += pendingOf(l.held, l.applied) - before
 	return d.apply(ix, []*logState{l})
+}
+
+// unblocks reports whether the next node to apply of a log (seq applied)
+// is among blocks (which start at seq start) and has every link satisfied,
+// so that a range piling onto a full pending set will at least partly apply.
+func (d *DAG) unblocks(ix *indexState, start, applied uint64, blocks [][]byte) bool {
+	if applied < start || applied >= start+uint64(len(blocks)) {
+		return false
+	}
+	n, err := DecodeNode(blocks[applied-start])
+	if err != nil {
+		return false
+	}
+	ok := true
+	_ = d.db.View(func(txn *badger.Txn) error {
+		for _, l := range n.Links {
+			if st, err := d.checkLink(ix, txn, l); err != nil || st != linkOK {
+				ok = false
+				return nil
+			}
+		}
+		return nil
+	})
+	return ok
 }
 
 func pendingOf(held, applied uint64) int {

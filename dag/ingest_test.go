@@ -1,0 +1,168 @@
+package dag
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"indexd/feedtree"
+)
+
+// writer builds an author log by hand, including logs a correct DAG would
+// never write, in a feed of its own.
+type writer struct {
+	t    *testing.T
+	a    Author
+	feed *feedtree.Feed
+}
+
+func newWriter(t *testing.T, a Author) *writer {
+	f, err := feedtree.OpenFeed(feedtree.NewMemStore(), a.Log.Public(), &a.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &writer{t: t, a: a, feed: f}
+}
+
+func (w *writer) cert(idx IndexKey) []byte {
+	c, err := NewCert(w.a.Identity, idx, w.a.Log.Public(), 1)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	b, _ := c.Marshal()
+	return b
+}
+
+func (w *writer) node(idx IndexKey, seq uint64, links []Link, op Op) []byte {
+	n := &Node{Index: idx, Log: w.a.Log.Public(), Seq: seq, Links: links, Time: 1, Op: op}
+	b, err := n.Marshal()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return b
+}
+
+func (w *writer) append(blocks ...[]byte) {
+	if _, err := w.feed.Append(blocks...); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// ingest sends blocks [start, end) to d, proved for a replica that trusts
+// length have.
+func (w *writer) ingest(d *DAG, idx IndexKey, start, end, have uint64) (int, error) {
+	p, err := w.feed.Proof(start, end, have)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var blocks [][]byte
+	for i := start; i < end; i++ {
+		b, _ := w.feed.Get(i)
+		blocks = append(blocks, b)
+	}
+	return d.Ingest(context.Background(), idx, w.a.Log.Public(), p, blocks)
+}
+
+func TestIngestRejects(t *testing.T) {
+	m := testManifest(t)
+	idx := m.Key()
+	other, _ := NewManifest("other", PolicyOpen, testAuthor(1).Identity, nil)
+	rs := replicas(t, 1, m)
+	d := rs[0]
+	d.PutManifest(other)
+
+	cases := []struct {
+		name  string
+		build func(w *writer)
+		start uint64
+		want  error
+	}{
+		{"cert-of-other-index", func(w *writer) { w.append(w.cert(other.Key()), w.node(other.Key(), 1, nil, putOp(1))) }, 0, ErrBadCert},
+		{"no-cert", func(w *writer) { w.append(w.cert(idx), w.node(idx, 1, nil, putOp(1))) }, 1, ErrBadCert},
+		{"bad-cert-signature", func(w *writer) {
+			c, _ := NewCert(w.a.Identity, idx, w.a.Log.Public(), 1)
+			c.Created = 2
+			b, _ := c.Marshal()
+			w.append(b)
+		}, 0, ErrBadCert},
+		{"wrong-seq", func(w *writer) { w.append(w.cert(idx), w.node(idx, 2, []Link{{w.a.Log.Public(), 1, testID(1)}}, putOp(1))) }, 0, ErrBadNode},
+		{"wrong-index", func(w *writer) { w.append(w.cert(idx), w.node(other.Key(), 1, nil, putOp(1))) }, 0, ErrBadNode},
+		{"bad-first-link", func(w *writer) {
+			w.append(w.cert(idx), w.node(idx, 1, nil, putOp(1)), w.node(idx, 2, []Link{{w.a.Log.Public(), 1, testID(1)}}, putOp(2)))
+		}, 0, ErrBadNode},
+		{"non-canonical-node", func(w *writer) {
+			b := w.node(idx, 1, nil, putOp(1))
+			w.append(w.cert(idx), append(b, 0))
+		}, 0, ErrNonCanonical},
+		{"cert-as-node", func(w *writer) { w.append(w.cert(idx), w.cert(idx)) }, 0, ErrMalformed},
+	}
+	for i, c := range cases {
+		w := newWriter(t, testAuthor(500+i))
+		c.build(w)
+		n, err := w.ingest(d, idx, c.start, w.feed.Length(), 0)
+		if !errors.Is(err, c.want) || n != 0 {
+			t.Errorf("%s: Ingest = %d, %v; want %v", c.name, n, err, c.want)
+		}
+		if ls, _ := d.Logs(idx); len(ls) != 0 {
+			t.Errorf("%s: a rejected log was registered: %+v", c.name, ls)
+		}
+	}
+
+	// Gaps and wrong index for a known log.
+	w := newWriter(t, testAuthor(600))
+	w.append(w.cert(idx), w.node(idx, 1, nil, putOp(1)))
+	prev := HashNode(w.node(idx, 1, nil, putOp(1)))
+	w.append(w.node(idx, 2, []Link{{w.a.Log.Public(), 1, prev}}, putOp(2)))
+	if n, err := w.ingest(d, idx, 0, 1, 0); err != nil || n != 0 {
+		t.Fatalf("Ingest(cert) = %d, %v", n, err)
+	}
+	if _, err := w.ingest(d, idx, 2, 3, 3); !errors.Is(err, ErrNotContiguous) {
+		t.Errorf("Ingest past a gap = %v; want ErrNotContiguous", err)
+	}
+	if _, err := w.ingest(d, other.Key(), 0, 3, 0); !errors.Is(err, ErrWrongIndex) {
+		t.Errorf("Ingest into another index = %v; want ErrWrongIndex", err)
+	}
+	if n, err := w.ingest(d, idx, 1, 3, 3); err != nil || n != 2 {
+		t.Errorf("Ingest(rest) = %d, %v; want 2 applied", n, err)
+	}
+}
+
+// TestPendingAndMissing: nodes whose ancestors are absent wait, bounded by
+// MaxPending, and Missing names what to fetch.
+func TestPendingAndMissing(t *testing.T) {
+	m := testManifest(t)
+	idx := m.Key()
+	rs := replicas(t, 2, m)
+	src := rs[0]
+	db := openDB(t, t.TempDir())
+	t.Cleanup(func() { db.Close() })
+	dst := testDAGOn(t, db, testPrefix, Options{MaxPending: 2})
+	dst.PutManifest(m)
+
+	y, x := testAuthor(1), testAuthor(2)
+	yid := mustAppend(t, src, idx, y, putOp(1))
+	mustAppend(t, src, idx, x, putOp(2), putOp(3), putOp(4)) // x's node 1 links y's node 1
+
+	if _, err := ingestRange(src, dst, idx, x.Log.Public(), 4); !errors.Is(err, ErrPendingFull) {
+		t.Fatalf("Ingest of 3 unapplicable nodes with MaxPending 2 = %v; want ErrPendingFull", err)
+	}
+	if n, err := ingestRange(src, dst, idx, x.Log.Public(), 3); err != nil || n != 0 {
+		t.Fatalf("Ingest(2 pending) = %d, %v; want 0 applied", n, err)
+	}
+	miss, err := dst.Missing(idx)
+	if err != nil || len(miss) != 1 || miss[0] != (Link{Log: y.Log.Public(), Seq: 1, Hash: yid[0]}) {
+		t.Fatalf("Missing = %v, %v; want y's node 1", miss, err)
+	}
+	if n, err := ingestRange(src, dst, idx, y.Log.Public(), 2); err != nil || n != 3 {
+		t.Fatalf("Ingest(ancestor) = %d, %v; want 3 applied (it and the two waiting)", n, err)
+	}
+	if n, err := ingestRange(src, dst, idx, x.Log.Public(), 4); err != nil || n != 1 {
+		t.Fatalf("Ingest(last) = %d, %v; want 1", n, err)
+	}
+	if miss, _ := dst.Missing(idx); len(miss) != 0 {
+		t.Errorf("Missing = %v; want none", miss)
+	}
+	if got, want := appliedIDs(t, dst, idx), appliedIDs(t, src, idx); len(got) != len(want) || len(got) != 4 {
+		t.Errorf("applied %d; want %d", len(got), len(want))
+	}
+}
