@@ -85,7 +85,9 @@ func TestIngestRejects(t *testing.T) {
 			b, _ := c.Marshal()
 			w.append(b)
 		}, 0, ErrBadCert},
-		{"wrong-seq", func(w *writer) { w.append(w.cert(idx), w.node(idx, 2, []Link{{w.a.Log.Public(), 1, testID(1)}}, putOp(1))) }, 0, ErrBadNode},
+		{"wrong-seq", func(w *writer) {
+			w.append(w.cert(idx), w.node(idx, 2, []Link{{w.a.Log.Public(), 1, testID(1)}}, putOp(1)))
+		}, 0, ErrBadNode},
 		{"wrong-index", func(w *writer) { w.append(w.cert(idx), w.node(other.Key(), 1, nil, putOp(1))) }, 0, ErrBadNode},
 		{"bad-first-link", func(w *writer) {
 			w.append(w.cert(idx), w.node(idx, 1, nil, putOp(1)), w.node(idx, 2, []Link{{w.a.Log.Public(), 1, testID(1)}}, putOp(2)))
