@@ -26,7 +26,7 @@ const (
 // absolute paths, empty, "." and ".." segments, backslashes, NUL and other
 // control characters, and segments starting with a Windows drive letter
 // ("C:"). Such a path, joined under any folder, stays inside it. The error
-// wraps ErrUnsafePath. It does not allocate on success.
+// wraps ErrUnsafePath. It does not allocate on success for an ASCII path.
 func CheckPath(p string) error {
 	if p == "" {
 		return fmt.Errorf("%w: empty path", ErrUnsafePath)
@@ -40,7 +40,9 @@ func CheckPath(p string) error {
 	if p[0] == '/' {
 		return fmt.Errorf("%w: %q is absolute", ErrUnsafePath, p)
 	}
+	ascii := true
 	for _, r := range p {
+		ascii = ascii && r < utf8.RuneSelf
 		switch {
 		case r < 0x20 || r == 0x7f:
 			return fmt.Errorf("%w: %q holds control character %U", ErrUnsafePath, p, r)
@@ -49,7 +51,8 @@ func CheckPath(p string) error {
 		}
 	}
 	depth := 0
-	for seg := range strings.SplitSeq(p, "/") {
+	for rest := p; ; {
+		seg, next, more := strings.Cut(rest, "/")
 		depth++
 		switch {
 		case seg == "":
@@ -61,11 +64,15 @@ func CheckPath(p string) error {
 		case len(seg) >= 2 && seg[1] == ':' && isASCIILetter(seg[0]):
 			return fmt.Errorf("%w: %q has a drive letter", ErrUnsafePath, p)
 		}
+		if !more {
+			break
+		}
+		rest = next
 	}
 	if depth > MaxPathDepth {
 		return fmt.Errorf("%w: %q has %d segments, max %d", ErrUnsafePath, p, depth, MaxPathDepth)
 	}
-	if !norm.NFC.IsNormalString(p) {
+	if !ascii && !norm.NFC.IsNormalString(p) {
 		return fmt.Errorf("%w: %q is not in Unicode NFC", ErrUnsafePath, p)
 	}
 	return nil

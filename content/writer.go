@@ -65,10 +65,15 @@ func (w *writer) add(b []byte) uint64 {
 	return w.base + uint64(len(w.pending)) - 1
 }
 
-// full reports whether enough blocks are queued to append a batch. The
-// threshold grows with the manifest so that manifests stay a small part
-// of the feed.
-func (w *writer) full() bool { return len(w.pending) >= max(w.batch, 8*w.mblocks) }
+// full reports whether enough blocks are queued to append a batch. For a
+// manifest over several blocks the threshold grows with it, so that
+// manifests stay a small part of the feed.
+func (w *writer) full() bool {
+	if w.mblocks > 1 {
+		return len(w.pending) >= max(w.batch, 8*w.mblocks)
+	}
+	return len(w.pending) >= w.batch
+}
 
 // flush appends the queued blocks followed by manifest m (files only; the
 // writer fills in the other fields) under one signature.
