@@ -1,0 +1,232 @@
+package index
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"indexd/dag"
+)
+
+func TestPutAmendRetract(t *testing.T) {
+	db := openDB(t)
+	alice, bob := testAuthor(1, 0), testAuthor(2, 0)
+	m := testManifest(t, dag.PolicyOpen, alice)
+	idx := m.Key()
+	r := newReplica(t, db, "a", m, nil)
+
+	p := testPut(1)
+	p.Title, p.Tags, p.Category = "Some Release", []string{"hd"}, 2040
+	p.Meta = map[string]string{"imdb": "tt0000001", "year": "1999"}
+	ids := mustAppend(t, r.d, idx, alice, dag.Op{Kind: dag.OpPut, Put: p})
+	id := ids[0]
+	if n := mustSync(t, r.x, idx); n != 1 {
+		t.Errorf("Sync changed %d; want 1", n)
+	}
+	e := mustEntry(t, r.x, id)
+	if e.ID != id || e.Author != alice.Identity.Public() || e.Index != idx || e.Log != alice.Log.Public() ||
+		e.Title != "Some Release" || e.Retracted || len(e.History) != 1 || e.Published == 0 || e.Updated != e.Published {
+		t.Fatalf("entry after put = %+v", e)
+	}
+	if got, _ := r.x.ByInfohash(p.InfohashV1); !slices.Equal(got, []dag.ID{id}) {
+		t.Errorf("ByInfohash = %v; want [%v]", got, id)
+	}
+	d1, _ := r.x.Digest(idx)
+
+	// Bob's amend of Alice's entry is ignored; Alice's counts.
+	mustAppend(t, r.d, idx, bob, dag.Op{Kind: dag.OpAmend, Target: id, Amend: &dag.Amend{Title: strp("hijacked")}})
+	mustAppend(t, r.d, idx, alice, dag.Op{Kind: dag.OpAmend, Target: id, Amend: &dag.Amend{
+		Description: strp("better"), Category: u32p(2045), Tags: &[]string{"uhd", "hdr"},
+		Meta: map[string]string{"year": "", "tmdb": "42"}}})
+	mustSync(t, r.x, idx)
+	e = mustEntry(t, r.x, id)
+	if e.Title != "Some Release" || e.Description != "better" || e.Category != 2045 ||
+		!slices.Equal(e.Tags, []string{"uhd", "hdr"}) || len(e.Meta) != 2 || e.Meta["tmdb"] != "42" || e.Meta["imdb"] != "tt0000001" {
+		t.Errorf("entry after amends = %+v", e)
+	}
+	if len(e.History) != 2 || e.History[1].Kind != dag.OpAmend || e.Updated <= e.Published {
+		t.Errorf("history/updated after amend = %+v, %d", e.History, e.Updated)
+	}
+	d2, _ := r.x.Digest(idx)
+	if d1 == d2 {
+		t.Error("digest did not change with an amend")
+	}
+	st, err := r.x.Stats(idx)
+	if err != nil || st.Entries != 1 || st.Retracted != 0 || st.Authors != 1 || st.Logs != 2 || st.Heads < 1 {
+		t.Errorf("Stats = %+v, %v", st, err)
+	}
+
+	// Bob cannot retract; Alice can, and it is final.
+	mustAppend(t, r.d, idx, bob, dag.Op{Kind: dag.OpRetract, Target: id})
+	mustSync(t, r.x, idx)
+	if e := mustEntry(t, r.x, id); e.Retracted {
+		t.Fatal("Bob retracted Alice's entry")
+	}
+	mustAppend(t, r.d, idx, alice, dag.Op{Kind: dag.OpRetract, Target: id})
+	mustAppend(t, r.d, idx, alice, dag.Op{Kind: dag.OpAmend, Target: id, Amend: &dag.Amend{Title: strp("too late")}})
+	mustSync(t, r.x, idx)
+	e = mustEntry(t, r.x, id)
+	if !e.Retracted || e.Title != "" || e.Description != "" || e.Name != p.Name || !bytes.Equal(e.InfohashV1, p.InfohashV1) || e.Files != nil {
+		t.Errorf("tombstone = %+v", e)
+	}
+	if len(e.History) != 2 || e.History[0].Kind != dag.OpPut || e.History[1].Kind != dag.OpRetract {
+		t.Errorf("tombstone history = %+v", e.History)
+	}
+	if got, _ := r.x.ByInfohash(p.InfohashV1); len(got) != 0 {
+		t.Errorf("ByInfohash after retract = %v; want none", got)
+	}
+	st, _ = r.x.Stats(idx)
+	if st.Entries != 0 || st.Retracted != 1 || st.Authors != 0 {
+		t.Errorf("Stats after retract = %+v", st)
+	}
+	var n int
+	r.x.Each(idx, func(*Entry) error { n++; return nil })
+	if n != 1 {
+		t.Errorf("Each visited %d; want the tombstone", n)
+	}
+	if _, err := r.x.Entry(dag.IDFromBytes([32]byte{1})); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Entry(unknown) = %v; want ErrNotFound", err)
+	}
+	// The change log holds the id once, at its latest change.
+	ch, err := r.x.Changes(idx, 0, 0)
+	if err != nil || len(ch) != 1 || ch[0].ID != id {
+		t.Errorf("Changes = %v, %v", ch, err)
+	}
+	if ch2, _ := r.x.Changes(idx, ch[0].Seq, 0); len(ch2) != 0 {
+		t.Errorf("Changes after the last = %v", ch2)
+	}
+}
+
+func TestInvalidPutsIgnored(t *testing.T) {
+	db := openDB(t)
+	alice := testAuthor(1, 0)
+	m := testManifest(t, dag.PolicyOpen, alice)
+	idx := m.Key()
+	r := newReplica(t, db, "a", m, nil)
+	zero := &dag.Put{InfohashV1: make([]byte, 20), Name: "zero"}
+	ids := mustAppend(t, r.d, idx, alice, dag.Op{Kind: dag.OpPut, Put: zero}, dag.Op{Kind: dag.OpPut, Put: testPut(1)})
+	mustSync(t, r.x, idx)
+	if _, err := r.x.Entry(ids[0]); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a put with a zero infohash made an entry: %v", err)
+	}
+	mustEntry(t, r.x, ids[1])
+}
+
+// TestConcurrentAmends: per field, the amend with the highest (Time, hash)
+// wins, whatever the apply order; amends made on another device of the
+// same identity count.
+func TestConcurrentAmends(t *testing.T) {
+	db := openDB(t)
+	alice, alice2 := testAuthor(1, 0), testAuthor(1, 1)
+	m := testManifest(t, dag.PolicyOpen, alice)
+	idx := m.Key()
+	w1 := newReplica(t, db, "w1", m, clockFrom(0))
+	w2 := newReplica(t, db, "w2", m, clockFrom(1000))
+	id := mustAppend(t, w1.d, idx, alice, dag.Op{Kind: dag.OpPut, Put: testPut(1)})[0]
+	syncLogs(t, w1.d, w2.d, idx)
+	// Concurrent: w1 sets title (earlier time), w2 sets title and tags (later).
+	mustAppend(t, w1.d, idx, alice, dag.Op{Kind: dag.OpAmend, Target: id, Amend: &dag.Amend{Title: strp("one"), Description: strp("d1")}})
+	mustAppend(t, w2.d, idx, alice2, dag.Op{Kind: dag.OpAmend, Target: id, Amend: &dag.Amend{Title: strp("two"), Tags: &[]string{"x"}}})
+	a := newReplica(t, db, "a", m, nil)
+	b := newReplica(t, db, "b", m, nil)
+	syncLogs(t, w1.d, a.d, idx)
+	mustSync(t, a.x, idx)
+	syncLogs(t, w2.d, a.d, idx)
+	mustSync(t, a.x, idx)
+	syncLogs(t, w2.d, b.d, idx)
+	mustSync(t, b.x, idx)
+	syncLogs(t, w1.d, b.d, idx)
+	mustSync(t, b.x, idx)
+	ea, eb := mustEntry(t, a.x, id), mustEntry(t, b.x, id)
+	if ea.Title != "two" || ea.Description != "d1" || !slices.Equal(ea.Tags, []string{"x"}) {
+		t.Errorf("entry = %+v; want title two, description d1, tags [x]", ea)
+	}
+	sa, da := state(t, a.x, idx)
+	sb, db2 := state(t, b.x, idx)
+	if da != db2 || !slices.EqualFunc(sa, sb, bytes.Equal) {
+		t.Errorf("replicas differ:\n%+v\n%+v", ea, eb)
+	}
+}
+
+// TestAmendBeforePut: an amend and a retract whose put is not in their
+// causal past wait for it.
+func TestAmendBeforePut(t *testing.T) {
+	db := openDB(t)
+	alice, alice2 := testAuthor(1, 0), testAuthor(1, 1)
+	m := testManifest(t, dag.PolicyOpen, alice)
+	idx := m.Key()
+	w := newReplica(t, db, "w", m, nil)
+	id := mustAppend(t, w.d, idx, alice, dag.Op{Kind: dag.OpPut, Put: testPut(7)})[0]
+	// Another device amends without having the put: the amend names the
+	// id it was told out of band.
+	w2 := newReplica(t, db, "w2", m, clockFrom(500))
+	mustAppend(t, w2.d, idx, alice2, dag.Op{Kind: dag.OpAmend, Target: id, Amend: &dag.Amend{Title: strp("early")}})
+	r := newReplica(t, db, "r", m, nil)
+	syncLogs(t, w2.d, r.d, idx)
+	mustSync(t, r.x, idx)
+	if _, err := r.x.Entry(id); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("entry before its put: %v", err)
+	}
+	syncLogs(t, w.d, r.d, idx)
+	mustSync(t, r.x, idx)
+	if e := mustEntry(t, r.x, id); e.Title != "early" || len(e.History) != 2 {
+		t.Errorf("entry = %+v; want the early amend applied", e)
+	}
+}
+
+func TestRebuildKeepsState(t *testing.T) {
+	db := openDB(t)
+	alice := testAuthor(1, 0)
+	m := testManifest(t, dag.PolicyOpen, alice)
+	idx := m.Key()
+	r := newReplica(t, db, "a", m, nil)
+	var ids []dag.ID
+	for i := range 20 {
+		ids = append(ids, mustAppend(t, r.d, idx, alice, dag.Op{Kind: dag.OpPut, Put: testPut(i)})[0])
+	}
+	mustAppend(t, r.d, idx, alice, dag.Op{Kind: dag.OpRetract, Target: ids[3]},
+		dag.Op{Kind: dag.OpAmend, Target: ids[4], Amend: &dag.Amend{Title: strp("x")}})
+	mustSync(t, r.x, idx)
+	before, d1 := state(t, r.x, idx)
+	st1, _ := r.x.Stats(idx)
+	ch1, _ := r.x.Changes(idx, 0, 0)
+	if err := r.x.Rebuild(context.Background(), idx); err != nil {
+		t.Fatal(err)
+	}
+	after, d2 := state(t, r.x, idx)
+	st2, _ := r.x.Stats(idx)
+	if d1 != d2 || !slices.EqualFunc(before, after, bytes.Equal) || st1 != st2 {
+		t.Errorf("Rebuild changed the state: %v %v / %+v %+v", d1, d2, st1, st2)
+	}
+	ch2, _ := r.x.Changes(idx, ch1[len(ch1)-1].Seq, 0)
+	if len(ch2) != 20 {
+		t.Errorf("Rebuild reported %d changes; want 20", len(ch2))
+	}
+	// Reopening with the same schema keeps the state; with a stale schema
+	// it drops it and Sync builds it again.
+	x2, err := Open(db, []byte("a/i/"), r.d, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, d3 := state(t, x2, idx); d3 != d1 {
+		t.Error("reopen changed the digest")
+	}
+	if err := db.Update(func(txn *badger.Txn) error { return txn.Set(x2.k.schema(), u64(schemaVersion+1)) }); err != nil {
+		t.Fatal(err)
+	}
+	x3, err := Open(db, []byte("a/i/"), r.d, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := x3.Stats(idx); st.Entries != 0 {
+		t.Errorf("stale schema kept %d entries", st.Entries)
+	}
+	mustSync(t, x3, idx)
+	if _, d4 := state(t, x3, idx); d4 != d1 {
+		t.Error("Sync after a schema reset gave another digest")
+	}
+}
