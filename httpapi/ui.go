@@ -1,0 +1,504 @@
+package httpapi
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"indexd/index"
+	"indexd/node"
+)
+
+//go:embed web/templates/*.html web/static/*
+var webFS embed.FS
+
+// uiPageSize is how many results a search page shows.
+const uiPageSize = 25
+
+type ui struct {
+	s     *Server
+	pages map[string]*template.Template
+}
+
+// page is what every template gets.
+type page struct {
+	Title    string
+	Nav      string // which nav item is current
+	Error    string
+	Notice   string
+	CSRF     string
+	SignedIn bool
+	Node     string // the node's title
+	Data     any
+}
+
+func newUI(s *Server) *ui {
+	u := &ui{s: s, pages: map[string]*template.Template{}}
+	funcs := template.FuncMap{
+		"size":     humanSize,
+		"short":    shortHash,
+		"date":     func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+		"datetime": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"ago":      ago,
+		"catname":  func(c uint32) string { return index.Category(c).String() },
+		"add":      func(a, b int) int { return a + b },
+		"join":     strings.Join,
+		"pathbase": path.Base,
+	}
+	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(webFS, "web/templates/layout.html", "web/templates/tree.html"))
+	names, err := fs.Glob(webFS, "web/templates/*.html")
+	if err != nil {
+		panic(err) // the pattern is a constant
+	}
+	for _, n := range names {
+		base := path.Base(n)
+		if base == "layout.html" || base == "tree.html" {
+			continue
+		}
+		u.pages[base] = template.Must(template.Must(layout.Clone()).ParseFS(webFS, n))
+	}
+	return u
+}
+
+// static serves the embedded CSS and JS, cacheable for a day.
+func (u *ui) static() http.Handler {
+	sub, err := fs.Sub(webFS, "web")
+	if err != nil {
+		panic(err) // embedded path is a constant
+	}
+	files := http.FileServerFS(sub)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		files.ServeHTTP(w, r)
+	})
+}
+
+// render executes a page into a buffer first, so a template error becomes
+// a clean 500 instead of half a page.
+func (u *ui) render(w http.ResponseWriter, r *http.Request, status int, name string, p *page) {
+	nonce := u.s.session(r)
+	p.SignedIn = nonce != ""
+	p.CSRF = u.s.csrfToken(nonce)
+	p.Node = u.s.opts.Title
+	t, ok := u.pages[name]
+	if !ok {
+		u.s.log.Error("no template", "name", name)
+		writeError(w, r, http.StatusInternalServerError, "internal error")
+		return
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout.html", p); err != nil {
+		u.s.log.Error("rendering page", "name", name, "err", err)
+		writeError(w, r, http.StatusInternalServerError, "internal error")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+func (u *ui) notFound(w http.ResponseWriter, r *http.Request) {
+	u.render(w, r, http.StatusNotFound, "message.html", &page{Title: "Not found", Error: "There is no page at " + truncate(r.URL.Path, 200) + "."})
+}
+
+// fail renders a node error as a page.
+func (u *ui) fail(w http.ResponseWriter, r *http.Request, name string, p *page, err error) {
+	status := errStatus(err)
+	p.Error = u.s.publicMessage(r, err, status)
+	if name == "" {
+		name = "message.html"
+	}
+	u.render(w, r, status, name, p)
+}
+
+// searchData is the search page's model.
+type searchData struct {
+	Req        node.SearchRequest
+	Cat        string
+	Tag        string
+	Author     string
+	Res        *node.SearchResponse
+	Categories []catOption
+	Facets     []facet
+	TagFacets  []facet
+	Prev, Next string
+	From, To   int
+	RSS        string
+}
+
+type catOption struct {
+	ID       uint32
+	Name     string
+	Sub      bool
+	Selected bool
+}
+
+type facet struct {
+	Name  string
+	Count int
+	URL   string
+	On    bool
+}
+
+func categoryOptions(selected string) []catOption {
+	var out []catOption
+	for _, c := range index.Categories() {
+		out = append(out, catOption{ID: uint32(c), Name: c.Name(), Sub: c.Parent() != c, Selected: strconv.Itoa(int(c)) == selected})
+	}
+	return out
+}
+
+func (u *ui) search(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	p := &page{Title: "Search", Nav: "search"}
+	d := &searchData{Cat: v.Get("cat"), Tag: v.Get("tag"), Author: v.Get("author"), Categories: categoryOptions(v.Get("cat"))}
+	p.Data = d
+	req, err := parseSearch(v)
+	if err != nil {
+		d.Req = req
+		u.fail(w, r, "search.html", p, err)
+		return
+	}
+	if req.Limit == 0 {
+		req.Limit = uiPageSize
+	}
+	req.Facets = true
+	d.Req = req
+	res, err := u.s.search(r, req, "ui")
+	if err != nil {
+		u.fail(w, r, "search.html", p, err)
+		return
+	}
+	d.Res = res
+	if req.Query != "" {
+		p.Title = req.Query + " · Search"
+	}
+	d.From = req.Offset + 1
+	d.To = req.Offset + len(res.Hits)
+	if req.Offset > 0 {
+		d.Prev = withParam(v, "offset", strconv.Itoa(max(0, req.Offset-req.Limit)))
+	}
+	if uint64(req.Offset+len(res.Hits)) < res.Total && len(res.Hits) > 0 {
+		d.Next = withParam(v, "offset", strconv.Itoa(req.Offset+req.Limit))
+	}
+	for c, n := range res.Categories {
+		id, _ := strconv.Atoi(c)
+		d.Facets = append(d.Facets, facet{Name: index.Category(id).String(), Count: n, URL: withParam(v, "cat", c), On: c == v.Get("cat")})
+	}
+	sort.Slice(d.Facets, func(i, j int) bool {
+		if d.Facets[i].Count != d.Facets[j].Count {
+			return d.Facets[i].Count > d.Facets[j].Count
+		}
+		return d.Facets[i].Name < d.Facets[j].Name
+	})
+	for t, n := range res.Tags {
+		d.TagFacets = append(d.TagFacets, facet{Name: t, Count: n, URL: withParam(v, "tag", t), On: t == v.Get("tag")})
+	}
+	sort.Slice(d.TagFacets, func(i, j int) bool {
+		if d.TagFacets[i].Count != d.TagFacets[j].Count {
+			return d.TagFacets[i].Count > d.TagFacets[j].Count
+		}
+		return d.TagFacets[i].Name < d.TagFacets[j].Name
+	})
+	if len(d.TagFacets) > 20 {
+		d.TagFacets = d.TagFacets[:20]
+	}
+	rq := url.Values{}
+	for _, k := range []string{"q", "cat", "tag", "author", "index"} {
+		if x := v.Get(k); x != "" {
+			rq.Set(k, x)
+		}
+	}
+	d.RSS = "/rss"
+	if len(rq) > 0 {
+		d.RSS += "?" + rq.Encode()
+	}
+	u.render(w, r, http.StatusOK, "search.html", p)
+}
+
+// withParam returns "?..." with key set to val and the offset reset unless
+// it is the key being set.
+func withParam(v url.Values, key, val string) string {
+	c := url.Values{}
+	for k, vs := range v {
+		c[k] = append([]string(nil), vs...)
+	}
+	if key != "offset" {
+		c.Del("offset")
+	}
+	if val == "" || (key == "offset" && val == "0") {
+		c.Del(key)
+	} else {
+		c.Set(key, val)
+	}
+	if len(c) == 0 {
+		return "/"
+	}
+	return "/?" + c.Encode()
+}
+
+// entryData is the entry page's model.
+type entryData struct {
+	E     *node.EntryView
+	Tree  []*treeNode
+	Files int
+	Mine  bool
+}
+
+func (u *ui) entry(w http.ResponseWriter, r *http.Request) {
+	p := &page{Title: "Entry", Nav: "search"}
+	e, err := u.s.n.Entry(r.Context(), r.PathValue("id"))
+	if err != nil {
+		u.fail(w, r, "", p, err)
+		return
+	}
+	p.Title = e.Title
+	p.Data = &entryData{E: e, Tree: fileTree(e.Files), Files: len(e.Files), Mine: e.Author == u.s.n.Identity().String()}
+	if r.URL.Query().Get("published") == "1" {
+		p.Notice = "Published. Peers that follow this index will receive it."
+	}
+	u.render(w, r, http.StatusOK, "entry.html", p)
+}
+
+// treeNode is a file or folder in an entry's file tree.
+type treeNode struct {
+	Name     string
+	Size     uint64
+	Dir      bool
+	Children []*treeNode
+	Count    int // files below a folder
+}
+
+// fileTree turns flat paths into a sorted tree, folders first. Folder
+// sizes are the sums of their files.
+func fileTree(files []node.FileView) []*treeNode {
+	root := &treeNode{Dir: true}
+	for _, f := range files {
+		parts := strings.Split(strings.Trim(f.Path, "/"), "/")
+		cur := root
+		for i, part := range parts {
+			last := i == len(parts)-1
+			var next *treeNode
+			for _, c := range cur.Children {
+				if c.Name == part && c.Dir == !last {
+					next = c
+					break
+				}
+			}
+			if next == nil {
+				next = &treeNode{Name: part, Dir: !last}
+				cur.Children = append(cur.Children, next)
+			}
+			next.Size += f.Size
+			if !last {
+				next.Count++
+			}
+			cur = next
+		}
+	}
+	var sortRec func(n *treeNode)
+	sortRec = func(n *treeNode) {
+		sort.SliceStable(n.Children, func(i, j int) bool {
+			a, b := n.Children[i], n.Children[j]
+			if a.Dir != b.Dir {
+				return a.Dir
+			}
+			return a.Name < b.Name
+		})
+		for _, c := range n.Children {
+			sortRec(c)
+		}
+	}
+	sortRec(root)
+	return root.Children
+}
+
+// publishData is the publish form's model.
+type publishData struct {
+	Categories []catOption
+	Indexes    []node.IndexInfo
+	Form       url.Values
+}
+
+func (u *ui) publishForm(w http.ResponseWriter, r *http.Request) {
+	u.renderPublish(w, r, http.StatusOK, url.Values{}, "")
+}
+
+func (u *ui) renderPublish(w http.ResponseWriter, r *http.Request, status int, form url.Values, errMsg string) {
+	idx, _ := u.s.n.Indexes(r.Context())
+	var mine []node.IndexInfo
+	for _, i := range idx {
+		if i.Mine || i.Policy == "open" {
+			mine = append(mine, i)
+		}
+	}
+	p := &page{Title: "Publish", Nav: "publish", Error: errMsg, Data: &publishData{Categories: categoryOptions(form.Get("category")), Indexes: mine, Form: form}}
+	if !u.s.canWriteUI(r) {
+		p.Notice = "Sign in to publish: open the link that 'indexd serve' printed, or paste the token on the sign-in page."
+	}
+	u.render(w, r, status, "publish.html", p)
+}
+
+// canWriteUI reports whether the browser holds a session.
+func (s *Server) canWriteUI(r *http.Request) bool { return s.session(r) != "" }
+
+func (u *ui) publish(w http.ResponseWriter, r *http.Request) {
+	req, err := u.s.publishRequest(w, r)
+	form := r.Form
+	if form == nil {
+		form = url.Values{}
+	}
+	if err == nil {
+		var v *node.EntryView
+		if v, err = u.s.n.Publish(r.Context(), req); err == nil {
+			http.Redirect(w, r, "/entries/"+v.ID+"?published=1", http.StatusSeeOther)
+			return
+		}
+	}
+	status := errStatus(err)
+	u.renderPublish(w, r, status, form, u.s.publicMessage(r, err, status))
+}
+
+// networkData is the indexes/follows/peers page's model.
+type networkData struct {
+	Status  *node.Status
+	Indexes []node.IndexInfo
+	Follows []node.Follow
+	Peers   []node.PeerView
+	Links   map[string]string
+}
+
+func (u *ui) network(w http.ResponseWriter, r *http.Request) {
+	u.renderNetwork(w, r, http.StatusOK, "", r.URL.Query().Get("ok"))
+}
+
+func (u *ui) renderNetwork(w http.ResponseWriter, r *http.Request, status int, errMsg, notice string) {
+	ctx := r.Context()
+	p := &page{Title: "Network", Nav: "network", Error: errMsg, Notice: notice}
+	d := &networkData{}
+	var err error
+	if d.Status, err = u.s.n.Status(ctx); err == nil {
+		if d.Indexes, err = u.s.n.Indexes(ctx); err == nil {
+			if d.Follows, err = u.s.n.Follows(ctx); err == nil {
+				d.Peers, err = u.s.n.Peers(ctx)
+			}
+		}
+	}
+	if err != nil {
+		p.Data = d
+		u.fail(w, r, "", p, err)
+		return
+	}
+	p.Data = d
+	u.render(w, r, status, "network.html", p)
+}
+
+func (u *ui) follow(w http.ResponseWriter, r *http.Request) {
+	req := node.FollowRequest{Index: strings.TrimSpace(r.PostFormValue("index"))}
+	if a := strings.TrimSpace(r.PostFormValue("authors")); a != "" {
+		for _, x := range strings.FieldsFunc(a, func(c rune) bool { return c == ',' || c == ' ' || c == '\n' }) {
+			req.Authors = append(req.Authors, x)
+		}
+	}
+	if req.Index == "" {
+		u.renderNetwork(w, r, http.StatusBadRequest, "Give an index key or link to follow.", "")
+		return
+	}
+	f, err := u.s.n.Follow(r.Context(), req)
+	if err != nil {
+		status := errStatus(err)
+		u.renderNetwork(w, r, status, u.s.publicMessage(r, err, status), "")
+		return
+	}
+	http.Redirect(w, r, "/network?ok="+url.QueryEscape("Following "+firstNonEmpty(f.Name, shortHash(f.Index))+"."), http.StatusSeeOther)
+}
+
+func (u *ui) unfollow(w http.ResponseWriter, r *http.Request) {
+	if err := u.s.n.Unfollow(r.Context(), r.PostFormValue("index")); err != nil {
+		status := errStatus(err)
+		u.renderNetwork(w, r, status, u.s.publicMessage(r, err, status), "")
+		return
+	}
+	http.Redirect(w, r, "/network?ok="+url.QueryEscape("Unfollowed."), http.StatusSeeOther)
+}
+
+func (u *ui) addPeer(w http.ResponseWriter, r *http.Request) {
+	addr := strings.TrimSpace(r.PostFormValue("addr"))
+	if addr == "" {
+		u.renderNetwork(w, r, http.StatusBadRequest, "Give a peer multiaddr, like /ip4/192.0.2.7/tcp/4001/p2p/12D3Koo…", "")
+		return
+	}
+	if err := u.s.n.AddPeer(r.Context(), addr); err != nil {
+		status := errStatus(err)
+		u.renderNetwork(w, r, status, u.s.publicMessage(r, err, status), "")
+		return
+	}
+	http.Redirect(w, r, "/network?ok="+url.QueryEscape("Connected."), http.StatusSeeOther)
+}
+
+func (u *ui) createIndex(w http.ResponseWriter, r *http.Request) {
+	info, err := u.s.n.CreateIndex(r.Context(), r.PostFormValue("name"), firstNonEmpty(r.PostFormValue("policy"), "open"))
+	if err != nil {
+		status := errStatus(err)
+		u.renderNetwork(w, r, status, u.s.publicMessage(r, err, status), "")
+		return
+	}
+	http.Redirect(w, r, "/network?ok="+url.QueryEscape("Created index "+info.Name+"."), http.StatusSeeOther)
+}
+
+// humanSize renders bytes in binary units: 1.5 GiB, 48.8 KiB, 7 B.
+func humanSize(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// shortHash shows the first 8 characters after any "prefix:" of an id.
+func shortHash(s string) string {
+	if i := strings.LastIndexByte(s, ':'); i >= 0 && i < len(s)-1 {
+		s = s[i+1:]
+	}
+	if len(s) > 8 {
+		return s[:8]
+	}
+	return s
+}
+
+// ago renders a time relative to now, for humans.
+func ago(t time.Time) string {
+	d := time.Since(t)
+	switch {
+	case d < 0:
+		return t.UTC().Format("2006-01-02")
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%d min ago", int(d.Minutes()))
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%d h ago", int(d.Hours()))
+	case d < 30*24*time.Hour:
+		return fmt.Sprintf("%d days ago", int(d.Hours()/24))
+	}
+	return t.UTC().Format("2006-01-02")
+}
