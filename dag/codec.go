@@ -48,13 +48,14 @@ func decodeCanonical(what string, b []byte, v any, max int) error {
 		return fmt.Errorf("decoding %s: %d bytes, limit %d: %w", what, len(b), max, ErrTooLarge)
 	}
 	if err := decMode.Unmarshal(b, v); err != nil {
-		if _, ok := err.(*cbor.ExtraneousDataError); ok {
-			return fmt.Errorf("decoding %s: %v: %w", what, err, ErrNonCanonical)
+		kind := ErrMalformed
+		switch err.(type) {
+		case *cbor.ExtraneousDataError, *cbor.DupMapKeyError, *cbor.IndefiniteLengthError:
+			kind = ErrNonCanonical
+		case *cbor.MaxArrayElementsError, *cbor.MaxMapPairsError, *cbor.MaxNestedLevelError:
+			kind = ErrTooLarge
 		}
-		if _, ok := err.(*cbor.DupMapKeyError); ok {
-			return fmt.Errorf("decoding %s: %v: %w", what, err, ErrNonCanonical)
-		}
-		return fmt.Errorf("decoding %s: %v: %w", what, err, ErrMalformed)
+		return fmt.Errorf("decoding %s: %v: %w", what, err, kind)
 	}
 	re, err := encMode.Marshal(v)
 	if err != nil {

@@ -1,0 +1,59 @@
+package dag
+
+import (
+	"errors"
+	"testing"
+
+	"indexd/feedtree"
+)
+
+// TestForkProof: a log that signs two conflicting histories is detected on
+// ingest; the local author appends a fork-proof node, and a replica that
+// applies that node records the fork too.
+func TestForkProof(t *testing.T) {
+	m := testManifest(t)
+	idx := m.Key()
+	rs := replicas(t, 1, m)
+	local := testAuthor(1)
+	db := openDB(t, t.TempDir())
+	t.Cleanup(func() { db.Close() })
+	d := testDAGOn(t, db, testPrefix, Options{ForkAuthor: func(k IndexKey) (Author, bool) { return local, k == idx }})
+	d.PutManifest(m)
+	peer := rs[0]
+
+	bad := testAuthor(2)
+	w1, w2 := newWriter(t, bad), newWriter(t, bad)
+	w1.append(w1.cert(idx), w1.node(idx, 1, nil, putOp(1)))
+	w2.append(w2.cert(idx), w2.node(idx, 1, nil, putOp(2)))
+	if n, err := w1.ingest(d, idx, 0, 2, 0); err != nil || n != 1 {
+		t.Fatalf("Ingest(history 1) = %d, %v", n, err)
+	}
+	if _, err := w1.ingest(peer, idx, 0, 2, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err := w2.ingest(d, idx, 0, 2, 2)
+	var fe *feedtree.ForkError
+	if !errors.As(err, &fe) {
+		t.Fatalf("Ingest(history 2) = %v; want *feedtree.ForkError", err)
+	}
+	checkForked := func(d *DAG, who string) {
+		t.Helper()
+		ls, _ := d.Logs(idx)
+		for _, l := range ls {
+			if l.Key == bad.Log.Public() && (!l.Forked || l.ForkAt != 2) {
+				t.Errorf("%s: log state %+v; want forked at 2", who, l)
+			}
+		}
+	}
+	checkForked(d, "detector")
+	heads, _ := d.Heads(idx)
+	if len(heads) != 1 || heads[0].Log != local.Log.Public() {
+		t.Fatalf("Heads = %v; want the fork-proof node of the local author", heads)
+	}
+	n, _, err := d.Node(heads[0].Hash)
+	if err != nil || n.Op.Kind != OpForkProof || n.Op.ForkProof.Log != bad.Log.Public() {
+		t.Fatalf("head node = %+v, %v; want a fork-proof against %v", n, err, bad.Log.Public())
+	}
+	syncLogs(t, d, peer, idx)
+	checkForked(peer, "peer")
+}
