@@ -5,6 +5,7 @@ import (
 	"encoding/base32"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -298,6 +299,7 @@ func buildQuery(q Query) (query.Query, []string, error) {
 	}
 
 	var must []query.Query
+	var ranges []valueRange
 	switch v1, v2, isHash, err := parseInfohash(text); {
 	case err != nil:
 		return nil, nil, err
@@ -320,7 +322,11 @@ func buildQuery(q Query) (query.Query, []string, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: %v", ErrBadQuery, err)
 		}
-		must = append(must, rewriteTop(parsed))
+		tq, rs := rewriteTop(parsed)
+		ranges = append(ranges, rs...)
+		if tq != nil {
+			must = append(must, tq)
+		}
 	}
 
 	var mustNot []query.Query
@@ -352,33 +358,28 @@ func buildQuery(q Query) (query.Query, []string, error) {
 		mustNot = append(mustNot, anyTerm(fieldAuthor, q.ExcludeAuthors))
 	}
 	if q.MinSize > 0 || q.MaxSize > 0 {
-		var lo, hi *float64
-		if q.MinSize > 0 {
-			f := float64(q.MinSize)
-			lo = &f
-		}
+		r := valueRange{field: fieldSize, lo: int64(min(q.MinSize, math.MaxInt64)), hi: math.MaxInt64}
 		if q.MaxSize > 0 {
-			f := float64(q.MaxSize)
-			hi = &f
+			r.hi = int64(min(q.MaxSize, math.MaxInt64))
 		}
-		yes := true
-		r := query.NewNumericRangeInclusiveQuery(lo, hi, &yes, &yes)
-		r.SetField(fieldSize)
-		must = append(must, r)
+		ranges = append(ranges, r)
 	}
 	if !q.Since.IsZero() {
-		yes := true
-		r := query.NewDateRangeInclusiveQuery(q.Since, time.Time{}, &yes, nil)
-		r.SetField(fieldPublished)
-		must = append(must, r)
+		ranges = append(ranges, valueRange{field: fieldPublished, lo: q.Since.UnixNano(), hi: math.MaxInt64})
 	}
 	if len(must) == 0 {
 		must = append(must, query.NewMatchAllQuery())
 	}
+	var out query.Query
 	if len(must) == 1 && len(mustNot) == 0 {
-		return must[0], sortBy, nil
+		out = must[0]
+	} else {
+		out = query.NewBooleanQuery(must, nil, mustNot)
 	}
-	return query.NewBooleanQuery(must, nil, mustNot), sortBy, nil
+	if len(ranges) > 0 {
+		out = &rangeFilter{inner: out, ranges: ranges}
+	}
+	return out, sortBy, nil
 }
 
 // parseInfohash recognises a bare 40- or 64-hex infohash or a magnet link
@@ -439,35 +440,57 @@ func isHex(s string) bool {
 }
 
 // rewriteTop turns the parser's boolean query, whose plain clauses are
-// "should" (any word), into one where plain clauses must all match.
-func rewriteTop(q query.Query) query.Query {
+// "should" (any word), into one where plain clauses must all match, and
+// takes out the size and published ranges, which are checked on doc
+// values. It returns a nil query when only ranges remain.
+func rewriteTop(q query.Query) (query.Query, []valueRange) {
 	bq, ok := q.(*query.BooleanQuery)
 	if !ok {
-		return rewrite(q)
-	}
-	var must, mustNot []query.Query
-	if c, ok := bq.Must.(*query.ConjunctionQuery); ok {
-		for _, x := range c.Conjuncts {
-			must = append(must, rewrite(x))
+		if r, ok := asRange(q); ok {
+			return nil, []valueRange{r}
 		}
+		return rewrite(q), nil
+	}
+	var clauses, not []query.Query
+	if c, ok := bq.Must.(*query.ConjunctionQuery); ok {
+		clauses = append(clauses, c.Conjuncts...)
 	} else if bq.Must != nil {
-		must = append(must, rewrite(bq.Must))
+		clauses = append(clauses, bq.Must)
 	}
 	if d, ok := bq.Should.(*query.DisjunctionQuery); ok {
-		for _, x := range d.Disjuncts {
-			must = append(must, rewrite(x))
-		}
+		clauses = append(clauses, d.Disjuncts...)
 	} else if bq.Should != nil {
-		must = append(must, rewrite(bq.Should))
+		clauses = append(clauses, bq.Should)
 	}
 	if d, ok := bq.MustNot.(*query.DisjunctionQuery); ok {
-		for _, x := range d.Disjuncts {
-			mustNot = append(mustNot, rewrite(x))
-		}
+		not = append(not, d.Disjuncts...)
 	} else if bq.MustNot != nil {
-		mustNot = append(mustNot, rewrite(bq.MustNot))
+		not = append(not, bq.MustNot)
 	}
-	return query.NewBooleanQueryForQueryString(must, nil, mustNot)
+	var must, mustNot []query.Query
+	var ranges []valueRange
+	for _, c := range clauses {
+		if r, ok := asRange(c); ok {
+			ranges = append(ranges, r)
+		} else {
+			must = append(must, rewrite(c))
+		}
+	}
+	for _, c := range not {
+		if r, ok := asRange(c); ok {
+			r.not = true
+			ranges = append(ranges, r)
+		} else {
+			mustNot = append(mustNot, rewrite(c))
+		}
+	}
+	switch {
+	case len(must) == 0 && len(mustNot) == 0:
+		return nil, ranges
+	case len(must) == 0:
+		must = append(must, query.NewMatchAllQuery())
+	}
+	return query.NewBooleanQueryForQueryString(must, nil, mustNot), ranges
 }
 
 // textField maps the field a user named to the indexed field.
@@ -525,10 +548,7 @@ func rewrite(q query.Query) query.Query {
 		if len(x.Disjuncts) == 2 {
 			m, ok1 := x.Disjuncts[0].(*query.MatchQuery)
 			n, ok2 := x.Disjuncts[1].(*query.NumericRangeQuery)
-			if ok1 && ok2 {
-				if n.FieldVal == fieldSize {
-					return n
-				}
+			if ok1 && ok2 && n.FieldVal != fieldSize && n.FieldVal != fieldPublished {
 				return rewrite(m)
 			}
 		}
@@ -541,8 +561,6 @@ func rewrite(q query.Query) query.Query {
 			x.Conjuncts[i] = rewrite(c)
 		}
 		return x
-	case *query.BooleanQuery:
-		return rewriteTop(x)
 	}
 	return q
 }

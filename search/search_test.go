@@ -96,6 +96,12 @@ func TestSearch(t *testing.T) {
 		{"min size", Query{MinSize: 2 << 30, Sort: "-date"}, []string{"1", "5"}},
 		{"max size", Query{MaxSize: 1 << 30, Sort: "-date"}, []string{"2", "3"}},
 		{"since", Query{Since: t0.Add(150 * time.Minute), Sort: "-date"}, []string{"4", "5"}},
+		{"size range text", Query{Text: "size:>5000000000", Sort: "-date"}, []string{"1"}},
+		{"size range and word", Query{Text: "matrix size:<5000000000"}, []string{"5"}},
+		{"not size range", Query{Text: "matrix -size:>5000000000"}, []string{"5"}},
+		{"size exact", Query{Text: "size:100"}, []string{"2"}},
+		{"published range", Query{Text: `published:>="2024-01-01T02:30:00Z"`, Sort: "-date"}, []string{"4", "5"}},
+		{"published before", Query{Text: `published:<"2024-01-01T01:00:00Z"`}, []string{"1"}},
 		{"limit", Query{Limit: 2}, []string{"5", "4"}},
 		{"offset", Query{Offset: 3, Limit: 2}, []string{"2", "1"}},
 	}
