@@ -75,6 +75,9 @@ func (d *DAG) apply(ix *indexState, queue []*logState) (int, error) {
 	}
 	a := &applier{d: d, txn: d.db.NewTransaction(true)}
 	n, err := d.applyLoop(ix, queue, a)
+	for _, l := range queue {
+		l.fresh = nil
+	}
 	if err == nil {
 		err = a.txn.Commit()
 	} else {
@@ -101,12 +104,18 @@ func (d *DAG) applyLoop(ix *indexState, queue []*logState, a *applier) (int, err
 	log:
 		for !l.broken && l.applied < l.held {
 			seq := l.applied
-			b, err := l.feed.Get(seq)
-			if err != nil {
-				return applied, fmt.Errorf("reading node %d of %v: %w", seq, l.key, err)
+			n, id := l.fresh[seq].node, l.fresh[seq].id
+			if n == nil {
+				b, err := l.feed.Get(seq)
+				if err != nil {
+					return applied, fmt.Errorf("reading node %d of %v: %w", seq, l.key, err)
+				}
+				if n, err = DecodeNode(b); err != nil {
+					n = nil
+				}
+				id = HashNode(b)
 			}
-			n, err := DecodeNode(b)
-			if err != nil || n.Index != ix.key || n.Log != l.key || n.Seq != seq {
+			if n == nil || n.Index != ix.key || n.Log != l.key || n.Seq != seq {
 				// Ingest checks this before storing; only a damaged store gets here.
 				l.broken = true
 				break
@@ -127,7 +136,6 @@ func (d *DAG) applyLoop(ix *indexState, queue []*logState, a *applier) (int, err
 					break log
 				}
 			}
-			id := HashNode(b)
 			if err := d.applyNode(ix, l, n, id, a); err != nil {
 				return applied, err
 			}

@@ -106,7 +106,15 @@ type logState struct {
 	forked   bool
 	forkAt   uint64
 	broken   bool // a node failed its checks: the log applies no further
+	// fresh holds nodes Append or Ingest just decoded, by seq, so the apply
+	// that follows need not read and decode them again; apply clears it.
+	fresh map[uint64]freshNode
 	feed     *feedtree.Feed
+}
+
+type freshNode struct {
+	node *Node
+	id   ID
 }
 
 func (l *logState) pending() int {

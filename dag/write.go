@@ -98,6 +98,7 @@ func (d *DAG) appendLocked(ix *indexState, a Author, ops []Op) ([]ID, error) {
 	prev := Link{Log: logKey, Seq: l.applied - 1, Hash: l.lastHash}
 	now := d.opts.Now().UnixMilli()
 	ids := make([]ID, 0, len(ops))
+	var fresh map[uint64]freshNode
 	for _, op := range ops {
 		n := &Node{Index: ix.key, Log: logKey, Seq: seq, Time: now, Op: op}
 		if seq >= 2 {
@@ -113,6 +114,10 @@ func (d *DAG) appendLocked(ix *indexState, a Author, ops []Op) ([]ID, error) {
 			return nil, err
 		}
 		h := HashNode(b)
+		if fresh == nil {
+			fresh = make(map[uint64]freshNode, len(ops))
+		}
+		fresh[seq] = freshNode{n, h}
 		ids = append(ids, h)
 		blocks = append(blocks, b)
 		prev = Link{Log: logKey, Seq: seq, Hash: h}
@@ -122,6 +127,7 @@ func (d *DAG) appendLocked(ix *indexState, a Author, ops []Op) ([]ID, error) {
 		return nil, fmt.Errorf("dag: appending to log %v: %w", logKey, err)
 	}
 	l.held += uint64(len(blocks))
+	l.fresh = fresh
 	ix.pending += len(ops)
 	if _, err := d.apply(ix, []*logState{l}); err != nil {
 		return ids, err
@@ -217,6 +223,7 @@ func (d *DAG) Ingest(ctx context.Context, idx IndexKey, log feedtree.Key, p *fee
 		f = l.feed
 	}
 	var prev ID
+	var fresh map[uint64]freshNode
 	for i, b := range blocks {
 		seq := p.Start + uint64(i)
 		if seq == 0 {
@@ -242,6 +249,10 @@ func (d *DAG) Ingest(ctx context.Context, idx IndexKey, log feedtree.Key, p *fee
 			}
 		}
 		prev = HashNode(b)
+		if fresh == nil {
+			fresh = make(map[uint64]freshNode, len(blocks))
+		}
+		fresh[seq] = freshNode{n, prev}
 	}
 	newHeld := max(held, p.End)
 	var applied uint64 = 1
@@ -280,6 +291,7 @@ func (d *DAG) Ingest(ctx context.Context, idx IndexKey, log feedtree.Key, p *fee
 		l.held++
 	}
 	ix.pending += pendingOf(l.held, l.applied) - before
+	l.fresh = fresh
 	return d.apply(ix, []*logState{l})
 }
 
