@@ -30,7 +30,7 @@ func newMetrics(reg *prometheus.Registry, n *node.Node) *metrics {
 		}, []string{"route", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "indexd_http_request_duration_seconds",
-			Help:    "Time to answer an HTTP request, by route pattern (streams excluded from nothing: they count until they end).",
+			Help:    "Time to answer an HTTP request, by route pattern; streams count until they end.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
 		}, []string{"route"}),
 		searchLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -38,6 +38,9 @@ func newMetrics(reg *prometheus.Registry, n *node.Node) *metrics {
 			Help:    "Time to run a search on the node, by endpoint (api, ui, torznab, rss).",
 			Buckets: prometheus.ExponentialBuckets(0.0002, 3, 12),
 		}, []string{"endpoint"}),
+	}
+	for _, e := range []string{"api", "ui", "torznab", "rss"} {
+		m.searchLatency.WithLabelValues(e) // export every series from the start
 	}
 	reg.MustRegister(m.requests, m.duration, m.searchLatency, &nodeCollector{n: n})
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, MaxRequestsInFlight: 4})
