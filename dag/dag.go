@@ -109,7 +109,7 @@ type logState struct {
 	// fresh holds nodes Append or Ingest just decoded, by seq, so the apply
 	// that follows need not read and decode them again; apply clears it.
 	fresh map[uint64]freshNode
-	feed     *feedtree.Feed
+	feed  *feedtree.Feed
 }
 
 type freshNode struct {
