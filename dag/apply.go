@@ -226,6 +226,9 @@ func (d *DAG) markForked(l *logState, at uint64) {
 
 // reload rebuilds the in-memory state from badger after a failed apply.
 func (d *DAG) reload() error {
+	for _, ix := range d.indexes {
+		close(ix.changed) // wake WaitApplied callers; they re-read the new state
+	}
 	d.closeFeeds()
 	d.indexes = make(map[IndexKey]*indexState)
 	d.logs = make(map[feedtree.Key]*logState)

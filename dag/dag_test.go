@@ -296,3 +296,51 @@ func TestLinkCap(t *testing.T) {
 		t.Errorf("after a 2-node batch Heads = %d; want 1", len(h))
 	}
 }
+
+// TestConcurrentUse: a follower waits on WaitApplied and reads Applied while
+// two authors append concurrently.
+func TestConcurrentUse(t *testing.T) {
+	d := testDAG(t, Options{})
+	m := testManifest(t)
+	d.PutManifest(m)
+	idx := m.Key()
+	const per = 40
+	errc := make(chan error, 2)
+	for w := range 2 {
+		go func() {
+			for i := range per {
+				if _, err := d.Append(context.Background(), idx, testAuthor(w), putOp(w*1000+i)); err != nil {
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var after uint64
+	for after < 2*per {
+		if err := d.WaitApplied(ctx, idx, after); err != nil {
+			t.Fatalf("WaitApplied(%d): %v", after, err)
+		}
+		as, err := d.Applied(idx, after, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range as {
+			if a.Seq != after+1 {
+				t.Fatalf("Applied seq %d after %d", a.Seq, after)
+			}
+			after = a.Seq
+		}
+	}
+	for range 2 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h, _ := d.Heads(idx); len(h) > 2 {
+		t.Errorf("Heads = %d; want ≤ 2", len(h))
+	}
+}
