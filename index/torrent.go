@@ -282,6 +282,9 @@ func FromMagnet(s string) (*dag.Put, error) {
 	if p.InfohashV1 == nil && p.InfohashV2 == nil {
 		return nil, fmt.Errorf("%w: no xt=urn:btih: or xt=urn:btmh: infohash", ErrBadMagnet)
 	}
+	if (p.InfohashV1 != nil && allZero(p.InfohashV1)) || (p.InfohashV2 != nil && allZero(p.InfohashV2)) {
+		return nil, fmt.Errorf("%w: all-zero infohash", ErrBadMagnet)
+	}
 	if dn := q.Get("dn"); dn != "" {
 		p.Name = strings.TrimSpace(clip(validUTF8(dn), dag.MaxStringLen))
 	}
