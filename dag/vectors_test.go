@@ -49,6 +49,15 @@ func currentVectors(t testing.TB) map[string]vector {
 		}
 		out["node-"+name] = vector{Kind: "node", CBOR: hex.EncodeToString(b), Hash: HashNode(b).String()}
 	}
+	fp := vectorForkProof(t)
+	fn := &Node{Index: IndexKey{hash256([]byte("sample index"))}, Log: testKey(1), Seq: 1, Time: 3,
+		Op: Op{Kind: OpForkProof, ForkProof: &ForkProofOp{Log: testKey(4), Proof: fp}}}
+	fb, err := fn.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out["node-fork-proof"] = vector{Kind: "node", CBOR: hex.EncodeToString(fb), Hash: HashNode(fb).String()}
+
 	m, id := vectorManifest(t)
 	mb, err := m.Marshal()
 	if err != nil {
@@ -251,3 +260,31 @@ func TestVectors(t *testing.T) {
 }
 
 func hexKey(k IndexKey) string { return hex.EncodeToString(k.b[:]) }
+
+// vectorForkProof returns the bytes of a deterministic fork proof against
+// testKey(4): two histories of one block each, signed by the same key.
+func vectorForkProof(t testing.TB) []byte {
+	var seed [32]byte
+	seed[0] = 4
+	kp := feedtree.KeyPairFromSeed(seed)
+	a, err := feedtree.OpenFeed(feedtree.NewMemStore(), kp.Public(), &kp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := feedtree.OpenFeed(feedtree.NewMemStore(), kp.Public(), &kp)
+	a.Append([]byte("history a"))
+	b.Append([]byte("history b"))
+	p, err := b.Proof(0, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fe *feedtree.ForkError
+	if err := a.Put(p, [][]byte{[]byte("history b")}); !errors.As(err, &fe) {
+		t.Fatalf("Put of a conflicting history = %v; want *ForkError", err)
+	}
+	out, err := fe.Proof.AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
