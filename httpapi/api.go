@@ -383,10 +383,13 @@ func (s *Server) apiImport(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	// Progress lines go out while the body is still coming in; HTTP/1.1
+	// servers close the body on the first write unless told otherwise.
+	rc := http.NewResponseController(w)
+	rc.EnableFullDuplex()
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)
-	rc := http.NewResponseController(w)
 	rc.Flush()
 	n, err := s.n.Import(r.Context(), r.Body, which, func(done int) {
 		enc.Encode(importLine{Imported: done})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -39,6 +40,9 @@ func newEnv(t *testing.T, opts Options) *testEnv {
 	n, err := node.Open(ctx, node.Options{Dir: dir})
 	if err != nil {
 		t.Fatalf("node.Open: %v", err)
+	}
+	if opts.Logger == nil && os.Getenv("INDEXD_TEST_LOG") != "" {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	s := New(n, opts)
 	ts := httptest.NewServer(s)

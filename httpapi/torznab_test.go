@@ -88,22 +88,25 @@ type errorDoc struct {
 	Description string   `xml:"description,attr"`
 }
 
-func (e *testEnv) getXML(path string, out any) {
+// getXML fetches path and parses it into a fresh T.
+func getXML[T any](e *testEnv, path string) T {
 	e.t.Helper()
+	var out T
 	resp := e.do("GET", path, nil, "", false)
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
 		e.t.Fatalf("GET %s = %d %s", path, resp.StatusCode, b)
 	}
-	if err := xml.Unmarshal(b, out); err != nil {
+	if err := xml.Unmarshal(b, &out); err != nil {
 		e.t.Fatalf("GET %s: parsing XML: %v\n%s", path, err, b)
 	}
+	return out
 }
 
 func TestTorznabCaps(t *testing.T) {
 	e := newEnv(t, Options{})
 	var c capsDoc
-	e.getXML("/torznab/api?t=caps", &c)
+	c = getXML[capsDoc](e, "/torznab/api?t=caps")
 	if c.Limits.Max < 100 || c.Limits.Default < 1 || c.Limits.Default > c.Limits.Max {
 		t.Errorf("limits = %+v", c.Limits)
 	}
@@ -132,7 +135,7 @@ func TestTorznabCaps(t *testing.T) {
 		}
 	}
 	// Per-index endpoint answers caps too.
-	e.getXML("/torznab/default/api?t=caps", &c)
+	c = getXML[capsDoc](e, "/torznab/default/api?t=caps")
 }
 
 func TestTorznabSearch(t *testing.T) {
@@ -142,7 +145,7 @@ func TestTorznabSearch(t *testing.T) {
 
 	// Empty query: recent entries, newest first (Sonarr's indexer test).
 	var f feedDoc
-	e.getXML("/torznab/api?t=search", &f)
+	f = getXML[feedDoc](e, "/torznab/api?t=search")
 	if f.Version != "2.0" || len(f.Channel.Items) != 2 {
 		t.Fatalf("empty search: %d items; want 2", len(f.Channel.Items))
 	}
@@ -178,7 +181,7 @@ func TestTorznabSearch(t *testing.T) {
 	}
 
 	// A text search.
-	e.getXML("/torznab/api?t=search&q=gamma", &f)
+	f = getXML[feedDoc](e, "/torznab/api?t=search&q=gamma")
 	if len(f.Channel.Items) != 1 || f.Channel.Items[0].GUID != tv.ID {
 		t.Errorf("q=gamma: %+v", f.Channel.Items)
 	} else {
@@ -196,43 +199,43 @@ func TestTorznabSearch(t *testing.T) {
 	}
 
 	// Category filter: a parent matches its subcategories.
-	e.getXML("/torznab/api?t=search&cat=2000", &f)
+	f = getXML[feedDoc](e, "/torznab/api?t=search&cat=2000")
 	if len(f.Channel.Items) != 1 || f.Channel.Items[0].GUID != mv.ID {
 		t.Errorf("cat=2000: %d items; want the film", len(f.Channel.Items))
 	}
-	e.getXML("/torznab/api?t=search&cat=5000,7000", &f)
+	f = getXML[feedDoc](e, "/torznab/api?t=search&cat=5000,7000")
 	if len(f.Channel.Items) != 1 || f.Channel.Items[0].GUID != tv.ID {
 		t.Errorf("cat=5000,7000: %d items; want the show", len(f.Channel.Items))
 	}
 
 	// tvsearch with season/ep.
-	e.getXML("/torznab/api?t=tvsearch&q=show+name&season=2&ep=5", &f)
+	f = getXML[feedDoc](e, "/torznab/api?t=tvsearch&q=show+name&season=2&ep=5")
 	if len(f.Channel.Items) != 1 || f.Channel.Items[0].GUID != tv.ID {
 		t.Errorf("tvsearch S02E05: %d items; want the show", len(f.Channel.Items))
 	}
-	e.getXML("/torznab/api?t=tvsearch&q=show+name&season=3&ep=1", &f)
+	f = getXML[feedDoc](e, "/torznab/api?t=tvsearch&q=show+name&season=3&ep=1")
 	if len(f.Channel.Items) != 0 {
 		t.Errorf("tvsearch S03E01: %d items; want none", len(f.Channel.Items))
 	}
 
 	// movie with imdbid, with and without the tt prefix.
 	for _, id := range []string{"tt0133093", "0133093"} {
-		e.getXML("/torznab/api?t=movie&imdbid="+id, &f)
+		f = getXML[feedDoc](e, "/torznab/api?t=movie&imdbid="+id)
 		if len(f.Channel.Items) != 1 || f.Channel.Items[0].GUID != mv.ID {
 			t.Errorf("movie imdbid=%s: %d items; want the film", id, len(f.Channel.Items))
 		} else if got := f.Channel.Items[0].attr("imdb"); len(got) != 1 || got[0] != "0133093" {
 			t.Errorf("imdb attr = %v", got)
 		}
 	}
-	e.getXML("/torznab/api?t=movie&imdbid=tt7654321", &f)
+	f = getXML[feedDoc](e, "/torznab/api?t=movie&imdbid=tt7654321")
 	if len(f.Channel.Items) != 0 {
 		t.Errorf("movie with an unknown imdbid: %d items", len(f.Channel.Items))
 	}
 
 	// Paging.
-	e.getXML("/torznab/api?t=search&limit=1", &f)
+	f = getXML[feedDoc](e, "/torznab/api?t=search&limit=1")
 	first := f.Channel.Items
-	e.getXML("/torznab/api?t=search&limit=1&offset=1", &f)
+	f = getXML[feedDoc](e, "/torznab/api?t=search&limit=1&offset=1")
 	if len(first) != 1 || len(f.Channel.Items) != 1 || first[0].GUID == f.Channel.Items[0].GUID {
 		t.Errorf("paging: %v then %v", first, f.Channel.Items)
 	}
@@ -241,7 +244,7 @@ func TestTorznabSearch(t *testing.T) {
 	}
 
 	// Per-index endpoint.
-	e.getXML("/torznab/default/api?t=search", &f)
+	f = getXML[feedDoc](e, "/torznab/default/api?t=search")
 	if len(f.Channel.Items) != 2 {
 		t.Errorf("per-index search: %d items", len(f.Channel.Items))
 	}
@@ -261,15 +264,13 @@ func TestTorznabErrors(t *testing.T) {
 		{"/torznab/api?t=movie&imdbid=nope", 201},
 		{"/torznab/nosuchindex/api?t=search", 201},
 	} {
-		var ed errorDoc
-		e.getXML(tt.path, &ed)
+		ed := getXML[errorDoc](e, tt.path)
 		if ed.Code != tt.code || ed.Description == "" {
 			t.Errorf("GET %s: error %d %q; want code %d", tt.path, ed.Code, ed.Description, tt.code)
 		}
 	}
 	// The right key works.
-	var f feedDoc
-	e.getXML("/torznab/api?t=search&apikey="+e.n.APIKey(), &f)
+	getXML[feedDoc](e, "/torznab/api?t=search&apikey="+e.n.APIKey())
 }
 
 func TestRSS(t *testing.T) {
@@ -278,7 +279,7 @@ func TestRSS(t *testing.T) {
 	b := e.publishFile("single.torrent", map[string]string{"category": "2040"})
 
 	var f feedDoc
-	e.getXML("/rss", &f)
+	f = getXML[feedDoc](e, "/rss")
 	if f.Version != "2.0" || len(f.Channel.Items) != 2 {
 		t.Fatalf("rss: %d items", len(f.Channel.Items))
 	}
@@ -297,19 +298,19 @@ func TestRSS(t *testing.T) {
 			t.Errorf("pubDate %q: %v", it.PubDate, err)
 		}
 	}
-	e.getXML("/rss?q=gamma", &f)
+	f = getXML[feedDoc](e, "/rss?q=gamma")
 	if len(f.Channel.Items) != 1 || f.Channel.Items[0].GUID != a.ID {
 		t.Errorf("rss?q=gamma: %d items", len(f.Channel.Items))
 	}
-	e.getXML("/rss?cat=movies", &f)
+	f = getXML[feedDoc](e, "/rss?cat=movies")
 	if len(f.Channel.Items) != 1 || f.Channel.Items[0].GUID != b.ID {
 		t.Errorf("rss?cat=movies: %d items", len(f.Channel.Items))
 	}
-	e.getXML("/rss?author="+url.QueryEscape(a.Author), &f)
+	f = getXML[feedDoc](e, "/rss?author="+url.QueryEscape(a.Author))
 	if len(f.Channel.Items) != 2 {
 		t.Errorf("rss?author: %d items", len(f.Channel.Items))
 	}
-	e.getXML("/rss?index=default", &f)
+	f = getXML[feedDoc](e, "/rss?index=default")
 	if len(f.Channel.Items) != 2 {
 		t.Errorf("rss?index=default: %d items", len(f.Channel.Items))
 	}

@@ -54,6 +54,7 @@ func newUI(s *Server) *ui {
 		"add":      func(a, b int) int { return a + b },
 		"join":     strings.Join,
 		"pathbase": path.Base,
+		"magnet":   magnetURL,
 	}
 	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(webFS, "web/templates/layout.html", "web/templates/tree.html"))
 	names, err := fs.Glob(webFS, "web/templates/*.html")
@@ -458,6 +459,16 @@ func (u *ui) createIndex(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/network?ok="+url.QueryEscape("Created index "+info.Name+"."), http.StatusSeeOther)
+}
+
+// magnetURL marks a magnet link safe for an href (html/template would
+// otherwise replace the unknown scheme with "#ZgotmplZ"); anything that
+// is not a magnet link stays unsafe.
+func magnetURL(s string) any {
+	if strings.HasPrefix(s, "magnet:?") {
+		return template.URL(s)
+	}
+	return s
 }
 
 // humanSize renders bytes in binary units: 1.5 GiB, 48.8 KiB, 7 B.
