@@ -403,7 +403,10 @@ func (d *DAG) Logs(idx IndexKey) ([]LogState, error) {
 }
 
 // Feed returns the feed of a known author log, for serving blocks and
-// proofs to peers. The DAG owns it: do not Close it.
+// proofs to peers. The DAG owns it: do not Close it, and call Feed again
+// rather than keeping it: the first local Append to a log that was opened
+// read-only (after Open, or one first received from a peer) reopens it
+// writable and closes the old *Feed.
 func (d *DAG) Feed(log feedtree.Key) (*feedtree.Feed, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
