@@ -1,0 +1,235 @@
+package replicate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"indexd/dag"
+	"indexd/feedtree"
+)
+
+// handleManifest serves one manifest by index key: Want{Key: index} →
+// Manifest(bytes) or Error.
+func (x *Host) handleManifest(st network.Stream) {
+	defer st.Close()
+	p := st.Conn().RemotePeer()
+	c := newWire(x, st)
+	typ, body, err := c.read()
+	if err != nil || typ != frameWant {
+		if err == nil || errors.Is(err, ErrMalformed) || errors.Is(err, ErrFrameTooLarge) {
+			x.penalize(p, fmt.Errorf("manifest request: %w", ErrMalformed))
+		}
+		st.Reset()
+		return
+	}
+	w, err := decodeWant(body)
+	if err != nil {
+		x.penalize(p, err)
+		st.Reset()
+		return
+	}
+	m, err := x.d.Manifest(dag.IndexKeyFromBytes(w.Key))
+	var b []byte
+	if err == nil {
+		b, err = m.Marshal()
+	}
+	if err != nil {
+		c.write(frameError, appendError(nil, codeNotFound, "no such index"))
+	} else {
+		c.write(frameManifest, b)
+	}
+	c.flush()
+}
+
+// fetchManifest asks peers, in order, for the manifest of idx, checks it
+// against the key and stores it.
+func (x *Host) fetchManifest(ctx context.Context, idx dag.IndexKey, peers []peer.ID) error {
+	var last error = ErrNotFound
+	for _, p := range peers {
+		m, err := x.askManifest(ctx, p, idx)
+		if err != nil {
+			last = err
+			continue
+		}
+		if err := x.d.PutManifest(m); err != nil {
+			return fmt.Errorf("replicate: storing manifest: %w", err)
+		}
+		return nil
+	}
+	return last
+}
+
+func (x *Host) askManifest(ctx context.Context, p peer.ID, idx dag.IndexKey) (*dag.Manifest, error) {
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	st, err := x.h.NewStream(ctx, p, ManifestProtocol)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	c := newWire(x, st)
+	w := want{Key: idx.Bytes()}
+	if err := c.write(frameWant, w.appendBody(nil)); err != nil {
+		return nil, err
+	}
+	if err := c.flush(); err != nil {
+		return nil, err
+	}
+	typ, body, err := c.read()
+	if err != nil {
+		return nil, err
+	}
+	switch typ {
+	case frameManifest:
+	case frameError:
+		if re, err := decodeError(body); err == nil {
+			return nil, re
+		}
+		return nil, ErrNotFound
+	default:
+		return nil, fmt.Errorf("manifest answer of type %d: %w", typ, ErrMalformed)
+	}
+	m, err := dag.DecodeManifest(body)
+	if err == nil {
+		err = m.Verify()
+	}
+	if err == nil && m.Key() != idx {
+		err = fmt.Errorf("manifest of %v where %v was asked: %w", m.Key(), idx, ErrMalformed)
+	}
+	if err != nil {
+		x.penalize(p, err)
+		return nil, err
+	}
+	return m, nil
+}
+
+// openFeed finds feed k among the author logs and the extra feeds.
+func (x *Host) openFeed(k feedtree.Key) (*feedtree.Feed, error) {
+	if f, err := x.d.Feed(k); err == nil {
+		return f, nil
+	}
+	if x.feeds != nil {
+		return x.feeds.Feed(k)
+	}
+	return nil, ErrNotFound
+}
+
+// handleFeed serves one range of a feed: Want{Key, Start, Have} → Data
+// frames for [Start, Length) (each verifiable against one signed head, the
+// first for a verifier that trusts length Have) → Done.
+func (x *Host) handleFeed(st network.Stream) {
+	p := st.Conn().RemotePeer()
+	c := newWire(x, st)
+	typ, body, err := c.read()
+	if err != nil || typ != frameWant {
+		if err == nil || errors.Is(err, ErrMalformed) || errors.Is(err, ErrFrameTooLarge) {
+			x.penalize(p, fmt.Errorf("feed request: %w", ErrMalformed))
+		}
+		st.Reset()
+		return
+	}
+	w, err := decodeWant(body)
+	if err != nil {
+		x.penalize(p, err)
+		st.Reset()
+		return
+	}
+	k, err := feedtree.KeyFromBytes(w.Key[:])
+	var f *feedtree.Feed
+	if err == nil {
+		f, err = x.openFeed(k)
+	}
+	if err != nil {
+		c.write(frameError, appendError(nil, codeNotFound, "no such feed"))
+		c.flush()
+		st.Close()
+		return
+	}
+	s := &session{x: x, c: c}
+	ps := &pushState{key: k, feed: f, next: w.Start, end: f.Length()}
+	for ps.next < ps.end {
+		done, err := s.writeChunk(ps)
+		if err != nil {
+			st.Reset()
+			return
+		}
+		if done {
+			break
+		}
+	}
+	c.write(frameDone, nil)
+	c.flush()
+	st.Close()
+}
+
+// FetchFeed asks peer p for blocks [start, end of its feed k) and calls fn
+// with each verifiable range (a proof against one signed head and its
+// blocks), in order, until fn returns an error. Verifying and storing is
+// fn's job (feedtree.Feed.Put does both); when fn returns an error that
+// means invalid data, the peer is penalised. This is the building block for content feeds.
+func (x *Host) FetchFeed(ctx context.Context, p string, k feedtree.Key, start uint64, fn func(*feedtree.Proof, [][]byte) error) error {
+	pid, err := peer.Decode(p)
+	if err != nil {
+		return fmt.Errorf("replicate: peer id %q: %w", p, err)
+	}
+	octx, cancel := context.WithTimeout(ctx, dialTimeout)
+	st, err := x.h.NewStream(octx, pid, FeedProtocol)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("replicate: opening feed stream: %w", err)
+	}
+	defer st.Close()
+	c := newWire(x, st)
+	w := want{Key: k.Bytes(), Start: start, Have: start}
+	if err := c.write(frameWant, w.appendBody(nil)); err != nil {
+		return err
+	}
+	if err := c.flush(); err != nil {
+		return err
+	}
+	for {
+		typ, body, err := c.read()
+		if err != nil {
+			return fmt.Errorf("replicate: reading feed: %w", err)
+		}
+		switch typ {
+		case frameDone:
+			return nil
+		case frameError:
+			re, err := decodeError(body)
+			if err != nil {
+				return err
+			}
+			return re
+		case frameData:
+			m, err := decodeData(body)
+			if err == nil && m.Key != k {
+				err = fmt.Errorf("data of feed %v: %w", m.Key, ErrMalformed)
+			}
+			var pr *feedtree.Proof
+			if err == nil {
+				pr, err = feedtree.DecodeProof(m.Proof)
+			}
+			if err != nil {
+				x.penalize(pid, err)
+				st.Reset()
+				return err
+			}
+			if err := fn(pr, m.Blocks); err != nil {
+				if peerFault(err) {
+					x.penalize(pid, err)
+				}
+				st.Reset()
+				return err
+			}
+		default:
+			x.penalize(pid, fmt.Errorf("feed answer of type %d: %w", typ, ErrMalformed))
+			st.Reset()
+			return ErrMalformed
+		}
+	}
+}

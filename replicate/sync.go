@@ -1,0 +1,714 @@
+package replicate
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"indexd/dag"
+	"indexd/feedtree"
+)
+
+// dagStore is what replicate calls on *dag.DAG.
+type dagStore interface {
+	Logs(idx dag.IndexKey) ([]dag.LogState, error)
+	Feed(log feedtree.Key) (*feedtree.Feed, error)
+	Ingest(ctx context.Context, idx dag.IndexKey, log feedtree.Key, p *feedtree.Proof, blocks [][]byte) (int, error)
+	Manifest(idx dag.IndexKey) (*dag.Manifest, error)
+	PutManifest(m *dag.Manifest) error
+}
+
+// Push chunking: one Data frame carries at most chunkBlocks blocks and about
+// chunkBytes bytes of them. Pushes to one peer go round-robin over the logs
+// one chunk at a time, so nodes arrive roughly in causal order across logs.
+const (
+	chunkBlocks = 128
+	chunkBytes  = 256 << 10
+)
+
+// items returns the reconciliation set of idx: one item per author log.
+func (x *Host) items(idx dag.IndexKey) (*itemSet, error) {
+	logs, err := x.d.Logs(idx)
+	if err != nil {
+		return nil, err
+	}
+	its := make([]item, 0, len(logs))
+	for _, l := range logs {
+		if l.Length == 0 {
+			continue
+		}
+		it := item{Key: l.Key.Bytes(), Length: l.Length, Trust: max(l.Length, l.Head.Length)}
+		if l.Head.Length == l.Length {
+			it.Head = headHash(l.Length, l.Head.Fork, l.Head.TreeHash)
+		} else {
+			it.Head = headHash(l.Length, l.Head.Fork, [32]byte{})
+		}
+		its = append(its, it)
+	}
+	return newItemSet(its), nil
+}
+
+// wire frames one stream and counts its bytes.
+type wire struct {
+	x   *Host
+	s   network.Stream
+	r   *bufio.Reader
+	w   *bufio.Writer
+	buf []byte
+	in  atomic.Uint64
+	out atomic.Uint64
+}
+
+func newWire(x *Host, s network.Stream) *wire {
+	return &wire{x: x, s: s, r: bufio.NewReaderSize(s, 64<<10), w: bufio.NewWriterSize(s, 64<<10)}
+}
+
+func (c *wire) read() (byte, []byte, error) {
+	c.s.SetReadDeadline(time.Now().Add(idleTimeout))
+	typ, body, n, err := readFrame(c.r, &c.buf)
+	c.in.Add(uint64(n))
+	c.x.st.bytesIn.Add(uint64(n))
+	return typ, body, err
+}
+
+// write buffers one frame; flush sends it.
+func (c *wire) write(typ byte, body []byte) error {
+	if len(body)+1 > MaxFrame {
+		return fmt.Errorf("writing frame of %d bytes: %w", len(body)+1, ErrFrameTooLarge)
+	}
+	var hdr [11]byte
+	h := appendFrameHeader(hdr[:0], typ, len(body))
+	c.s.SetWriteDeadline(time.Now().Add(idleTimeout))
+	if _, err := c.w.Write(h); err != nil {
+		return err
+	}
+	if _, err := c.w.Write(body); err != nil {
+		return err
+	}
+	n := uint64(len(h) + len(body))
+	c.out.Add(n)
+	c.x.st.bytesOut.Add(n)
+	return nil
+}
+
+func (c *wire) flush() error {
+	c.s.SetWriteDeadline(time.Now().Add(idleTimeout))
+	return c.w.Flush()
+}
+
+// session is one sync session for one index over one stream. Both sides run
+// the same loop once the opening is done: a reader goroutine feeds Data
+// frames to an ingester (in order) and control frames to the loop; a writer
+// goroutine sends control frames first, then the pushes owed, then Done.
+type session struct {
+	x    *Host
+	idx  dag.IndexKey
+	peer peer.ID
+	c    *wire
+	set  *itemSet
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	mu        sync.Mutex
+	ctrl      []outFrame
+	pushes    []*pushState
+	rr        int
+	finishing bool
+	wake      chan struct{}
+
+	retry atomic.Bool // something could not apply yet; sync again later
+}
+
+type outFrame struct {
+	typ  byte
+	body []byte
+}
+
+type pushState struct {
+	key       feedtree.Key
+	feed      *feedtree.Feed
+	next, end uint64
+	trust     uint64 // the peer's trusted head length
+}
+
+func (x *Host) newSession(ctx context.Context, idx dag.IndexKey, p peer.ID, c *wire, set *itemSet) *session {
+	s := &session{x: x, idx: idx, peer: p, c: c, set: set, wake: make(chan struct{}, 1)}
+	s.ctx, s.cancel = context.WithCancelCause(ctx)
+	return s
+}
+
+func (s *session) send(typ byte, body []byte) {
+	s.mu.Lock()
+	s.ctrl = append(s.ctrl, outFrame{typ, body})
+	s.mu.Unlock()
+	s.poke()
+}
+
+func (s *session) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// owe queues pushes of the logs the peer holds less of.
+func (s *session) owe(ps []push) {
+	for _, p := range ps {
+		k, err := feedtree.KeyFromBytes(p.Key[:])
+		if err != nil {
+			continue
+		}
+		f, err := s.x.d.Feed(k)
+		if err != nil {
+			continue
+		}
+		it, _ := s.set.lookup(p.Key)
+		if p.From >= it.Length {
+			continue
+		}
+		s.mu.Lock()
+		s.pushes = append(s.pushes, &pushState{key: k, feed: f, next: p.From, end: it.Length, trust: p.Trust})
+		s.mu.Unlock()
+	}
+	s.poke()
+}
+
+// finish says no more pushes will be queued: the writer sends Done after them.
+func (s *session) finish() {
+	s.mu.Lock()
+	s.finishing = true
+	s.mu.Unlock()
+	s.poke()
+}
+
+// writeLoop is the writer goroutine. It returns after writing Done.
+func (s *session) writeLoop() error {
+	for {
+		s.mu.Lock()
+		var f *outFrame
+		var ps *pushState
+		switch {
+		case len(s.ctrl) > 0:
+			f = &s.ctrl[0]
+			s.ctrl = s.ctrl[1:]
+		case len(s.pushes) > 0:
+			s.rr %= len(s.pushes)
+			ps = s.pushes[s.rr]
+			s.rr++
+		}
+		finishing := s.finishing
+		s.mu.Unlock()
+		switch {
+		case f != nil:
+			if err := s.c.write(f.typ, f.body); err != nil {
+				return err
+			}
+			if err := s.c.flush(); err != nil {
+				return err
+			}
+		case ps != nil:
+			done, err := s.writeChunk(ps)
+			if err != nil {
+				return err
+			}
+			if done {
+				s.mu.Lock()
+				for i, q := range s.pushes {
+					if q == ps {
+						s.pushes = append(s.pushes[:i], s.pushes[i+1:]...)
+						break
+					}
+				}
+				s.mu.Unlock()
+			}
+		case finishing:
+			if err := s.c.write(frameDone, nil); err != nil {
+				return err
+			}
+			return s.c.flush()
+		default:
+			if err := s.c.flush(); err != nil {
+				return err
+			}
+			select {
+			case <-s.wake:
+			case <-s.ctx.Done():
+				return context.Cause(s.ctx)
+			}
+		}
+	}
+}
+
+// writeChunk writes the next Data frame of ps. done reports that ps is finished.
+func (s *session) writeChunk(ps *pushState) (done bool, err error) {
+	start := ps.next
+	var blocks [][]byte
+	size := 0
+	for i := start; i < ps.end && len(blocks) < chunkBlocks && size < chunkBytes; i++ {
+		b, err := ps.feed.Get(i)
+		if err != nil {
+			break
+		}
+		blocks = append(blocks, b)
+		size += len(b)
+	}
+	if len(blocks) == 0 {
+		return true, nil
+	}
+	end := start + uint64(len(blocks))
+	// The proof is for a verifier that trusts the peer's newest head when
+	// that is not beyond ours, else only its contiguous prefix.
+	have := start
+	if ps.trust > have && ps.trust <= ps.feed.Length() {
+		have = ps.trust
+	}
+	p, err := ps.feed.Proof(start, end, have)
+	if err != nil {
+		s.x.log.Debug("replicate: no proof to push", "log", ps.key, "start", start, "end", end, "err", err)
+		return true, nil
+	}
+	pb, err := p.AppendBinary(nil)
+	if err != nil {
+		return true, nil
+	}
+	m := data{Key: ps.key, Proof: pb, Blocks: blocks}
+	if err := s.c.write(frameData, m.appendBody(make([]byte, 0, 64+len(pb)+size+5*len(blocks)))); err != nil {
+		return false, err
+	}
+	s.x.st.blocksOut.Add(uint64(len(blocks)))
+	ps.next = end
+	ps.trust = max(ps.trust, p.Head.Length)
+	return end >= ps.end, nil
+}
+
+// ingest verifies and stores one Data frame. A frame that fails verification
+// is the peer's fault: the session ends and the peer is penalised.
+func (s *session) ingest(body []byte) error {
+	m, err := decodeData(body)
+	if err != nil {
+		return err
+	}
+	p, err := feedtree.DecodeProof(m.Proof)
+	if err != nil {
+		return fmt.Errorf("decoding proof: %v: %w", err, ErrMalformed)
+	}
+	_, err = s.x.d.Ingest(s.ctx, s.idx, m.Key, p, m.Blocks)
+	switch {
+	case err == nil:
+		s.x.st.blocksIn.Add(uint64(len(m.Blocks)))
+		return nil
+	case s.x.faulty(m.Key, p, m.Blocks, err):
+		return err
+	case errors.Is(err, feedtree.ErrForked), errors.Is(err, dag.ErrForked):
+		// dag recorded the fork proof; nothing else of this log applies.
+		return nil
+	default:
+		// Not applicable now (not contiguous, pending full, a race with
+		// gossip): keep going and sync again later.
+		s.retry.Store(true)
+		s.x.log.Debug("replicate: sync data not applied", "log", m.Key, "err", err)
+		return nil
+	}
+}
+
+// faulty reports whether an Ingest error is the sender's fault. A proof
+// that does not fit because this replica already holds more than the proof
+// assumes (a race between sessions or with gossip) is not, unless the proof
+// is self-contained (Have == 0) and fails on its own.
+func (x *Host) faulty(k feedtree.Key, p *feedtree.Proof, blocks [][]byte, err error) bool {
+	if !peerFault(err) {
+		return false
+	}
+	if errors.Is(err, dag.ErrBadCert) && p.Start != 0 {
+		return false // we lack the log's certificate: not applicable yet
+	}
+	var me *feedtree.MismatchError
+	if !errors.Is(err, feedtree.ErrBadProof) && !errors.As(err, &me) {
+		return true
+	}
+	f, ferr := x.d.Feed(k)
+	if ferr != nil || f.Length() <= p.Have {
+		return true
+	}
+	if p.Have == 0 {
+		_, verr := feedtree.VerifyProof(k, p, nil, blocks)
+		return verr != nil
+	}
+	return false
+}
+
+// peerFault reports whether err means that the data itself is invalid, so
+// that whoever sent it did not verify it.
+func peerFault(err error) bool {
+	if err == nil {
+		return false
+	}
+	var me *feedtree.MismatchError
+	if errors.Is(err, dag.ErrBadNode) && strings.Contains(err.Error(), "stuck") {
+		return false // our own log state, not this data
+	}
+	return errors.As(err, &me) || errors.Is(err, feedtree.ErrBadSignature) || errors.Is(err, feedtree.ErrBadProof) ||
+		errors.Is(err, dag.ErrBadCert) || errors.Is(err, dag.ErrBadSignature) || errors.Is(err, dag.ErrMalformed) ||
+		errors.Is(err, dag.ErrNonCanonical) || errors.Is(err, dag.ErrTooLarge) || errors.Is(err, dag.ErrBadNode) ||
+		errors.Is(err, dag.ErrWrongIndex) || errors.Is(err, ErrMalformed) || errors.Is(err, ErrFrameTooLarge)
+}
+
+// run drives the session after the opening frame (sent or received) until
+// both sides have sent Done. reconDone is true when the opening already
+// settled reconciliation.
+func (s *session) run(reconDone bool) error {
+	defer s.cancel(nil)
+	ctrl := make(chan outFrame, 4)
+	datac := make(chan []byte, 16)
+	errc := make(chan error, 3)
+	var wg sync.WaitGroup
+	wg.Add(3)
+	writerDone := make(chan struct{})
+	ingestDone := make(chan struct{})
+	go func() { // reader
+		defer wg.Done()
+		defer close(datac)
+		for {
+			typ, body, err := s.c.read()
+			if err != nil {
+				errc <- fmt.Errorf("reading from %s: %w", s.peer, err)
+				return
+			}
+			switch typ {
+			case frameData:
+				b := make([]byte, len(body))
+				copy(b, body)
+				select {
+				case datac <- b:
+				case <-s.ctx.Done():
+					return
+				}
+			default:
+				b := append([]byte(nil), body...)
+				select {
+				case ctrl <- outFrame{typ, b}:
+				case <-s.ctx.Done():
+					return
+				}
+				if typ == frameDone || typ == frameError {
+					return
+				}
+			}
+		}
+	}()
+	go func() { // ingester
+		defer wg.Done()
+		defer close(ingestDone)
+		for b := range datac {
+			if err := s.ingest(b); err != nil {
+				if peerFault(err) || errors.Is(err, ErrMalformed) {
+					s.x.penalize(s.peer, err)
+				}
+				errc <- err
+				return
+			}
+		}
+	}()
+	go func() { // writer
+		defer wg.Done()
+		defer close(writerDone)
+		if err := s.writeLoop(); err != nil {
+			errc <- fmt.Errorf("writing to %s: %w", s.peer, err)
+		}
+	}()
+	fail := func(err error) error {
+		s.cancel(err)
+		s.c.s.Reset()
+		wg.Wait()
+		return err
+	}
+	if reconDone {
+		s.finish()
+	}
+	rounds, peerDone := 0, false
+	for !peerDone {
+		select {
+		case err := <-errc:
+			return fail(err)
+		case <-s.ctx.Done():
+			return fail(context.Cause(s.ctx))
+		case f := <-ctrl:
+			switch f.typ {
+			case frameRanges:
+				rs, err := decodeRanges(f.body)
+				if err != nil {
+					s.x.penalize(s.peer, err)
+					return fail(err)
+				}
+				if len(rs) == 0 {
+					reconDone = true
+					s.finish()
+					continue
+				}
+				if rounds++; rounds > maxReconRounds {
+					return fail(fmt.Errorf("reconciling with %s: more than %d rounds", s.peer, maxReconRounds))
+				}
+				out, ps, err := s.set.reconcile(rs)
+				if err != nil {
+					s.x.penalize(s.peer, err)
+					return fail(err)
+				}
+				s.owe(ps)
+				s.send(frameRanges, appendRanges(nil, out))
+				if out == nil {
+					reconDone = true
+					s.finish()
+				}
+			case frameCursor:
+				view := s.x.cursor(s.peer, s.idx)
+				if view == nil {
+					return fail(fmt.Errorf("reconciling with %s: cursor lost", s.peer))
+				}
+				out, ps := diffView(s.set, view)
+				s.owe(ps)
+				s.send(frameRanges, appendRanges(nil, out))
+				if out == nil {
+					reconDone = true
+					s.finish()
+				}
+			case frameDone:
+				peerDone = true
+				if !reconDone {
+					reconDone = true
+					s.finish()
+				}
+			case frameError:
+				re, err := decodeError(f.body)
+				if err != nil {
+					return fail(err)
+				}
+				return fail(re)
+			default:
+				err := fmt.Errorf("frame type %d in a sync session: %w", f.typ, ErrMalformed)
+				s.x.penalize(s.peer, err)
+				return fail(err)
+			}
+		}
+	}
+	for _, ch := range []chan struct{}{ingestDone, writerDone} {
+		select {
+		case <-ch:
+		case err := <-errc:
+			return fail(err)
+		case <-s.ctx.Done():
+			return fail(context.Cause(s.ctx))
+		}
+	}
+	s.c.s.Close()
+	wg.Wait()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, io.EOF) && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	default:
+	}
+	return nil
+}
+
+// diffView compares set with a view of the peer's set known exactly (a
+// cursor): it returns the pushes owed and, as an item-diff range, the items
+// where this side is behind, so the peer pushes those.
+func diffView(set, view *itemSet) ([]rng, []push) {
+	var back []item
+	var ps []push
+	for _, m := range set.items {
+		v, ok := view.lookup(m.Key)
+		switch {
+		case !ok:
+			ps = append(ps, push{Key: m.Key})
+		case m.Length > v.Length:
+			ps = append(ps, push{Key: m.Key, From: v.Length, Trust: v.Trust})
+		case m.Length < v.Length:
+			back = append(back, m)
+		case m.Head != v.Head:
+			ps = append(ps, push{Key: m.Key, From: forkFrom(m.Length)})
+			back = append(back, m)
+		}
+	}
+	for _, v := range view.items {
+		if _, ok := set.lookup(v.Key); !ok {
+			back = append(back, item{Key: v.Key})
+		}
+	}
+	if len(back) == 0 {
+		return nil, ps
+	}
+	return []rng{{upper: bound{inf: true}, mode: modeItemsDiff, items: back}}, ps
+}
+
+// cursor returns the view of p's set for idx recorded at the end of the last
+// successful session, or nil.
+func (x *Host) cursor(p peer.ID, idx dag.IndexKey) *itemSet {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.cursors[cursorKey{p, idx}]
+}
+
+func (x *Host) setCursor(p peer.ID, idx dag.IndexKey, set *itemSet) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if len(x.cursors) >= maxCursors {
+		for k := range x.cursors { // evict an arbitrary one
+			delete(x.cursors, k)
+			break
+		}
+	}
+	x.cursors[cursorKey{p, idx}] = set
+}
+
+// syncWith runs one sync session for idx with p, as initiator.
+func (x *Host) syncWith(ctx context.Context, p peer.ID, idx dag.IndexKey) error {
+	if x.isClosed() {
+		return ErrClosed
+	}
+	tag := "indexd-sync"
+	x.h.ConnManager().Protect(p, tag)
+	defer x.h.ConnManager().Unprotect(p, tag)
+	octx, cancel := context.WithTimeout(ctx, dialTimeout)
+	st, err := x.h.NewStream(octx, p, SyncProtocol)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("replicate: opening sync stream to %s: %w", p, err)
+	}
+	st.Scope().SetService("indexd-sync")
+	set, err := x.items(idx)
+	if err != nil {
+		st.Reset()
+		return fmt.Errorf("replicate: reading logs of %v: %w", idx, err)
+	}
+	c := newWire(x, st)
+	hl := hello{Index: idx.Bytes(), FP: set.all(), Count: uint64(len(set.items))}
+	if v := x.cursor(p, idx); v != nil {
+		hl.View = v.all()
+	}
+	if err := c.write(frameHello, hl.appendBody(nil)); err != nil {
+		st.Reset()
+		return err
+	}
+	if err := c.flush(); err != nil {
+		st.Reset()
+		return err
+	}
+	s := x.newSession(ctx, idx, p, c, set)
+	if err := s.run(false); err != nil {
+		return fmt.Errorf("replicate: syncing %v with %s: %w", idx, p, err)
+	}
+	x.finished(s)
+	return nil
+}
+
+// finished records a successful session: the cursor, and a later retry if
+// something did not apply.
+func (x *Host) finished(s *session) {
+	x.st.rounds.Add(1)
+	if set, err := x.items(s.idx); err == nil {
+		x.setCursor(s.peer, s.idx, set)
+	}
+	if s.retry.Load() {
+		go func() {
+			select {
+			case <-time.After(time.Second):
+				x.requestSync(s.peer, s.idx)
+			case <-x.ctx.Done():
+			}
+		}()
+	}
+}
+
+// handleSync serves a sync session a peer opened.
+func (x *Host) handleSync(st network.Stream) {
+	p := st.Conn().RemotePeer()
+	if err := st.Scope().SetService("indexd-sync"); err != nil {
+		st.Reset()
+		return
+	}
+	x.mu.Lock()
+	if x.inbound[p] >= maxInboundSessions || x.closed {
+		x.mu.Unlock()
+		st.Reset()
+		return
+	}
+	x.inbound[p]++
+	x.mu.Unlock()
+	defer func() {
+		x.mu.Lock()
+		if x.inbound[p]--; x.inbound[p] <= 0 {
+			delete(x.inbound, p)
+		}
+		x.mu.Unlock()
+	}()
+	x.wg.Add(1)
+	defer x.wg.Done()
+	c := newWire(x, st)
+	typ, body, err := c.read()
+	if err != nil {
+		if errors.Is(err, ErrFrameTooLarge) || errors.Is(err, ErrMalformed) {
+			x.penalize(p, err)
+		}
+		st.Reset()
+		return
+	}
+	if typ != frameHello {
+		x.penalize(p, fmt.Errorf("sync opened with frame type %d: %w", typ, ErrMalformed))
+		st.Reset()
+		return
+	}
+	hl, err := decodeHello(body)
+	if err != nil {
+		x.penalize(p, err)
+		st.Reset()
+		return
+	}
+	idx := dag.IndexKeyFromBytes(hl.Index)
+	if !x.following(idx) {
+		c.write(frameError, appendError(nil, codeNotFound, "index not followed"))
+		c.flush()
+		st.Close()
+		return
+	}
+	set, err := x.items(idx)
+	if err != nil {
+		c.write(frameError, appendError(nil, codeNotFound, "index not held"))
+		c.flush()
+		st.Close()
+		return
+	}
+	x.h.ConnManager().Protect(p, "indexd-sync")
+	defer x.h.ConnManager().Unprotect(p, "indexd-sync")
+	s := x.newSession(x.ctx, idx, p, c, set)
+	reconDone := false
+	switch view := x.cursor(p, idx); {
+	case hl.FP == set.all():
+		reconDone = true
+	case view != nil && view.all() == hl.FP:
+		out, ps := diffView(set, view)
+		s.owe(ps)
+		s.send(frameRanges, appendRanges(nil, out))
+		reconDone = out == nil
+	case hl.View != (fingerprint{}) && hl.View == set.all():
+		s.send(frameCursor, nil)
+	default:
+		s.send(frameRanges, appendRanges(nil, set.initialRanges()))
+	}
+	if err := s.run(reconDone); err != nil {
+		x.log.Debug("replicate: serving sync", "peer", p, "index", idx, "err", err)
+		return
+	}
+	x.finished(s)
+}
