@@ -1,12 +1,15 @@
 package search
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -120,4 +123,121 @@ func cpuSeconds() float64 {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// buildBenchIndex indexes n synthetic entries into dir in batches of
+// benchBatch, generating them batch by batch so the generator does not
+// weigh on memory, and returns the indexing rate.
+func buildBenchIndex(b *testing.B, dir string, n int) float64 {
+	s, err := Open(dir, Options{BatchSize: benchBatch})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if c, _ := s.Count(); c == uint64(n) {
+		return 0 // reused
+	}
+	start := time.Now()
+	docs := make([]Doc, 0, benchBatch)
+	for i := 0; i < n; i++ {
+		docs = append(docs, synthDoc(1, i, synth.Make(1, i)))
+		if len(docs) == benchBatch || i == n-1 {
+			if err := s.Apply(docs, nil, uint64(i)); err != nil {
+				b.Fatal(err)
+			}
+			docs = docs[:0]
+			if (i+1)%100000 == 0 {
+				b.Logf("indexed %d in %v", i+1, time.Since(start).Round(time.Second))
+			}
+		}
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
+
+// BenchmarkSearchLatency measures search latency over an index of
+// INDEXD_BENCH_DOCS entries (default 20000) built on disk, in
+// INDEXD_BENCH_DIR if set (kept and reused), else in a temporary
+// directory. It reports p50/p99 per query class, the index size on disk
+// and the peak RSS of the process.
+func BenchmarkSearchLatency(b *testing.B) {
+	n := benchDocs(b, 20000)
+	dir := os.Getenv("INDEXD_BENCH_DIR")
+	if dir == "" {
+		dir = filepath.Join(b.TempDir(), "idx")
+	}
+	rate := buildBenchIndex(b, dir, n)
+	hwmBuild := peakRSS()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	classes := []struct {
+		name string
+		qs   []Query
+	}{
+		{"1word", []Query{{Text: "love"}, {Text: "night"}, {Text: "dark"}, {Text: "world"}, {Text: "the"}}},
+		{"2words", []Query{{Text: "dark night"}, {Text: "love story"}, {Text: "the king"}, {Text: "last man"}, {Text: "house 1080p"}}},
+		{"3words", []Query{{Text: "the dark night"}, {Text: "love story world"}, {Text: "king of the"}, {Text: "last man 1080p"}, {Text: "city girl life"}}},
+		{"category", []Query{{Text: "love", Categories: []uint32{2000}}, {Text: "night", Categories: []uint32{5040}}, {Text: "dark world", Categories: []uint32{5000}}, {Text: "the", Categories: []uint32{3000}}, {Text: "king", Categories: []uint32{7020}}}},
+		{"recent", []Query{{}, {Categories: []uint32{2000}}}},
+	}
+	const rounds = 20
+	b.ResetTimer()
+	for b.Loop() {
+		for _, c := range classes {
+			var lat []time.Duration
+			var hits uint64
+			for r := 0; r < rounds+1; r++ {
+				for _, q := range c.qs {
+					t := time.Now()
+					res, err := s.Search(ctx, q)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if r > 0 { // round 0 warms up
+						lat = append(lat, time.Since(t))
+						hits += res.Total
+					}
+				}
+			}
+			slices.Sort(lat)
+			p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
+			b.ReportMetric(float64(p50.Microseconds())/1000, c.name+"-p50-ms")
+			b.ReportMetric(float64(p99.Microseconds())/1000, c.name+"-p99-ms")
+			b.Logf("%s: p50 %v p99 %v, mean hits %d", c.name, p50, p99, hits/uint64(len(lat)))
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(dirSize(dir))/(1<<20), "disk-MiB")
+	b.ReportMetric(float64(peakRSS())/(1<<20), "peakRSS-MiB")
+	b.Logf("docs %d, index rate %.0f docs/s, disk %d MiB, peak RSS build %d MiB, after searches %d MiB",
+		n, rate, dirSize(dir)>>20, hwmBuild>>20, peakRSS()>>20)
+}
+
+// peakRSS is the process's peak resident set size (VmHWM), in bytes.
+func peakRSS() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
 }

@@ -83,6 +83,11 @@ type Index struct {
 	mu     sync.RWMutex // guards idx against Close
 	idx    bleve.Index
 	closed bool
+	onDisk bool
+
+	// unpersisted counts batches not yet on disk (Durable off); Close
+	// waits for them, as scorch's Close does not.
+	unpersisted sync.WaitGroup
 }
 
 // Open opens the index in dir, creating it if needed; dir "" keeps the
@@ -119,7 +124,7 @@ func Open(dir string, opts Options) (*Index, error) {
 			return nil, fmt.Errorf("search: writing mapping version: %w", err)
 		}
 	}
-	return &Index{opts: opts, idx: idx}, nil
+	return &Index{opts: opts, idx: idx, onDisk: dir != ""}, nil
 }
 
 // Close flushes and closes the index. Later calls return ErrClosed.
@@ -130,6 +135,7 @@ func (s *Index) Close() error {
 		return ErrClosed
 	}
 	s.closed = true
+	s.unpersisted.Wait()
 	return s.idx.Close()
 }
 
@@ -162,7 +168,15 @@ func (s *Index) Apply(docs []Doc, deletes []string, cursor uint64) error {
 			binary.BigEndian.PutUint64(buf[:], cursor)
 			b.SetInternal(keyCursor, buf[:])
 		}
+		if s.onDisk && !s.opts.Durable {
+			s.unpersisted.Add(1)
+			b.SetPersistedCallback(func(error) { s.unpersisted.Done() })
+		}
 		if err := s.idx.Batch(b); err != nil {
+			// Dear future: scorch drops the callback of a failed batch.
+			if s.onDisk && !s.opts.Durable {
+				s.unpersisted.Done()
+			}
 			return fmt.Errorf("search: applying batch: %w", err)
 		}
 		if last {

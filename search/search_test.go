@@ -254,3 +254,34 @@ func TestApplyDeleteCursorReopen(t *testing.T) {
 		t.Fatalf("deleted entry still found: %+v %v", r, err)
 	}
 }
+
+// Without Durable, Close still waits until every batch is on disk.
+func TestCloseFlushes(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{BatchSize: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []Doc
+	for i := 0; i < 20; i++ {
+		docs = append(docs, Doc{ID: hexID(i + 1), Title: "flush test"})
+	}
+	for i := 0; i < 20; i += 5 {
+		if err := s.Apply(docs[i:i+5], nil, uint64(i+5)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	n, _ := s.Count()
+	c, _ := s.Cursor()
+	if n != 20 || c != 20 {
+		t.Fatalf("after reopen: %d docs, cursor %d; want 20, 20", n, c)
+	}
+}

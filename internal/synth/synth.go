@@ -77,7 +77,7 @@ func Make(seed int64, i int) Entry {
 	if e.RepostOf >= 0 {
 		e.Title = e.Title + " " + reposts[r.IntN(len(reposts))]
 	}
-	e.Description = sentence(r, 8+r.IntN(12))
+	e.Description = describe(r, e.Category, e.Title)
 	e.Author = r.IntN(Authors)
 	e.Published = Base.Add(time.Duration(i)*time.Minute + time.Duration(r.IntN(60))*time.Second)
 	return e
@@ -117,13 +117,35 @@ func titleWords(r *rand.Rand, k int) []string {
 	return ws
 }
 
-func sentence(r *rand.Rand, k int) string {
-	ws := make([]string, k)
-	for j := range ws {
-		ws[j] = word(r)
+// describe writes a description the way uploaders do: the title, then
+// boilerplate about the release from a technical vocabulary shared by
+// most entries. (Free prose drawn from the title word list would put every
+// common title word in a third of all descriptions, which real
+// descriptions are not like.)
+func describe(r *rand.Rand, cat uint32, title string) string {
+	var b strings.Builder
+	b.WriteString(title)
+	b.WriteString(". ")
+	switch cat / 1000 {
+	case 2, 5:
+		b.WriteString("Video: " + codecs[r.IntN(len(codecs))] + ", " + res(r, cat) + ". Audio: " + languages[r.IntN(len(languages))] + " " + audioFormats[r.IntN(len(audioFormats))] + ". Subtitles: " + languages[r.IntN(len(languages))] + ", " + languages[r.IntN(len(languages))] + ".")
+	case 3:
+		b.WriteString("Tracklist: ")
+		for t := 1; t <= 3; t++ {
+			b.WriteString(strconv.Itoa(t) + ". " + strings.Join(titleWords(r, 1+r.IntN(2)), " ") + " ")
+		}
+		b.WriteString("Ripped with EAC, log and cue included.")
+	case 4:
+		b.WriteString("Installer for Windows 64-bit, offline setup. Language: " + languages[r.IntN(len(languages))] + ". Read the nfo before installing.")
+	case 7:
+		b.WriteString("Format: EPUB, retail. Language: " + languages[r.IntN(len(languages))] + ". Pages: " + strconv.Itoa(100+r.IntN(700)) + ".")
+	default:
+		b.WriteString("Archive of " + strconv.Itoa(2+r.IntN(500)) + " files, unpack with 7-Zip.")
 	}
-	ws[0] = strings.ToUpper(ws[0][:1]) + ws[0][1:]
-	return strings.Join(ws, " ") + "."
+	if r.IntN(4) == 0 {
+		b.WriteString(" " + boilerplate[r.IntN(len(boilerplate))])
+	}
+	return b.String()
 }
 
 type kind struct {

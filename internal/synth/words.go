@@ -50,3 +50,13 @@ var (
 	bookTags  = []string{"ebook", "epub", "english", "fiction", "nonfiction", "science", "history", "programming", "fantasy", "biography", "pdf"}
 	otherTags = []string{"misc", "archive", "images", "wallpapers", "fonts", "data", "tutorial", "course", "samples", "3d"}
 )
+
+var audioFormats = []string{"AAC 2.0", "AC3 5.1", "DTS 5.1", "DDP 5.1", "TrueHD Atmos 7.1", "FLAC 2.0", "Opus 2.0"}
+
+var boilerplate = []string{
+	"Please seed after downloading.",
+	"Thanks to the original uploader.",
+	"Scene release, untouched.",
+	"Encoded by the group, sample included.",
+	"No ads, no passwords, enjoy.",
+}
