@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -120,6 +121,9 @@ func (n *Node) Torrent(ctx context.Context, id string) ([]byte, string, error) {
 	if len(m.Files) != 1 {
 		return nil, "", fmt.Errorf("torrent feed has %d files, want 1", len(m.Files))
 	}
-	b, err := content.ReadFile(ctx, f, m, m.Files[0].Path)
-	return b, m.Files[0].Path, err
+	var buf bytes.Buffer
+	if err := content.Stream(ctx, f, m.Files[0].Path, &buf, content.StreamOptions{Once: true}); err != nil {
+		return nil, "", err
+	}
+	return buf.Bytes(), m.Files[0].Path, nil
 }

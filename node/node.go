@@ -112,9 +112,20 @@ func Open(ctx context.Context, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening index: %w", err)
 	}
-	n.search, err = search.Open(filepath.Join(dir, "search"), search.Options{})
+	n.search, err = search.Open(filepath.Join(dir, "search"), search.Options{
+		// Durable: bleve's unsafe batches are lost if the process ends
+		// before scorch persists them, and Close does not wait for that.
+		Durable: true,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("opening search index: %w", err)
+	}
+	// A fresh (or reset: new mapping version) search index holds nothing,
+	// whatever our cursors say: start them over so catchUp refills it.
+	if c, err := n.search.Cursor(); err == nil && c == 0 {
+		if err := n.db.DropPrefix([]byte("n/scursor/")); err != nil {
+			return nil, err
+		}
 	}
 	n.feeds = feedtree.NewBadgerStore(n.db, prefixContent)
 	n.content.init()

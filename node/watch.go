@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"sync"
+	"time"
 
 	"indexd/dag"
 	"indexd/index"
@@ -121,12 +122,23 @@ func (n *Node) Subscribe(ctx context.Context, w Watch) (<-chan *EntryView, error
 		if q.Text == "" {
 			return true
 		}
-		// Ask the search index whether this entry matches the text.
+		// Ask the search index whether this entry matches the text: among
+		// the newest matches published since it, it must be there.
 		q2 := q
-		q2.Limit, q2.Offset = 1, 0
-		q2.IDs = []string{e.ID.String()}
+		q2.Sort, q2.Offset, q2.Limit = "date", 0, 50
+		q2.Since = time.UnixMilli(e.Published)
+		q2.Index = []string{e.Index.String()}
 		res, err := n.search.Search(context.Background(), q2)
-		return err == nil && len(res.Hits) > 0
+		if err != nil {
+			return false
+		}
+		id := e.ID.String()
+		for _, h := range res.Hits {
+			if h.ID == id {
+				return true
+			}
+		}
+		return false
 	}
 	id := n.watchers.add(x)
 	go func() {

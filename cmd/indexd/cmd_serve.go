@@ -66,7 +66,12 @@ func cmdServe(c *cli, args []string) error {
 		return err
 	}
 	base := "http://" + ln.Addr().String()
-	api := httpapi.New(n, httpapi.Options{Token: n.Token(), APIKey: n.APIKey(), Logger: logger, ListenAddr: ln.Addr().String()})
+	var hosts []string
+	if host, _, err := net.SplitHostPort(ln.Addr().String()); err == nil && !net.ParseIP(host).IsLoopback() {
+		hosts = []string{"127.0.0.1", "localhost", "[::1]", host}
+		fmt.Fprintf(c.stderr, "warning: HTTP listens on %s, beyond this machine; reads are open to anyone who can reach it\n", host)
+	}
+	api := httpapi.New(n, httpapi.Options{Token: n.Token(), APIKey: n.APIKey(), Logger: logger, AllowedHosts: hosts})
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
