@@ -28,6 +28,9 @@ const maxPublisherScan = 2000
 // maxLimit bounds Query.Limit.
 const maxLimit = 1000
 
+// maxOffset bounds Query.Offset: deeper pages cost a top-N heap that deep.
+const maxOffset = 10000
+
 func init() {
 	searcher.DisjunctionMaxClauseCount = maxClauses
 }
@@ -113,7 +116,7 @@ func (s *Index) Search(ctx context.Context, q Query) (res *Result, err error) {
 		}
 	}()
 
-	text, sortBy, err := buildQuery(q)
+	tq, spec, err := buildQuery(q)
 	if err != nil {
 		return nil, err
 	}
@@ -123,28 +126,70 @@ func (s *Index) Search(ctx context.Context, q Query) (res *Result, err error) {
 	}
 	limit = min(limit, maxLimit)
 	offset := max(q.Offset, 0)
+	if offset > maxOffset {
+		return nil, fmt.Errorf("%w: offset %d beyond %d", ErrBadQuery, offset, maxOffset)
+	}
 
-	req := bleve.NewSearchRequestOptions(text, limit+s.opts.collapseWindow(), offset, false)
-	req.SortBy(sortBy)
-	req.Fields = []string{fieldV1, fieldV2}
-	if q.Facets {
-		req.AddFacet(fieldCategory, bleve.NewFacetRequest(fieldCategory, 100))
-		req.AddFacet(fieldTags, bleve.NewFacetRequest(fieldTags, 100))
+	adv, err := s.idx.Advanced()
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
 	}
-	if q.Highlight {
-		req.Highlight = bleve.NewHighlightWithStyle("html")
-		req.Highlight.Fields = []string{fieldTitle, fieldName}
+	ir, err := adv.Reader()
+	if err != nil {
+		return nil, fmt.Errorf("search: opening reader: %w", err)
 	}
-	sr, err := s.idx.SearchInContext(ctx, req)
+	defer ir.Close()
+	col, err := collect(ctx, ir, s.idx.Mapping(), tq, spec, offset+limit+s.opts.collapseWindow(), q.Facets)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, fmt.Errorf("%w: %v", ErrBadQuery, err)
 	}
+	res = &Result{Total: col.total}
+	if q.Facets {
+		res.Categories, res.Tags = col.cats, col.tags
+	}
+	page := col.hits[min(offset, len(col.hits)):]
+	if len(page) == 0 {
+		res.Took = time.Since(start)
+		return res, nil
+	}
 
-	res = &Result{Total: sr.Total}
-	groups := collapse(sr.Hits, limit)
+	// Second pass over this page only: stored infohashes and fragments.
+	ids := make([]string, len(page))
+	for i, c := range page {
+		ids[i] = c.id
+	}
+	req := bleve.NewSearchRequestOptions(docIDs(tq, ids), len(ids), 0, false)
+	req.Fields = []string{fieldV1, fieldV2}
+	if q.Highlight {
+		req.Highlight = bleve.NewHighlightWithStyle("html")
+		req.Highlight.Fields = []string{fieldTitle, fieldName}
+	} else {
+		req.Score = "none"
+	}
+	sr, err := s.idx.SearchInContext(ctx, req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("search: loading page: %w", err)
+	}
+	byID := make(map[string]*search.DocumentMatch, len(sr.Hits))
+	for _, h := range sr.Hits {
+		byID[h.ID] = h
+	}
+	ordered := make(search.DocumentMatchCollection, 0, len(page))
+	for _, c := range page {
+		h := byID[c.id]
+		if h == nil {
+			h = &search.DocumentMatch{ID: c.id}
+		}
+		h.Score = c.score
+		ordered = append(ordered, h)
+	}
+	groups := collapse(ordered, limit)
 	res.Hits = make([]Hit, len(groups))
 	for i, g := range groups {
 		h := g.hit
@@ -155,22 +200,6 @@ func (s *Index) Search(ctx context.Context, q Query) (res *Result, err error) {
 	}
 	if err := s.countPublishers(ctx, q, res.Hits); err != nil {
 		return nil, err
-	}
-	if q.Facets {
-		res.Categories = map[uint32]int{}
-		res.Tags = map[string]int{}
-		if f := sr.Facets[fieldCategory]; f != nil && f.Terms != nil {
-			for _, t := range f.Terms.Terms() {
-				if c, err := strconv.ParseUint(t.Term, 10, 32); err == nil {
-					res.Categories[uint32(c)] = t.Count
-				}
-			}
-		}
-		if f := sr.Facets[fieldTags]; f != nil && f.Terms != nil {
-			for _, t := range f.Terms.Terms() {
-				res.Tags[t.Term] = t.Count
-			}
-		}
 	}
 	res.Took = time.Since(start)
 	return res, nil
@@ -273,7 +302,7 @@ func anyTerm(field string, values []string) query.Query {
 }
 
 // buildQuery turns q into a bleve query and sort order.
-func buildQuery(q Query) (query.Query, []string, error) {
+func buildQuery(q Query) (query.Query, sortSpec, error) {
 	text := strings.TrimSpace(q.Text)
 	sortKey := q.Sort
 	if sortKey == "" {
@@ -282,27 +311,26 @@ func buildQuery(q Query) (query.Query, []string, error) {
 			sortKey = "date"
 		}
 	}
-	var sortBy []string
+	var spec sortSpec
 	switch sortKey {
 	case "relevance":
-		sortBy = []string{"-_score", "_id"}
 	case "date":
-		sortBy = []string{"-" + fieldPublished, "_id"}
+		spec = sortSpec{field: fieldPublished}
 	case "-date":
-		sortBy = []string{fieldPublished, "_id"}
+		spec = sortSpec{field: fieldPublished, asc: true}
 	case "size":
-		sortBy = []string{"-" + fieldSize, "_id"}
+		spec = sortSpec{field: fieldSize}
 	case "-size":
-		sortBy = []string{fieldSize, "_id"}
+		spec = sortSpec{field: fieldSize, asc: true}
 	default:
-		return nil, nil, fmt.Errorf("%w: unknown sort %q (want relevance, date, size, -date or -size)", ErrBadQuery, q.Sort)
+		return nil, spec, fmt.Errorf("%w: unknown sort %q (want relevance, date, size, -date or -size)", ErrBadQuery, q.Sort)
 	}
 
 	var must []query.Query
 	var ranges []valueRange
 	switch v1, v2, isHash, err := parseInfohash(text); {
 	case err != nil:
-		return nil, nil, err
+		return nil, spec, err
 	case isHash:
 		var alts []query.Query
 		for _, h := range v1 {
@@ -320,7 +348,7 @@ func buildQuery(q Query) (query.Query, []string, error) {
 	case text != "":
 		parsed, err := query.NewQueryStringQuery(text).Parse()
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: %v", ErrBadQuery, err)
+			return nil, spec, fmt.Errorf("%w: %v", ErrBadQuery, err)
 		}
 		tq, rs := rewriteTop(parsed)
 		ranges = append(ranges, rs...)
@@ -379,7 +407,7 @@ func buildQuery(q Query) (query.Query, []string, error) {
 	if len(ranges) > 0 {
 		out = &rangeFilter{inner: out, ranges: ranges}
 	}
-	return out, sortBy, nil
+	return out, spec, nil
 }
 
 // parseInfohash recognises a bare 40- or 64-hex infohash or a magnet link
