@@ -212,18 +212,21 @@ func BenchmarkSearchLatency(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(dirSize(dir))/(1<<20), "disk-MiB")
 	b.ReportMetric(float64(peakRSS())/(1<<20), "peakRSS-MiB")
-	b.Logf("docs %d, index rate %.0f docs/s, disk %d MiB, peak RSS build %d MiB, after searches %d MiB",
-		n, rate, dirSize(dir)>>20, hwmBuild>>20, peakRSS()>>20)
+	b.Logf("docs %d, index rate %.0f docs/s, disk %d MiB, peak RSS build %d MiB, after searches %d MiB (now: anon %d MiB, file %d MiB)",
+		n, rate, dirSize(dir)>>20, hwmBuild>>20, peakRSS()>>20, procStatus("RssAnon:")>>20, procStatus("RssFile:")>>20)
 }
 
 // peakRSS is the process's peak resident set size (VmHWM), in bytes.
-func peakRSS() int64 {
+func peakRSS() int64 { return procStatus("VmHWM:") }
+
+// procStatus reads a kB figure of /proc/self/status, in bytes.
+func procStatus(key string) int64 {
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(line, key); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 			return kb << 10
 		}

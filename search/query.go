@@ -479,17 +479,29 @@ func rewriteTop(q query.Query) (query.Query, []valueRange) {
 		}
 		return rewrite(q), nil
 	}
-	var clauses, not []query.Query
+	var clauses, plain, not []query.Query
 	if c, ok := bq.Must.(*query.ConjunctionQuery); ok {
 		clauses = append(clauses, c.Conjuncts...)
 	} else if bq.Must != nil {
 		clauses = append(clauses, bq.Must)
 	}
 	if d, ok := bq.Should.(*query.DisjunctionQuery); ok {
-		clauses = append(clauses, d.Disjuncts...)
+		plain = append(plain, d.Disjuncts...)
 	} else if bq.Should != nil {
-		clauses = append(clauses, bq.Should)
+		plain = append(plain, bq.Should)
 	}
+	// Plain stopwords ("the", "of") go when other words remain: they
+	// match most entries, cost the most and rank nothing. "+the" keeps one.
+	kept := plain[:0:0]
+	for _, c := range plain {
+		if !isStopword(c) {
+			kept = append(kept, c)
+		}
+	}
+	if len(kept) > 0 || len(clauses) > 0 {
+		plain = kept
+	}
+	clauses = append(clauses, plain...)
 	if d, ok := bq.MustNot.(*query.DisjunctionQuery); ok {
 		not = append(not, d.Disjuncts...)
 	} else if bq.MustNot != nil {
@@ -591,4 +603,22 @@ func rewrite(q query.Query) query.Query {
 		return x
 	}
 	return q
+}
+
+// stopwords are dropped from plain query words when other words remain.
+var stopwords = map[string]bool{
+	"a": true, "an": true, "and": true, "at": true, "by": true, "de": true, "for": true,
+	"from": true, "in": true, "is": true, "la": true, "le": true, "of": true, "on": true,
+	"or": true, "the": true, "to": true, "with": true,
+}
+
+func isStopword(q query.Query) bool {
+	m, ok := q.(*query.MatchQuery)
+	if !ok {
+		return false
+	}
+	if _, isText := mapField(m.FieldVal); !isText || m.FieldVal != "" {
+		return false
+	}
+	return stopwords[strings.ToLower(m.Match)]
 }

@@ -102,6 +102,9 @@ func TestSearch(t *testing.T) {
 		{"size exact", Query{Text: "size:100"}, []string{"2"}},
 		{"published range", Query{Text: `published:>="2024-01-01T02:30:00Z"`, Sort: "-date"}, []string{"4", "5"}},
 		{"published before", Query{Text: `published:<"2024-01-01T01:00:00Z"`}, []string{"1"}},
+		{"stopwords dropped", Query{Text: "the reloaded of"}, []string{"5"}},
+		{"stopword kept with plus", Query{Text: "+a reloaded"}, nil},
+		{"stopword alone", Query{Text: "the", Sort: "-date"}, []string{"1", "5"}},
 		{"limit", Query{Limit: 2}, []string{"5", "4"}},
 		{"offset", Query{Offset: 3, Limit: 2}, []string{"2", "1"}},
 	}
