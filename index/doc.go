@@ -48,7 +48,9 @@
 //
 // All keys start with the prefix given to Open; idx is the 32-byte index
 // key, id/hash/target/rev 32-byte node hashes, integers 8-byte big-endian.
-// Stored integers are 8-byte big-endian too.
+// Stored integers are 8-byte big-endian too. A list is its records one
+// after the other, each preceded by its length as a uvarint; lists keep
+// the hot path on point lookups.
 //
 //	'V'                        → schemaVersion
 //	'k' idx                    → cursor: the DAG apply counter materialised
@@ -56,14 +58,15 @@
 //	'x' id                     → idx of the entry
 //	'1' infohash-v1(20) id     → idx, for live entries
 //	'2' infohash-v2(32) id     → idx, for live entries
-//	'r' idx target rev         → amend or retract of target: kind(1)
-//	                             time(8) identity(32) hash(32) then, for an
-//	                             amend, the amend's CBOR (keys as in dag)
+//	'r' idx target             → list of the amends and retracts of target:
+//	                             each kind(1) time(8) identity(32) hash(32)
+//	                             then, for an amend, its CBOR (keys as in dag)
 //	'v' idx node               → clock of node (allowlist indexes, when not
 //	                             empty): n × (creator log(32) seq(8)),
 //	                             sorted by log
-//	'g' idx member log seq     → grant/revoke by the creator: kind(1)
-//	                             time(8) hash(32)
+//	'g' idx member             → list of the creator's grants and revokes
+//	                             of member: each kind(1) time(8) hash(32)
+//	                             log(32) seq(8)
 //	'f' idx log                → fork length of an equivocating log
 //	's' idx                    → live(8) retracted(8) authors(8)
 //	'a' idx identity           → live entries of that identity
@@ -93,4 +96,4 @@ package index
 // schemaVersion is bumped on any change to the keys, records or entry
 // encoding above. Open drops a state of another version (keeping the change
 // log) and Sync builds it again from the DAG.
-const schemaVersion = 1
+const schemaVersion = 2

@@ -70,11 +70,6 @@ func (k keys) infohash(ih []byte, id dag.ID) []byte {
 	return append(append(k.tag(t, len(ih)+32), ih...), b[:]...)
 }
 
-func (k keys) rev(idx dag.IndexKey, target, rev dag.ID) []byte {
-	t, r := target.Bytes(), rev.Bytes()
-	return append(append(k.idxTag(tagRev, idx, 64), t[:]...), r[:]...)
-}
-
 func (k keys) revs(idx dag.IndexKey, target dag.ID) []byte {
 	t := target.Bytes()
 	return append(k.idxTag(tagRev, idx, 32), t[:]...)
@@ -87,12 +82,7 @@ func (k keys) clock(idx dag.IndexKey, node dag.ID) []byte {
 
 func (k keys) grants(idx dag.IndexKey, member dag.Identity) []byte {
 	m := member.Bytes()
-	return append(k.idxTag(tagGrant, idx, 32+32+8), m[:]...)
-}
-
-func (k keys) grant(idx dag.IndexKey, member dag.Identity, log feedtree.Key, seq uint64) []byte {
-	l := log.Bytes()
-	return binary.BigEndian.AppendUint64(append(k.grants(idx, member), l[:]...), seq)
+	return append(k.idxTag(tagGrant, idx, 32), m[:]...)
 }
 
 func (k keys) fork(idx dag.IndexKey, log feedtree.Key) []byte {
@@ -189,8 +179,8 @@ func decodeRevRecord(b []byte) (*revRecord, error) {
 	return r, nil
 }
 
-// grantRecord is a grant or revoke by the creator: kind(1) time(8) hash(32).
-// The key holds member, creator log and seq.
+// grantRecord is a grant or revoke by the creator: kind(1) time(8)
+// hash(32) log(32) seq(8).
 type grantRecord struct {
 	kind dag.OpKind
 	time int64
@@ -199,30 +189,60 @@ type grantRecord struct {
 	seq  uint64
 }
 
+const grantRecordSize = 81
+
 func (g *grantRecord) encode() []byte {
-	b := make([]byte, 0, 41)
+	b := make([]byte, 0, grantRecordSize)
 	b = append(b, byte(g.kind))
 	b = binary.BigEndian.AppendUint64(b, uint64(g.time))
-	h := g.hash.Bytes()
-	return append(b, h[:]...)
+	h, l := g.hash.Bytes(), g.log.Bytes()
+	b = append(append(b, h[:]...), l[:]...)
+	return binary.BigEndian.AppendUint64(b, g.seq)
 }
 
-func decodeGrantRecord(key, val []byte) (*grantRecord, error) {
-	if len(val) != 41 || len(key) < 40 {
-		return nil, fmt.Errorf("index: corrupt grant record")
+func decodeGrantRecord(b []byte) (*grantRecord, error) {
+	if len(b) != grantRecordSize {
+		return nil, fmt.Errorf("index: corrupt grant record: %d bytes", len(b))
 	}
-	g := &grantRecord{kind: dag.OpKind(val[0]), time: int64(binary.BigEndian.Uint64(val[1:9]))}
+	g := &grantRecord{kind: dag.OpKind(b[0]), time: int64(binary.BigEndian.Uint64(b[1:9]))}
 	if g.kind != dag.OpGrant && g.kind != dag.OpRevoke {
-		return nil, fmt.Errorf("index: corrupt grant record: kind %d", val[0])
+		return nil, fmt.Errorf("index: corrupt grant record: kind %d", b[0])
 	}
-	g.hash = dag.IDFromBytes([32]byte(val[9:41]))
-	kb := key[len(key)-40:]
+	g.hash = dag.IDFromBytes([32]byte(b[9:41]))
 	var err error
-	if g.log, err = feedtree.KeyFromBytes(kb[:32]); err != nil {
+	if g.log, err = feedtree.KeyFromBytes(b[41:73]); err != nil {
 		return nil, fmt.Errorf("index: corrupt grant record: %s", oneLine(err.Error()))
 	}
-	g.seq = binary.BigEndian.Uint64(kb[32:])
+	g.seq = binary.BigEndian.Uint64(b[73:])
 	return g, nil
+}
+
+// Record lists: several records under one key, each as uvarint length then
+// the record, so that the hot path reads them with one point lookup (an
+// iterator inside a badger write transaction sorts all its pending writes).
+
+// maxListItems bounds a decoded record list.
+const maxListItems = 1 << 20
+
+func appendListItem(list, rec []byte) []byte {
+	return append(binary.AppendUvarint(list, uint64(len(rec))), rec...)
+}
+
+// splitList returns the records of a list; they alias b.
+func splitList(b []byte) ([][]byte, error) {
+	var out [][]byte
+	for len(b) > 0 {
+		n, w := binary.Uvarint(b)
+		if w <= 0 || n > uint64(len(b)-w) {
+			return nil, fmt.Errorf("index: corrupt record list")
+		}
+		if len(out) >= maxListItems {
+			return nil, fmt.Errorf("index: record list over %d items", maxListItems)
+		}
+		out = append(out, b[w:w+int(n)])
+		b = b[w+int(n):]
+	}
+	return out, nil
 }
 
 // clock is a vector clock restricted to the index creator's logs: for each

@@ -392,8 +392,8 @@ func (s *syncer) apply(a *dag.Applied) (bool, error) {
 		if !s.allow || a.Identity != s.creator || n.Op.Member == s.creator {
 			return false, nil
 		}
-		g := grantRecord{kind: n.Op.Kind, time: n.Time, hash: a.Hash}
-		return false, s.set(s.x.k.grant(s.idx, n.Op.Member, n.Log, n.Seq), g.encode())
+		g := grantRecord{kind: n.Op.Kind, time: n.Time, hash: a.Hash, log: n.Log, seq: n.Seq}
+		return false, s.appendRecord(s.x.k.grants(s.idx, n.Op.Member), g.encode())
 	case dag.OpPut:
 		ok, err := s.allowed(c, a.Identity)
 		if err != nil || !ok {
@@ -459,17 +459,13 @@ func (s *syncer) allowed(c clock, id dag.Identity) (bool, error) {
 		return true, nil
 	}
 	latest := map[feedtree.Key]*grantRecord{}
-	prefix := s.x.k.grants(s.idx, id)
-	it := s.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
-	for it.Rewind(); it.Valid(); it.Next() {
-		v, err := it.Item().ValueCopy(nil)
+	recs, err := s.readList(s.x.k.grants(s.idx, id))
+	if err != nil {
+		return false, err
+	}
+	for _, rec := range recs {
+		g, err := decodeGrantRecord(rec)
 		if err != nil {
-			it.Close()
-			return false, err
-		}
-		g, err := decodeGrantRecord(it.Item().KeyCopy(nil), v)
-		if err != nil {
-			it.Close()
 			return false, err
 		}
 		limit := c.get(g.log.Bytes())
@@ -483,7 +479,6 @@ func (s *syncer) allowed(c clock, id dag.Identity) (bool, error) {
 			latest[g.log] = g
 		}
 	}
-	it.Close()
 	if len(latest) == 0 {
 		return false, nil
 	}
@@ -515,6 +510,32 @@ func (s *syncer) allowed(c clock, id dag.Identity) (bool, error) {
 	return best != nil && best.kind == dag.OpGrant, nil
 }
 
+// readList returns the records stored as a list under key (none if absent).
+func (s *syncer) readList(key []byte) ([][]byte, error) {
+	v, err := getValue(s.txn, key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return splitList(v)
+}
+
+// appendRecord adds rec to the list under key.
+//
+// TODO: an identity that amends one entry very often makes this list, read
+// and rewritten on each amend, grow without bound (quadratic work). Keep
+// per field only the winning amend's (Time, Hash) plus the MaxHistory
+// latest revisions instead, once it matters.
+func (s *syncer) appendRecord(key, rec []byte) error {
+	v, err := getValue(s.txn, key)
+	if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+		return err
+	}
+	return s.set(key, appendListItem(v, rec))
+}
+
 func (s *syncer) readEntry(id dag.ID) (*Entry, error) {
 	v, err := getValue(s.txn, s.x.k.entry(s.idx, id))
 	if errors.Is(err, badger.ErrKeyNotFound) {
@@ -530,13 +551,11 @@ func (s *syncer) readEntry(id dag.ID) (*Entry, error) {
 // sorted by (Time, Hash).
 func (s *syncer) readRevs(target dag.ID, by dag.Identity) ([]*revRecord, error) {
 	var out []*revRecord
-	it := s.txn.NewIterator(badger.IteratorOptions{Prefix: s.x.k.revs(s.idx, target), PrefetchValues: true})
-	defer it.Close()
-	for it.Rewind(); it.Valid(); it.Next() {
-		v, err := it.Item().ValueCopy(nil)
-		if err != nil {
-			return nil, err
-		}
+	recs, err := s.readList(s.x.k.revs(s.idx, target))
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range recs {
 		r, err := decodeRevRecord(v)
 		if err != nil {
 			return nil, err
@@ -611,7 +630,7 @@ func (s *syncer) revise(a *dag.Applied) error {
 	if err != nil {
 		return err
 	}
-	if err := s.set(s.x.k.rev(s.idx, target, a.Hash), b); err != nil {
+	if err := s.appendRecord(s.x.k.revs(s.idx, target), b); err != nil {
 		return err
 	}
 	if e == nil {
