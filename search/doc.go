@@ -1,0 +1,28 @@
+// Package search keeps a bleve index of the current torrent entries, so a
+// node can answer full-text queries locally, offline and privately.
+//
+// The index is derived state: it holds nothing that is not rebuildable
+// from the materialised entries (package index), and the node layer
+// feeds it with Apply, recording with each batch the cursor up to which it
+// is current. The package owns no badger keys; its files live in their own
+// directory beside the badger database. An index written by another
+// mapping version is discarded on Open (its cursor reads 0), so the caller
+// rebuilds it.
+//
+// Invariant: equal sets of documents give equal result lists. Scores
+// depend only on the documents, and ranking ties break by entry ID
+// (collect.go), whatever order or batching the documents came in.
+//
+// What is indexed (mapping.go): one merged full-text field of title,
+// name, description and file paths, analysed by ReleaseTokenizer (release
+// names and paths split on . _ - / and letter/digit boundaries, the whole
+// kept too), with positions only for title and name; keyword fields for
+// category, its parent, tags, author, index key and infohashes; size and
+// publish time as one term each with doc values. Stored: title and name
+// (for highlighting) and the infohashes (for collapsing), nothing else.
+//
+// Cost: about 0.9 KiB of disk per entry; a query costs time linear in the
+// entries matching its rarest word (bleve has no early termination), and
+// size and date ranges read the doc values of every candidate. See
+// BENCHMARKS.md, section "search".
+package search
