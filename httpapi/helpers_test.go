@@ -23,14 +23,14 @@ var fixturesDir = filepath.Join("..", "..", "shared", "fixtures")
 // testEnv is a real node in a temp dir behind a real HTTP server on
 // 127.0.0.1.
 type testEnv struct {
-	t   *testing.T
+	t   testing.TB
 	n   *node.Node
 	s   *Server
 	ts  *httptest.Server
 	url string
 }
 
-func newEnv(t *testing.T, opts Options) *testEnv {
+func newEnv(t testing.TB, opts Options) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -54,7 +54,7 @@ func newEnv(t *testing.T, opts Options) *testEnv {
 	return &testEnv{t: t, n: n, s: s, ts: ts, url: ts.URL}
 }
 
-func fixture(t *testing.T, name string) []byte {
+func fixture(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(fixturesDir, name))
 	if os.IsNotExist(err) {
