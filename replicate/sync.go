@@ -381,6 +381,9 @@ func (s *session) run(reconDone bool) error {
 		for {
 			typ, body, err := s.c.read()
 			if err != nil {
+				if errors.Is(err, ErrFrameTooLarge) || errors.Is(err, ErrMalformed) {
+					s.x.penalize(s.peer, err)
+				}
 				errc <- fmt.Errorf("reading from %s: %w", s.peer, err)
 				return
 			}
