@@ -1,0 +1,361 @@
+package main
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"indexd/internal/synth"
+	"indexd/node"
+	"indexd/search"
+)
+
+func init() {
+	register(&command{name: "bench", args: "import", summary: "measure whole pipelines on synthetic entries (import + search)", run: cmdBench})
+}
+
+// benchReport is what `indexd bench import` prints.
+type benchReport struct {
+	Entries          int     `json:"entries"`
+	ImportSeconds    float64 `json:"import_seconds"`
+	ImportRate       float64 `json:"import_entries_per_s"`
+	BaselineDocs     int     `json:"baseline_docs"`
+	BaselineRate     float64 `json:"baseline_default_mapping_docs_per_s"`
+	LeanRate         float64 `json:"lean_mapping_docs_per_s"`
+	RatioToBaseline  float64 `json:"import_to_baseline_ratio"`
+	SearchQueries    int     `json:"search_queries"`
+	SearchP50ms      float64 `json:"search_p50_ms"`
+	SearchP99ms      float64 `json:"search_p99_ms"`
+	CategoryP50ms    float64 `json:"category_search_p50_ms"`
+	CategoryP99ms    float64 `json:"category_search_p99_ms"`
+	IndexOnlyP50ms   float64 `json:"search_index_only_p50_ms"`
+	IndexOnlyP99ms   float64 `json:"search_index_only_p99_ms"`
+	DiskBytesBadger  int64   `json:"disk_badger_bytes"`
+	DiskBytesBleve   int64   `json:"disk_bleve_bytes"`
+	PeakRSSBytes     int64   `json:"peak_rss_bytes"`
+	GoMaxProcs       int     `json:"gomaxprocs"`
+	BaselineNoteText string  `json:"note"`
+}
+
+func cmdBench(c *cli, args []string) error {
+	fs := c.flags().withJSON()
+	n := fs.Int("n", 100000, "synthetic entries to import")
+	baseN := fs.Int("baseline", 50000, "entries for the bleve default-mapping baseline (it indexes ~1.8k/s; capped at -n)")
+	queries := fs.Int("queries", 300, "queries per latency figure")
+	keep := fs.String("dir", "", "work directory to keep (default: a temporary one, removed)")
+	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of the import to this file")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	if len(c.args) != 1 || c.args[0] != "import" {
+		return usageError("want: bench import [-n N]")
+	}
+	work := *keep
+	if work == "" {
+		d, err := os.MkdirTemp("", "indexd-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		work = d
+	} else if err := os.MkdirAll(work, 0o700); err != nil {
+		return err
+	}
+	*baseN = min(*baseN, *n)
+	logf := func(format string, a ...any) { fmt.Fprintf(c.stderr, format+"\n", a...) }
+	rep := benchReport{Entries: *n, BaselineDocs: *baseN, GoMaxProcs: runtime.GOMAXPROCS(0)}
+
+	// 1. Synthetic entries as JSON Lines, the format of export/import.
+	logf("generating %d entries", *n)
+	file := filepath.Join(work, "entries.jsonl")
+	words, err := writeSynth(file, *n)
+	if err != nil {
+		return err
+	}
+
+	// 2. The whole import pipeline: DAG appends (one signature per batch),
+	// materialised entries, bleve.
+	dir := filepath.Join(work, "node")
+	if _, err := node.Init(c.ctx, dir); err != nil {
+		return err
+	}
+	nd, err := node.Open(c.ctx, node.Options{Dir: dir})
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		nd.Close()
+		return err
+	}
+	logf("importing")
+	if *cpuprof != "" {
+		pf, err := os.Create(*cpuprof)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	start := time.Now()
+	bar := newProgress(c.stderr, false)
+	got, err := nd.Import(c.ctx, f, "", bar.update)
+	bar.done()
+	f.Close()
+	if err != nil {
+		nd.Close()
+		return err
+	}
+	el := time.Since(start)
+	if *cpuprof != "" {
+		pprof.StopCPUProfile()
+	}
+	rep.ImportSeconds = el.Seconds()
+	rep.ImportRate = float64(got) / el.Seconds()
+	logf("imported %d in %s (%.0f/s)", got, el.Round(time.Millisecond), rep.ImportRate)
+
+	// 3. Search latency through the node (search + entry lookups), for
+	// 1-3 common words, and with a category filter.
+	runtime.GC()
+	qs := benchQueries(words, *queries)
+	var plain, cat []time.Duration
+	for i, q := range qs {
+		req := node.SearchRequest{Query: q, Limit: 20}
+		if i%2 == 1 {
+			req.Categories = []string{[]string{"2000", "5000", "3000", "4000"}[i/2%4]}
+		}
+		t0 := time.Now()
+		if _, err := nd.Search(c.ctx, req); err != nil {
+			nd.Close()
+			return fmt.Errorf("query %q: %w", q, err)
+		}
+		d := time.Since(t0)
+		if i%2 == 1 {
+			cat = append(cat, d)
+		} else {
+			plain = append(plain, d)
+		}
+	}
+	rep.SearchQueries = len(qs)
+	rep.SearchP50ms, rep.SearchP99ms = percentiles(plain)
+	rep.CategoryP50ms, rep.CategoryP99ms = percentiles(cat)
+	rep.PeakRSSBytes = peakRSS()
+	if err := nd.Close(); err != nil {
+		return err
+	}
+	rep.DiskBytesBadger = dirSize(filepath.Join(dir, "db"))
+	rep.DiskBytesBleve = dirSize(filepath.Join(dir, "search"))
+
+	// 4. The same search index opened alone: bleve's own latency.
+	si, err := search.Open(filepath.Join(dir, "search"), search.Options{})
+	if err != nil {
+		return err
+	}
+	var only []time.Duration
+	for _, q := range qs {
+		t0 := time.Now()
+		if _, err := si.Search(c.ctx, search.Query{Text: q, Limit: 20}); err != nil {
+			si.Close()
+			return err
+		}
+		only = append(only, time.Since(t0))
+	}
+	si.Close()
+	rep.IndexOnlyP50ms, rep.IndexOnlyP99ms = percentiles(only)
+
+	// 5. Baselines on the first baseN entries, same run: bleve's default
+	// mapping, and our lean mapping alone (no DAG, no badger).
+	docs, err := readDocs(file, *baseN)
+	if err != nil {
+		return err
+	}
+	logf("baseline: bleve default mapping on %d docs", len(docs))
+	d, err := search.IndexDefaultMapping(filepath.Join(work, "baseline"), docs, 5000)
+	if err != nil {
+		return err
+	}
+	rep.BaselineRate = float64(len(docs)) / d.Seconds()
+	os.RemoveAll(filepath.Join(work, "baseline"))
+	lean, err := search.Open(filepath.Join(work, "lean"), search.Options{Durable: true})
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	for i := 0; i < len(docs); i += 5000 {
+		if err := lean.Apply(docs[i:min(i+5000, len(docs))], nil, uint64(i+1)); err != nil {
+			lean.Close()
+			return err
+		}
+	}
+	rep.LeanRate = float64(len(docs)) / time.Since(t0).Seconds()
+	lean.Close()
+	rep.RatioToBaseline = rep.ImportRate / rep.BaselineRate
+	rep.BaselineNoteText = fmt.Sprintf("baseline measured on the first %d entries (an index that small indexes faster than a large one, so the ratio is conservative)", len(docs))
+
+	if fs.asJSON() {
+		return writeJSON(c.stdout, rep)
+	}
+	w := c.stdout
+	fmt.Fprintf(w, "entries:                 %d (GOMAXPROCS %d)\n", rep.Entries, rep.GoMaxProcs)
+	fmt.Fprintf(w, "import:                  %.0f entries/s (%.1f s)\n", rep.ImportRate, rep.ImportSeconds)
+	fmt.Fprintf(w, "bleve default mapping:   %.0f docs/s on %d docs   -> import is %.2fx\n", rep.BaselineRate, rep.BaselineDocs, rep.RatioToBaseline)
+	fmt.Fprintf(w, "lean mapping alone:      %.0f docs/s on %d docs\n", rep.LeanRate, rep.BaselineDocs)
+	fmt.Fprintf(w, "search (node) p50/p99:   %.2f / %.2f ms (1-3 common words)\n", rep.SearchP50ms, rep.SearchP99ms)
+	fmt.Fprintf(w, "  with category filter:  %.2f / %.2f ms\n", rep.CategoryP50ms, rep.CategoryP99ms)
+	fmt.Fprintf(w, "search (bleve) p50/p99:  %.2f / %.2f ms\n", rep.IndexOnlyP50ms, rep.IndexOnlyP99ms)
+	fmt.Fprintf(w, "disk:                    badger %s, bleve %s\n", humanSize(uint64(rep.DiskBytesBadger)), humanSize(uint64(rep.DiskBytesBleve)))
+	fmt.Fprintf(w, "peak RSS:                %s\n", humanSize(uint64(rep.PeakRSSBytes)))
+	return nil
+}
+
+// writeSynth writes n synthetic entries as JSON Lines and returns the most
+// common title words, for queries.
+func writeSynth(path string, n int) ([]string, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	enc := json.NewEncoder(bw)
+	freq := map[string]int{}
+	var werr error
+	synth.Entries(1, n, func(i int, e synth.Entry) {
+		if werr != nil {
+			return
+		}
+		v := node.EntryView{
+			Name: e.Name, Title: e.Title, Description: e.Description, Size: e.Size,
+			Category: e.Category, Tags: e.Tags, InfohashV1: e.InfohashV1, InfohashV2: e.InfohashV2,
+		}
+		for _, p := range e.Files {
+			v.Files = append(v.Files, node.FileView{Path: p, Size: e.Size / uint64(len(e.Files))})
+		}
+		if i < 20000 {
+			for _, w := range strings.Fields(strings.ToLower(e.Title)) {
+				if len(w) > 2 && strings.IndexFunc(w, func(r rune) bool { return r < 'a' || r > 'z' }) < 0 {
+					freq[w]++
+				}
+			}
+		}
+		werr = enc.Encode(&v)
+	})
+	if werr != nil {
+		return nil, werr
+	}
+	words := make([]string, 0, len(freq))
+	for w := range freq {
+		words = append(words, w)
+	}
+	sort.Slice(words, func(i, j int) bool {
+		if freq[words[i]] != freq[words[j]] {
+			return freq[words[i]] > freq[words[j]]
+		}
+		return words[i] < words[j]
+	})
+	if len(words) > 40 {
+		words = words[:40]
+	}
+	return words, bw.Flush()
+}
+
+// benchQueries makes k queries of 1-3 words drawn from the common words.
+func benchQueries(words []string, k int) []string {
+	out := make([]string, 0, k)
+	for i := 0; i < k; i++ {
+		n := 1 + i%3
+		q := make([]string, 0, n)
+		for j := 0; j < n; j++ {
+			q = append(q, words[(i*7+j*13)%len(words)])
+		}
+		out = append(out, strings.Join(q, " "))
+	}
+	return out
+}
+
+// readDocs reads the first n entries of a JSON Lines file as search docs.
+func readDocs(path string, n int) ([]search.Doc, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 4<<20)
+	docs := make([]search.Doc, 0, n)
+	for len(docs) < n && sc.Scan() {
+		var v node.EntryView
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			return nil, err
+		}
+		id := sha256.Sum256([]byte(strconv.Itoa(len(docs))))
+		d := search.Doc{
+			ID: hex.EncodeToString(id[:]), Index: "bench", Title: v.Title, Description: v.Description, Name: v.Name,
+			Category: v.Category, Tags: v.Tags, InfohashV1: v.InfohashV1, InfohashV2: v.InfohashV2, Size: v.Size,
+			Published: time.Unix(1700000000+int64(len(docs)), 0),
+		}
+		for _, fv := range v.Files {
+			d.Files = append(d.Files, fv.Path)
+		}
+		docs = append(docs, d)
+	}
+	return docs, sc.Err()
+}
+
+func percentiles(ds []time.Duration) (p50, p99 float64) {
+	if len(ds) == 0 {
+		return 0, 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	at := func(p float64) float64 {
+		i := int(p * float64(len(s)-1))
+		return float64(s[i].Microseconds()) / 1000
+	}
+	return at(0.50), at(0.99)
+}
+
+// peakRSS is the process's peak resident set (VmHWM), or 0 off Linux.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+func dirSize(dir string) int64 {
+	var total int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if info, err := d.Info(); err == nil {
+				total += info.Size()
+			}
+		}
+		return nil
+	})
+	return total
+}
