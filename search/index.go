@@ -85,10 +85,15 @@ type Index struct {
 	closed bool
 	onDisk bool
 
-	// unpersisted counts batches not yet on disk (Durable off); Close
-	// waits for them, as scorch's Close does not.
-	unpersisted sync.WaitGroup
+	// unpersisted holds a token per batch not yet on disk (Durable off).
+	// Apply waits when maxUnpersisted are in flight, which bounds the
+	// memory of segments waiting for the persister; Close waits for all,
+	// as scorch's Close does not.
+	unpersisted chan struct{}
 }
+
+// maxUnpersisted is how many batches may wait in memory for the persister.
+const maxUnpersisted = 2
 
 // Open opens the index in dir, creating it if needed; dir "" keeps the
 // index in memory. An index written with another mapping version is
@@ -124,7 +129,7 @@ func Open(dir string, opts Options) (*Index, error) {
 			return nil, fmt.Errorf("search: writing mapping version: %w", err)
 		}
 	}
-	return &Index{opts: opts, idx: idx, onDisk: dir != ""}, nil
+	return &Index{opts: opts, idx: idx, onDisk: dir != "", unpersisted: make(chan struct{}, maxUnpersisted)}, nil
 }
 
 // Close flushes and closes the index. Later calls return ErrClosed.
@@ -135,7 +140,9 @@ func (s *Index) Close() error {
 		return ErrClosed
 	}
 	s.closed = true
-	s.unpersisted.Wait()
+	for range maxUnpersisted {
+		s.unpersisted <- struct{}{}
+	}
 	return s.idx.Close()
 }
 
@@ -169,13 +176,13 @@ func (s *Index) Apply(docs []Doc, deletes []string, cursor uint64) error {
 			b.SetInternal(keyCursor, buf[:])
 		}
 		if s.onDisk && !s.opts.Durable {
-			s.unpersisted.Add(1)
-			b.SetPersistedCallback(func(error) { s.unpersisted.Done() })
+			s.unpersisted <- struct{}{}
+			b.SetPersistedCallback(func(error) { <-s.unpersisted })
 		}
 		if err := s.idx.Batch(b); err != nil {
 			// Dear future: scorch drops the callback of a failed batch.
 			if s.onDisk && !s.opts.Durable {
-				s.unpersisted.Done()
+				<-s.unpersisted
 			}
 			return fmt.Errorf("search: applying batch: %w", err)
 		}

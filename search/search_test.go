@@ -288,3 +288,20 @@ func TestCloseFlushes(t *testing.T) {
 		t.Fatalf("after reopen: %d docs, cursor %d; want 20, 20", n, c)
 	}
 }
+
+// Batches with only a cursor are persisted too (Apply would block
+// otherwise once maxUnpersisted of them wait).
+func TestApplyCursorOnly(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2*maxUnpersisted + 1 {
+		if err := s.Apply(nil, []string{hexID(99)}, uint64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
