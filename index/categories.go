@@ -163,8 +163,11 @@ func ParseCategory(s string) (Category, error) {
 		}
 		return c, nil
 	}
-	k := strings.ToLower(t)
-	k = strings.NewReplacer(">", "/", ".", "/", " / ", "/", " ", "-", "_", "-").Replace(k)
+	parts := strings.FieldsFunc(strings.ToLower(t), func(r rune) bool { return r == '/' || r == '>' || r == '.' })
+	for i, p := range parts {
+		parts[i] = strings.Join(strings.FieldsFunc(p, func(r rune) bool { return r == ' ' || r == '_' || r == '-' }), "-")
+	}
+	k := strings.Join(parts, "/")
 	if c, ok := categoryBySlug[k]; ok {
 		return c, nil
 	}

@@ -26,7 +26,7 @@ func TestParseCategory(t *testing.T) {
 			t.Errorf("ParseCategory(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
 		}
 	}
-	for _, bad := range []string{"", " ", "9999", "2001", "0", "movies/nope", "-5", "99999999999", "tv/"} {
+	for _, bad := range []string{"", " ", "9999", "2001", "0", "movies/nope", "-5", "99999999999", "//", "tv/nothing"} {
 		if got, err := ParseCategory(bad); !errors.Is(err, ErrBadCategory) {
 			t.Errorf("ParseCategory(%q) = %v, %v; want ErrBadCategory", bad, got, err)
 		}

@@ -15,9 +15,4 @@ var (
 	ErrBadCategory = errors.New("index: bad category")
 	// ErrBadPut: a put op fails validation (see ValidatePut).
 	ErrBadPut = errors.New("index: invalid put")
-	// ErrBadAmend: an amend op fails validation (see ValidateAmend).
-	ErrBadAmend = errors.New("index: invalid amend")
-	// ErrSchema: the stored index was written by another schema version;
-	// Rebuild it.
-	ErrSchema = errors.New("index: stored schema version differs")
 )

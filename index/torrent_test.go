@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -387,4 +388,26 @@ func FuzzFromMagnet(f *testing.F) {
 			t.Fatalf("round trip of %q: %+v != %+v", m, q, p)
 		}
 	})
+}
+
+// TestFromTorrentManyFiles: a torrent with more files than a put may list
+// keeps the first dag.MaxFiles, and its size still counts them all.
+func TestFromTorrentManyFiles(t *testing.T) {
+	var files strings.Builder
+	n := dag.MaxFiles + 10
+	for i := range n {
+		fmt.Fprintf(&files, "d6:lengthi1e4:pathl%d:f%05dee", len(fmt.Sprintf("f%05d", i)), i)
+	}
+	pieces := strings.Repeat("a", 20)
+	b := fmt.Sprintf("d4:infod5:filesl%se4:name4:many12:piece lengthi16384e6:pieces20:%see", files.String(), pieces)
+	p, err := FromTorrent([]byte(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Files) != dag.MaxFiles || p.Size != uint64(n) || p.Files[0].Path != "many/f00000" {
+		t.Errorf("got %d files, size %d, first %q; want %d files, size %d", len(p.Files), p.Size, p.Files[0].Path, dag.MaxFiles, n)
+	}
+	if err := ValidatePut(p); err != nil {
+		t.Error(err)
+	}
 }
