@@ -129,7 +129,11 @@ func cpuSeconds() float64 {
 // benchBatch, generating them batch by batch so the generator does not
 // weigh on memory, and returns the indexing rate.
 func buildBenchIndex(b *testing.B, dir string, n int) float64 {
-	s, err := Open(dir, Options{BatchSize: benchBatch})
+	batch := benchBatch
+	if v, err := strconv.Atoi(os.Getenv("INDEXD_BENCH_BATCH")); err == nil && v > 0 {
+		batch = v
+	}
+	s, err := Open(dir, Options{BatchSize: batch})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -138,10 +142,10 @@ func buildBenchIndex(b *testing.B, dir string, n int) float64 {
 		return 0 // reused
 	}
 	start := time.Now()
-	docs := make([]Doc, 0, benchBatch)
+	docs := make([]Doc, 0, batch)
 	for i := 0; i < n; i++ {
 		docs = append(docs, synthDoc(1, i, synth.Make(1, i)))
-		if len(docs) == benchBatch || i == n-1 {
+		if len(docs) == batch || i == n-1 {
 			if err := s.Apply(docs, nil, uint64(i)); err != nil {
 				b.Fatal(err)
 			}

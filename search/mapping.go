@@ -28,6 +28,7 @@ const (
 	fieldV2          = "infohash_v2"
 	fieldSize        = "size"
 	fieldPublished   = "published"
+	fieldPubDay      = "pubday" // publish day, for listing the most recent first (recent.go)
 )
 
 // textFields are the analysed fields, merged into fieldText. A field query
@@ -37,7 +38,7 @@ var textFields = []string{fieldTitle, fieldDescription, fieldName, fieldFiles}
 // mappingVersion is stored in the index; an index built with another
 // version is discarded and rebuilt (its cursor reads 0). Bump it whenever
 // newDocument or newMapping change what is indexed.
-const mappingVersion = "indexd-search-1"
+const mappingVersion = "indexd-search-2"
 
 // newMapping describes the index for bleve's query parser, sorting and
 // highlighting. Documents are not built through it (see newDocument), so
@@ -79,6 +80,7 @@ func newMapping() *mapping.IndexMappingImpl {
 	dm.AddFieldMappingsAt(fieldTags, kw(false, true))
 	dm.AddFieldMappingsAt(fieldAuthor, kw(false, false))
 	dm.AddFieldMappingsAt(fieldIndex, kw(false, false))
+	dm.AddFieldMappingsAt(fieldPubDay, kw(false, false))
 	dm.AddFieldMappingsAt(fieldV1, kw(true, false))
 	dm.AddFieldMappingsAt(fieldV2, kw(true, false))
 	num := mapping.NewNumericFieldMapping()
@@ -141,6 +143,7 @@ func newDocument(d *Doc) *document.Document {
 		pub = d.Published.UnixNano()
 	}
 	doc.AddField(newNumField(fieldPublished, pub))
+	doc.AddField(document.NewTextFieldCustom(fieldPubDay, nil, pubDay(pub), optKeyword, nil))
 	return doc
 }
 
@@ -258,3 +261,19 @@ func (f *numField) Analyze() {
 	tf.SetFrequency(1)
 	f.freqs = index.TokenFrequencies{string(f.term): tf}
 }
+
+// pubDay is the term of the UTC day of a publish time in Unix
+// nanoseconds: the day number plus dayBias, 7 digits, so terms sort as
+// days do for every date from 1970 minus 2700 years to well past 9999.
+func pubDay(unixNano int64) []byte {
+	day := unixNano / dayNanos
+	if unixNano < 0 && unixNano%dayNanos != 0 {
+		day--
+	}
+	return strconv.AppendInt(nil, day+dayBias, 10)
+}
+
+const (
+	dayNanos = 86400 * 1e9
+	dayBias  = 1000000
+)

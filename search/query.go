@@ -139,7 +139,12 @@ func (s *Index) Search(ctx context.Context, q Query) (res *Result, err error) {
 		return nil, fmt.Errorf("search: opening reader: %w", err)
 	}
 	defer ir.Close()
-	col, err := collect(ctx, ir, s.idx.Mapping(), tq, spec, offset+limit+s.opts.collapseWindow(), q.Facets)
+	var col *collection
+	if strings.TrimSpace(q.Text) == "" && spec.field == fieldPublished && !q.Facets {
+		col, err = collectByDay(ctx, ir, s.idx.Mapping(), tq, spec, offset+limit+s.opts.collapseWindow())
+	} else {
+		col, err = collect(ctx, ir, s.idx.Mapping(), tq, spec, offset+limit+s.opts.collapseWindow(), q.Facets)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -303,5 +304,34 @@ func TestApplyCursorOnly(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The day-by-day listing of recent entries gives what the general path
+// gives (Facets forces the general path).
+func TestRecentByDayMatchesGeneral(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	var docs []Doc
+	for i := 0; i < 300; i++ {
+		docs = append(docs, Doc{ID: hexID(r.Intn(1 << 30)), Title: "x", Category: uint32(2000 + 10*r.Intn(5)),
+			InfohashV1: fmt.Sprintf("%040x", i),
+			Published: t0.Add(time.Duration(r.Intn(20)) * 12 * time.Hour).Add(-time.Duration(r.Intn(3)) * time.Minute)})
+	}
+	docs = append(docs, Doc{ID: hexID(1 << 31), Title: "old"}) // zero time
+	s := openTest(t, docs)
+	for _, q := range []Query{{}, {Sort: "-date"}, {Categories: []uint32{2010}}, {Offset: 30, Limit: 7, Sort: "-date"}, {Since: t0.Add(48 * time.Hour)}, {Limit: 400}} {
+		q.Sort = cmp.Or(q.Sort, "date")
+		a, err := s.Search(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.Facets = true
+		b, err := s.Search(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(ids(a), ids(b)) || a.Total != b.Total {
+			t.Errorf("%+v: by day %v (%d); general %v (%d)", q, ids(a), a.Total, ids(b), b.Total)
+		}
 	}
 }
