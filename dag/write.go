@@ -96,7 +96,10 @@ func (d *DAG) appendLocked(ix *indexState, a Author, ops []Op) ([]ID, error) {
 	heads := d.headsByAge(ix, logKey)
 	seq := max(l.held, 1)
 	prev := Link{Log: logKey, Seq: l.applied - 1, Hash: l.lastHash}
-	now := d.opts.Now().UnixMilli()
+	// A node's time is never earlier than a node it links: later writes
+	// then win "highest (time, hash)" rules even when this device's clock
+	// runs behind the writer it merges (a Lamport-style floor).
+	now := max(d.opts.Now().UnixMilli(), d.linkedTime(ix, heads, l)+1)
 	ids := make([]ID, 0, len(ops))
 	var fresh map[uint64]freshNode
 	for _, op := range ops {
@@ -136,6 +139,27 @@ func (d *DAG) appendLocked(ix *indexState, a Author, ops []Op) ([]ID, error) {
 		return ids, fmt.Errorf("dag: applied %d of %d blocks of own log %v", l.applied, l.held, logKey)
 	}
 	return ids, nil
+}
+
+// linkedTime is the latest time among the heads and this log's last node,
+// or 0 when none can be read.
+func (d *DAG) linkedTime(ix *indexState, heads []Link, own *logState) int64 {
+	var t int64
+	read := func(l *logState, seq uint64, h ID) {
+		if l == nil || h.IsZero() {
+			return
+		}
+		if n, err := d.readNode(l, seq, h); err == nil {
+			t = max(t, n.Time)
+		}
+	}
+	if own.applied >= 2 {
+		read(own, own.applied-1, own.lastHash)
+	}
+	for _, h := range heads {
+		read(d.logs[h.Log], h.Seq, h.Hash)
+	}
+	return t
 }
 
 // headsByAge returns the heads of ix except the one of log skip, oldest
