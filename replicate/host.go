@@ -276,6 +276,7 @@ func newHost(ctx context.Context, d dagStore, feeds Feeds, opts Options) (*Host,
 	h.SetStreamHandler(SyncProtocol, x.handleSync)
 	h.SetStreamHandler(ManifestProtocol, x.handleManifest)
 	h.SetStreamHandler(FeedProtocol, x.handleFeed)
+	x.ServeContent() // content.go: content feeds (requests, live push)
 
 	if opts.DHT {
 		x.kad, err = dht.New(h, dht.Mode(dht.ModeAuto), dht.ProtocolPrefix(dhtPrefix), dht.BootstrapPeers(boot...))
