@@ -48,6 +48,7 @@ func (n *Node) StartNet(ctx context.Context, opts NetOptions) error {
 	n.net.mu.Lock()
 	n.net.host = h
 	n.net.mu.Unlock()
+	n.provideContent(h) // content.go: advertise held content feeds on the DHT
 	follows, err := n.Follows(ctx)
 	if err != nil {
 		return err

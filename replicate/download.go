@@ -454,3 +454,39 @@ func (fc *feedConn) receive(ch *chunk, pl *plan) error {
 	pl.stored(ch, p.End, uint64(len(m.Blocks)))
 	return nil
 }
+
+// Upgrade asks each of peers for its head of f and verifies and stores
+// the longest signed length it hears of (an upgrade proof from f's length
+// per peer). It returns the peers that hold a non-empty f, longest first,
+// and an error wrapping ErrNotFound when none does.
+func (x *Host) Upgrade(ctx context.Context, f *feedtree.Feed, peers []string) ([]FeedPeer, error) {
+	var mu sync.Mutex
+	var out []FeedPeer
+	var errs []error
+	var wg sync.WaitGroup
+	for _, p := range peers {
+		pid, err := peer.Decode(p)
+		if err != nil {
+			return nil, fmt.Errorf("replicate: peer id %q: %w", p, err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fc, err := x.openContent(ctx, pid, f, 0)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			fc.close()
+			out = append(out, FeedPeer{ID: p, Length: fc.peer})
+		}()
+	}
+	wg.Wait()
+	sortFeedPeers(out)
+	if len(out) == 0 {
+		return nil, errors.Join(append([]error{fmt.Errorf("replicate: no peer holds %v: %w", f.Key(), ErrNotFound)}, errs...)...)
+	}
+	return out, nil
+}
