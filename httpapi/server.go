@@ -180,6 +180,7 @@ func (s *Server) routes() {
 	s.stream("POST /api/v1/import", s.write(s.apiImport))
 	s.stream("GET /api/v1/export", s.apiExport)
 	s.stream("GET /api/v1/subscribe", s.apiSubscribe)
+	s.contentRoutes() // content.go: share, get, stream, append
 	s.route("/api/", s.apiNotFound)
 
 	// Torznab and RSS.
