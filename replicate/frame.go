@@ -37,6 +37,7 @@ const (
 	frameWant     byte = 6 // key[32] for manifests (index key), or key[32] start have uvarint for feeds
 	frameManifest byte = 7 // manifest bytes
 	frameCursor   byte = 8 // empty: "your view of me is exact; diff against it"
+	frameStop     byte = 9 // key[32]: "stop pushing this log in this session" (it did not apply)
 )
 
 // Error codes carried by an Error frame.

@@ -59,8 +59,8 @@ const (
 	dialTimeout = 15 * time.Second
 	// liveRatePerLog and liveBurstPerLog bound live (gossip) messages per
 	// author log: tokens per second and bucket size. Catch-up is never throttled.
-	liveRatePerLog  = 20.0
-	liveBurstPerLog = 100.0
+	liveRatePerLog  = 50.0
+	liveBurstPerLog = 200.0
 	// liveRatePerPeer and liveBurstPerPeer bound live messages first delivered
 	// by one peer.
 	liveRatePerPeer  = 200.0
@@ -75,6 +75,9 @@ const (
 	banDuration = 10 * time.Minute
 	// antiEntropyInterval is how often a followed index syncs with one random peer.
 	antiEntropyInterval = time.Minute
+	// syncSoonDelay is how long after an ignored live message (over a limit)
+	// the sync that fetches it starts, so a burst costs one session.
+	syncSoonDelay = 100 * time.Millisecond
 	// meshSettle is when to sync again with a peer that joined a topic,
 	// after GossipSub has formed its mesh (heartbeat 1 s).
 	meshSettle = 2500 * time.Millisecond
@@ -134,6 +137,8 @@ type Host struct {
 	bad       map[peer.ID]*badness
 	inbound   map[peer.ID]int
 	sessions  map[cursorKey]*sessionState
+	soon      map[cursorKey]bool
+	outbound  map[cursorKey]int
 	peerLive  map[peer.ID]*bucket
 	logLive   map[feedtree.Key]*bucket
 
@@ -161,12 +166,13 @@ type badness struct {
 }
 
 type stats struct {
-	bytesIn, bytesOut, rounds, rejected, liveAccepted, liveIgnored, blocksIn, blocksOut atomic.Uint64
+	bytesIn, bytesOut, dataIn, rounds, rejected, liveAccepted, liveIgnored, blocksIn, blocksOut atomic.Uint64
 }
 
 // Stats are counters since New, for /metrics.
 type Stats struct {
 	BytesIn, BytesOut uint64 // bytes of sync, feed and manifest frames
+	DataIn            uint64 // of BytesIn, bytes of sync Data frames (blocks and their proofs)
 	Rounds            uint64 // completed sync sessions
 	Rejected          uint64 // messages or frames that failed verification
 	LiveAccepted      uint64 // gossip messages verified and stored
@@ -238,7 +244,7 @@ func newHost(ctx context.Context, d dagStore, feeds Feeds, opts Options) (*Host,
 		d: d, feeds: feeds, log: logger, ctx: hctx, cancel: cancel,
 		follows: map[dag.IndexKey]*following{}, byTopic: map[string]dag.IndexKey{},
 		cursors: map[cursorKey]*itemSet{}, announced: map[feedtree.Key]uint64{},
-		bad: map[peer.ID]*badness{}, inbound: map[peer.ID]int{}, sessions: map[cursorKey]*sessionState{},
+		bad: map[peer.ID]*badness{}, inbound: map[peer.ID]int{}, sessions: map[cursorKey]*sessionState{}, soon: map[cursorKey]bool{}, outbound: map[cursorKey]int{},
 		peerLive: map[peer.ID]*bucket{}, logLive: map[feedtree.Key]*bucket{},
 	}
 	h, err := libp2p.New(
@@ -424,7 +430,7 @@ func (x *Host) Peers() []PeerInfo {
 // Stats returns the counters since New.
 func (x *Host) Stats() Stats {
 	return Stats{
-		BytesIn: x.st.bytesIn.Load(), BytesOut: x.st.bytesOut.Load(), Rounds: x.st.rounds.Load(),
+		BytesIn: x.st.bytesIn.Load(), BytesOut: x.st.bytesOut.Load(), DataIn: x.st.dataIn.Load(), Rounds: x.st.rounds.Load(),
 		Rejected: x.st.rejected.Load(), LiveAccepted: x.st.liveAccepted.Load(), LiveIgnored: x.st.liveIgnored.Load(),
 		BlocksIn: x.st.blocksIn.Load(), BlocksOut: x.st.blocksOut.Load(),
 	}

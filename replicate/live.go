@@ -286,6 +286,25 @@ func (x *Host) requestSync(p peer.ID, idx dag.IndexKey) {
 	})
 }
 
+// syncSoon schedules one requestSync with p after syncSoonDelay, at most one
+// pending per (peer, index), so a burst of ignored messages costs one session.
+func (x *Host) syncSoon(p peer.ID, idx dag.IndexKey) {
+	k := cursorKey{p, idx}
+	x.mu.Lock()
+	if x.soon[k] || x.closed {
+		x.mu.Unlock()
+		return
+	}
+	x.soon[k] = true
+	x.mu.Unlock()
+	time.AfterFunc(syncSoonDelay, func() {
+		x.mu.Lock()
+		delete(x.soon, k)
+		x.mu.Unlock()
+		x.requestSync(p, idx)
+	})
+}
+
 // SyncNow runs one catch-up session for idx with every connected peer that
 // follows it, concurrently, and returns when all have ended. It returns the
 // first error.
@@ -394,7 +413,10 @@ func (x *Host) validate(ctx context.Context, from peer.ID, msg *pubsub.Message) 
 		allow(x.logLive, m.Key, liveRatePerLog, liveBurstPerLog, now)
 	x.mu.Unlock()
 	if !okRate {
+		// Over a live limit: not verified here; a sync with the sender a
+		// little later fetches it (catch-up is never throttled).
 		x.st.liveIgnored.Add(1)
+		x.syncSoon(from, idx)
 		return pubsub.ValidationIgnore
 	}
 	p, err := feedtree.DecodeProof(m.Proof)

@@ -31,7 +31,7 @@ type dagStore interface {
 // chunkBytes bytes of them. Pushes to one peer go round-robin over the logs
 // one chunk at a time, so nodes arrive roughly in causal order across logs.
 const (
-	chunkBlocks = 128
+	chunkBlocks = 32
 	chunkBytes  = 256 << 10
 )
 
@@ -183,6 +183,18 @@ func (s *session) owe(ps []push) {
 	s.poke()
 }
 
+// stopPush drops the push of log k.
+func (s *session) stopPush(k [32]byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, q := range s.pushes {
+		if q.key.Bytes() == k {
+			s.pushes = append(s.pushes[:i], s.pushes[i+1:]...)
+			return
+		}
+	}
+}
+
 // finish says no more pushes will be queued: the writer sends Done after them.
 func (s *session) finish() {
 	s.mu.Lock()
@@ -314,8 +326,10 @@ func (s *session) ingest(body []byte) error {
 		return nil
 	default:
 		// Not applicable now (not contiguous, pending full, a race with
-		// gossip): keep going and sync again later.
+		// gossip): ask the peer to stop pushing this log, and sync again later.
 		s.retry.Store(true)
+		k := m.Key.Bytes()
+		s.send(frameStop, k[:])
 		s.x.log.Debug("replicate: sync data not applied", "log", m.Key, "err", err)
 		return nil
 	}
@@ -389,6 +403,7 @@ func (s *session) run(reconDone bool) error {
 			}
 			switch typ {
 			case frameData:
+				s.x.st.dataIn.Add(uint64(1 + len(body) + uvarintLen(uint64(1+len(body)))))
 				b := make([]byte, len(body))
 				copy(b, body)
 				select {
@@ -484,6 +499,13 @@ func (s *session) run(reconDone bool) error {
 					reconDone = true
 					s.finish()
 				}
+			case frameStop:
+				if len(f.body) != 32 {
+					err := fmt.Errorf("stop frame of %d bytes: %w", len(f.body), ErrMalformed)
+					s.x.penalize(s.peer, err)
+					return fail(err)
+				}
+				s.stopPush([32]byte(f.body))
 			case frameDone:
 				peerDone = true
 				if !reconDone {
@@ -583,6 +605,17 @@ func (x *Host) syncWith(ctx context.Context, p peer.ID, idx dag.IndexKey) error 
 	tag := "indexd-sync"
 	x.h.ConnManager().Protect(p, tag)
 	defer x.h.ConnManager().Unprotect(p, tag)
+	k := cursorKey{p, idx}
+	x.mu.Lock()
+	x.outbound[k]++
+	x.mu.Unlock()
+	defer func() {
+		x.mu.Lock()
+		if x.outbound[k]--; x.outbound[k] <= 0 {
+			delete(x.outbound, k)
+		}
+		x.mu.Unlock()
+	}()
 	octx, cancel := context.WithTimeout(ctx, dialTimeout)
 	st, err := x.h.NewStream(octx, p, SyncProtocol)
 	cancel()
@@ -688,6 +721,17 @@ func (x *Host) handleSync(st network.Stream) {
 	set, err := x.items(idx)
 	if err != nil {
 		c.write(frameError, appendError(nil, codeNotFound, "index not held"))
+		c.flush()
+		st.Close()
+		return
+	}
+	// One session per (peer, index) at a time: when both sides open one at
+	// once, the one opened by the lower peer id goes on.
+	x.mu.Lock()
+	busy := x.outbound[cursorKey{p, idx}] > 0 && x.h.ID() < p
+	x.mu.Unlock()
+	if busy {
+		c.write(frameError, appendError(nil, codeBusy, "a session is running"))
 		c.flush()
 		st.Close()
 		return
