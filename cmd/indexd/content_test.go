@@ -127,8 +127,10 @@ func startDaemon(t *testing.T) *daemon {
 		}
 	})
 	waitFor(t, 60*time.Second, "daemon to serve", func() bool {
-		if d.cmd.ProcessState != nil {
-			t.Fatalf("daemon exited: %s", d.stderr.String())
+		// Only ask once the daemon owns the directory: a CLI run before
+		// that would open the directory itself and race the daemon for it.
+		if info, err := node.ReadDaemonInfo(d.dir); err != nil || info.HTTP == "" {
+			return false
 		}
 		out, err := runBin(t, nil, "status", "--json", "--data", d.dir)
 		if err != nil {
@@ -430,8 +432,10 @@ func startDaemonIn(t *testing.T, dir string) *daemon {
 		d.cmd.Wait()
 	})
 	waitFor(t, 60*time.Second, "daemon to serve", func() bool {
-		if d.cmd.ProcessState != nil {
-			t.Fatalf("daemon exited: %s", d.stderr.String())
+		// Only ask once the daemon owns the directory: a CLI run before
+		// that would open the directory itself and race the daemon for it.
+		if info, err := node.ReadDaemonInfo(d.dir); err != nil || info.HTTP == "" {
+			return false
 		}
 		out, err := runBin(t, nil, "status", "--json", "--data", d.dir)
 		var st node.Status
