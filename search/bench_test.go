@@ -150,7 +150,7 @@ func buildBenchIndex(b *testing.B, dir string, n int) float64 {
 				b.Fatal(err)
 			}
 			docs = docs[:0]
-			if (i+1)%100000 == 0 {
+			if (i+1)%250000 == 0 {
 				b.Logf("indexed %d in %v", i+1, time.Since(start).Round(time.Second))
 			}
 		}
@@ -195,7 +195,11 @@ func BenchmarkSearchLatency(b *testing.B) {
 		for _, c := range classes {
 			var lat []time.Duration
 			var hits uint64
+			var cpu float64
 			for r := 0; r < rounds+1; r++ {
+				if r == 1 {
+					cpu = cpuSeconds()
+				}
 				for _, q := range c.qs {
 					t := time.Now()
 					res, err := s.Search(ctx, q)
@@ -208,11 +212,13 @@ func BenchmarkSearchLatency(b *testing.B) {
 					}
 				}
 			}
+			cpuPerQuery := (cpuSeconds() - cpu) / float64(len(lat)) * 1000
 			slices.Sort(lat)
 			p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
+			b.ReportMetric(cpuPerQuery, c.name+"-cpu-ms/op")
 			b.ReportMetric(float64(p50.Microseconds())/1000, c.name+"-p50-ms")
 			b.ReportMetric(float64(p99.Microseconds())/1000, c.name+"-p99-ms")
-			b.Logf("%s: p50 %v p99 %v, mean hits %d", c.name, p50, p99, hits/uint64(len(lat)))
+			b.Logf("%s: p50 %v p99 %v, mean CPU %.2f ms/query, mean hits %d", c.name, p50, p99, cpuPerQuery, hits/uint64(len(lat)))
 		}
 	}
 	b.StopTimer()
