@@ -1,0 +1,112 @@
+package replicate
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"indexd/feedtree"
+)
+
+// BenchmarkContentTransfer moves a CONTENT_BENCH_MIB (default 256) MiB feed
+// of 64 KiB blocks between two hosts on loopback TCP, both feeds in badger,
+// and in the same run copies the same number of bytes over a raw libp2p
+// stream between the same hosts. Metrics: MB/s of each, their ratio, and
+// proof bytes per block.
+//
+//	go test -run='^$' -bench=ContentTransfer -benchtime=1x ./replicate/
+func BenchmarkContentTransfer(b *testing.B) {
+	mib := envInt("CONTENT_BENCH_MIB", 256)
+	const bs = 64 << 10
+	nblocks := mib << 20 / bs
+	a, c := newContentNode(b), newContentNode(b)
+	kp, _ := feedtree.GenerateKeyPair(nil)
+	w, err := feedtree.OpenFeed(feedtree.NewBadgerStore(openNodeDB(b), []byte("c/")), kp.Public(), &kp)
+	if err != nil {
+		b.Fatal(err)
+	}
+	blk := make([][]byte, 256)
+	for i := range blk {
+		blk[i] = make([]byte, bs)
+		rand.Read(blk[i])
+	}
+	for i := 0; i < nblocks; i += len(blk) {
+		if _, err := w.Append(blk[:min(len(blk), nblocks-i)]...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	a.feeds.add(w)
+	c.connect(b, a)
+	total := int64(nblocks) * bs
+	a.h.h.SetStreamHandler("/bench/raw/1.0.0", func(st network.Stream) {
+		defer st.Close()
+		buf := make([]byte, 256<<10)
+		rand.Read(buf)
+		for left := total; left > 0; left -= int64(len(buf)) {
+			if _, err := st.Write(buf[:min(int64(len(buf)), left)]); err != nil {
+				return
+			}
+		}
+	})
+	ctx := context.Background()
+	var feedSec, rawSec float64
+	var proofPerBlock float64
+	b.ResetTimer()
+	for range b.N {
+		// Raw copy.
+		t0 := time.Now()
+		st, err := c.h.h.NewStream(ctx, peer.ID(a.h.h.ID()), "/bench/raw/1.0.0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, st)
+		if err != nil || n != total {
+			b.Fatalf("raw copy: %d bytes, %v", n, err)
+		}
+		st.Close()
+		rawSec += time.Since(t0).Seconds()
+		// Feed transfer into a fresh badger replica.
+		var rs feedtree.Store = feedtree.NewMemStore()
+		if envInt("CONTENT_BENCH_BADGER", 1) == 1 {
+			rs = feedtree.NewBadgerStore(openNodeDB(b), []byte("c/"))
+		}
+		r, err := feedtree.OpenFeed(rs, w.Key(), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		before := c.h.ContentStats()
+		t0 = time.Now()
+		if err := c.h.FetchRange(ctx, a.h.ID(), r, 0, uint64(nblocks)); err != nil {
+			b.Fatal(err)
+		}
+		feedSec += time.Since(t0).Seconds()
+		after := c.h.ContentStats()
+		proofPerBlock = float64(after.ProofBytesIn-before.ProofBytesIn) / float64(after.BlocksIn-before.BlocksIn)
+	}
+	b.StopTimer()
+	mb := float64(total) / 1e6 * float64(b.N)
+	b.ReportMetric(mb/feedSec, "feed-MB/s")
+	b.ReportMetric(mb/rawSec, "raw-MB/s")
+	b.ReportMetric((mb/feedSec)/(mb/rawSec), "ratio")
+	b.ReportMetric(proofPerBlock, "proof-B/block")
+}
+
+// openNodeDB opens badger as node does (values over 1 KiB in the value
+// log), so blocks are not rewritten by LSM compactions.
+func openNodeDB(b testing.TB) *badger.DB {
+	b.Helper()
+	db, err := badger.Open(badger.DefaultOptions(b.TempDir()).WithLogger(nil).WithMemTableSize(16 << 20).
+		WithNumMemtables(3).WithBlockCacheSize(32 << 20).WithIndexCacheSize(32 << 20).
+		WithValueLogFileSize(128 << 20).WithValueThreshold(1 << 10).WithNumCompactors(2))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	return db
+}
