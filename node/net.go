@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"indexd/dag"
 	"indexd/feedtree"
@@ -140,6 +141,9 @@ func (n *Node) netStatus() (serving bool, id string, addrs []string, peers int) 
 	return true, h.ID(), h.Addrs(), len(h.Peers())
 }
 
+// linkDialTimeout bounds how long Follow waits for a link's peers.
+const linkDialTimeout = 10 * time.Second
+
 // FollowRequest subscribes to an index by key or shareable link.
 type FollowRequest struct {
 	Index   string   `json:"index"` // index key or link from `indexd index link`
@@ -170,11 +174,21 @@ func (n *Node) Follow(ctx context.Context, req FollowRequest) (*Follow, error) {
 		return nil, err
 	}
 	if h := n.host(); h != nil {
+		// Dial the link's addresses at once: some (a LAN or public
+		// address seen from elsewhere) may not be reachable from here.
+		var wg sync.WaitGroup
+		dctx, cancel := context.WithTimeout(ctx, linkDialTimeout)
 		for _, p := range peers {
-			if err := h.Connect(ctx, p); err != nil {
-				n.log.Warn("dial peer from link", "addr", p, "err", err)
-			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := h.Connect(dctx, p); err != nil {
+					n.log.Debug("dial peer from link", "addr", p, "err", err)
+				}
+			}()
 		}
+		wg.Wait()
+		cancel()
 		if err := h.Follow(ctx, idx); err != nil {
 			return nil, err
 		}
