@@ -448,11 +448,8 @@ func (x *Host) serveLive(c *wire, f *feedtree.Feed, have uint64) error {
 	for {
 		wctx, wcancel := context.WithTimeout(ctx, liveKeepalive)
 		go func(n uint64) {
-			if _, err := f.Wait(wctx, n); err == nil {
-				grown <- struct{}{}
-			} else {
-				grown <- struct{}{}
-			}
+			f.Wait(wctx, n) // growth, keepalive timeout or cancel: the loop looks at f.Length()
+			grown <- struct{}{}
 		}(sent)
 		select {
 		case <-grown:
