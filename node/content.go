@@ -328,7 +328,7 @@ func (n *Node) replica(key string) (*feedtree.Feed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: feed key: %v", ErrBadRequest, err)
 	}
-	return n.Feed(k)
+	return n.openFeed(k)
 }
 
 // Get downloads content feed req.Feed into req.Out: it finds peers (the

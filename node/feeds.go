@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
+
+	"github.com/dgraph-io/badger/v4"
 	"sync"
 
 	"indexd/content"
@@ -38,9 +41,39 @@ func (n *Node) feedKeyPath(k feedtree.Key) string {
 	return filepath.Join(n.dir, "feeds", hex.EncodeToString(b[:])+".key")
 }
 
-// Feed opens a content feed by key: writable when this node holds its
-// seed, a replica otherwise. It serves replicate's feed protocol.
+// Feed returns a feed this node holds, for replicate to serve: a content
+// feed it writes, one it downloaded or is downloading, or an author log.
+// Any other key is ErrNotFound, so peers cannot make it open (and keep)
+// empty replicas for random keys.
 func (n *Node) Feed(k feedtree.Key) (*feedtree.Feed, error) {
+	n.content.mu.Lock()
+	f, ok := n.content.m[k]
+	n.content.mu.Unlock()
+	if ok {
+		return f, nil
+	}
+	if _, err := os.Stat(n.feedKeyPath(k)); err == nil || n.held(k) {
+		return n.openFeed(k)
+	}
+	if lf, err := n.dag.Feed(k); err == nil {
+		return lf, nil
+	}
+	return nil, fmt.Errorf("%w: feed %s", ErrNotFound, k)
+}
+
+// held says whether a replica of k was downloaded here.
+func (n *Node) held(k feedtree.Key) bool {
+	b := k.Bytes()
+	err := n.db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get(append(append([]byte(nil), keyHeld...), b[:]...))
+		return err
+	})
+	return err == nil
+}
+
+// openFeed opens a content feed by key, creating an empty replica when
+// this node has none: writable when this node holds its seed.
+func (n *Node) openFeed(k feedtree.Key) (*feedtree.Feed, error) {
 	n.content.mu.Lock()
 	defer n.content.mu.Unlock()
 	if f, ok := n.content.m[k]; ok {
@@ -76,7 +109,7 @@ func (n *Node) NewFeed() (*feedtree.Feed, error) {
 	if err := writeSecretFile(n.feedKeyPath(kp.Public()), []byte(hex.EncodeToString(seed[:])+"\n")); err != nil {
 		return nil, fmt.Errorf("saving feed key: %w", err)
 	}
-	return n.Feed(kp.Public())
+	return n.openFeed(kp.Public())
 }
 
 // shareTorrentFile keeps the original .torrent of an entry as a small

@@ -50,7 +50,7 @@ func cmdServe(c *cli, args []string) error {
 		}
 		fmt.Fprintf(c.stdout, "initialised %s\n", dir)
 	}
-	n, err := node.Open(c.ctx, node.Options{Dir: dir, Logger: logger})
+	n, err := openRetry(c.ctx, node.Options{Dir: dir, Logger: logger})
 	if errors.Is(err, node.ErrNotInitialised) {
 		if _, err = node.Init(c.ctx, dir); err == nil {
 			n, err = node.Open(c.ctx, node.Options{Dir: dir, Logger: logger})
@@ -140,4 +140,21 @@ func listenHTTP(addr string) (net.Listener, error) {
 		return ln, nil
 	}
 	return net.Listen("tcp", "127.0.0.1:0")
+}
+
+// openRetry opens the node, waiting a little while a one-shot CLI command
+// started just before the daemon still holds the directory's lock.
+func openRetry(ctx context.Context, opts node.Options) (*node.Node, error) {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		n, err := node.Open(ctx, opts)
+		if err == nil || !strings.Contains(err.Error(), "directory lock") || time.Now().After(deadline) {
+			return n, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
