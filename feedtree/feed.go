@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -164,12 +165,13 @@ func (f *Feed) Append(blocks ...[]byte) (Head, error) {
 	arena := make([]byte, 0, len(blocks)*(9+2*(9+nodeRecordSize)))
 	var b Batch
 	b.ops = make([]batchOp, 0, 2*len(blocks)+1)
+	leaves := leafNodes(n, blocks)
 	for j, data := range blocks {
 		i := n + uint64(j)
 		start := len(arena)
 		arena = blockKey(arena, i)
 		b.Set(arena[start:len(arena):len(arena)], data)
-		cur := LeafNode(i, data)
+		cur := leaves[j]
 		for len(roots) > 0 && roots[len(roots)-1].Index == Sibling(cur.Index) {
 			cur = ParentNode(roots[len(roots)-1], cur)
 			roots = roots[:len(roots)-1]
@@ -192,6 +194,43 @@ func (f *Feed) Append(blocks ...[]byte) (Head, error) {
 	}
 	f.publish(&state{head: h, roots: roots})
 	return h, nil
+}
+
+// parallelHashBytes is the batch size from which Append hashes leaves on
+// several cores: below it, starting goroutines costs more than it saves.
+const parallelHashBytes = 256 << 10
+
+// leafNodes hashes blocks as leaves first..first+len(blocks)-1. Dear future
+// reader: leaf hashes are independent, and hashing is the one part of an
+// append that is pure CPU; on a 2-core machine splitting a large batch
+// across cores nearly halves it (BENCHMARKS.md, feedtree append).
+func leafNodes(first uint64, blocks [][]byte) []Node {
+	out := make([]Node, len(blocks))
+	total := 0
+	for _, b := range blocks {
+		total += len(b)
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(blocks))
+	if total < parallelHashBytes || workers < 2 {
+		for j, b := range blocks {
+			out[j] = LeafNode(first+uint64(j), b)
+		}
+		return out
+	}
+	var wg sync.WaitGroup
+	per := (len(blocks) + workers - 1) / workers
+	for w := 0; w < len(blocks); w += per {
+		end := min(w+per, len(blocks))
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			for j := lo; j < hi; j++ {
+				out[j] = LeafNode(first+uint64(j), blocks[j])
+			}
+		}(w, end)
+	}
+	wg.Wait()
+	return out
 }
 
 // publish installs st and wakes Wait callers.
