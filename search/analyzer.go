@@ -17,9 +17,10 @@ const (
 	// indexes the full-text fields.
 	AnalyzerName = "indexd_release"
 	// QueryAnalyzerName is the analyzer applied to the words a user types:
-	// the same splitting, lower-cased, but without the whole-chunk tokens
-	// (see ReleaseTokenizer.Chunks), so that "The.Matrix.1999" matches
-	// every name that contains those three words.
+	// the same splitting, lower-cased, but words only: no whole chunks, so
+	// that "The.Matrix.1999" matches every name that contains those three
+	// words, and no parts, as every indexed word carries its parts already
+	// ("1080p" need not also ask for the very common "p").
 	QueryAnalyzerName = "indexd_release_query"
 )
 
@@ -49,7 +50,7 @@ var (
 		TokenFilters: []analysis.TokenFilter{lowercase.NewLowerCaseFilter()},
 	}
 	queryAnalyzer = &analysis.DefaultAnalyzer{
-		Tokenizer:    &ReleaseTokenizer{},
+		Tokenizer:    &ReleaseTokenizer{NoParts: true},
 		TokenFilters: []analysis.TokenFilter{lowercase.NewLowerCaseFilter()},
 	}
 )
@@ -78,7 +79,8 @@ var (
 // so it separates chunks. It allocates the token structs and nothing else;
 // terms alias the input.
 type ReleaseTokenizer struct {
-	Chunks bool // also emit whole chunks of several words
+	Chunks  bool // also emit whole chunks of several words
+	NoParts bool // do not emit the parts of a word
 }
 
 // rune classes
@@ -171,7 +173,7 @@ func (t *ReleaseTokenizer) Tokenize(input []byte) analysis.TokenStream {
 			typ = analysis.Numeric
 		}
 		emit(wordStart, wordEnd, pos, typ)
-		if wordParts > 1 {
+		if wordParts > 1 && !t.NoParts {
 			for i, p := range parts {
 				typ := analysis.AlphaNumeric
 				if partCls0[i] == clsDigit {

@@ -52,7 +52,7 @@ func TestReleaseAnalyzer(t *testing.T) {
 
 func TestQueryAnalyzerDropsChunks(t *testing.T) {
 	got := analyze(true, "The.Matrix 1080p")
-	want := []string{"1080", "1080p", "matrix", "p", "the"}
+	want := []string{"1080p", "matrix", "the"}
 	if !slices.Equal(got, want) {
 		t.Errorf("query analyze = %q; want %q", got, want)
 	}
