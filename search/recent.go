@@ -67,8 +67,18 @@ func collectByDay(ctx context.Context, ir index.IndexReader, m mapping.IndexMapp
 	return c, nil
 }
 
-// count returns the number of documents q matches, without scoring.
+// count returns the number of documents q matches, without scoring. A
+// term query reads the term's document count (deleted documents excluded)
+// instead of walking its postings.
 func count(ctx context.Context, ir index.IndexReader, m mapping.IndexMapping, q query.Query) (uint64, error) {
+	if t, ok := q.(*query.TermQuery); ok {
+		r, err := ir.TermFieldReader(ctx, []byte(t.Term), t.FieldVal, false, false, false)
+		if err != nil {
+			return 0, err
+		}
+		defer r.Close()
+		return r.Count(), nil
+	}
 	s, err := q.Searcher(ctx, ir, m, search.SearcherOptions{Score: "none"})
 	if err != nil {
 		return 0, err

@@ -315,10 +315,17 @@ func TestRecentByDayMatchesGeneral(t *testing.T) {
 	for i := 0; i < 300; i++ {
 		docs = append(docs, Doc{ID: hexID(r.Intn(1 << 30)), Title: "x", Category: uint32(2000 + 10*r.Intn(5)),
 			InfohashV1: fmt.Sprintf("%040x", i),
-			Published: t0.Add(time.Duration(r.Intn(20)) * 12 * time.Hour).Add(-time.Duration(r.Intn(3)) * time.Minute)})
+			Published:  t0.Add(time.Duration(r.Intn(20)) * 12 * time.Hour).Add(-time.Duration(r.Intn(3)) * time.Minute)})
 	}
 	docs = append(docs, Doc{ID: hexID(1 << 31), Title: "old"}) // zero time
 	s := openTest(t, docs)
+	var gone []string
+	for _, d := range docs[:40] {
+		gone = append(gone, d.ID)
+	}
+	if err := s.Apply(nil, gone, 8); err != nil { // counts must not see deleted entries
+		t.Fatal(err)
+	}
 	for _, q := range []Query{{}, {Sort: "-date"}, {Categories: []uint32{2010}}, {Offset: 30, Limit: 7, Sort: "-date"}, {Since: t0.Add(48 * time.Hour)}, {Limit: 400}} {
 		q.Sort = cmp.Or(q.Sort, "date")
 		a, err := s.Search(context.Background(), q)
