@@ -134,13 +134,17 @@ type Host struct {
 	byTopic   map[string]dag.IndexKey
 	cursors   map[cursorKey]*itemSet
 	announced map[feedtree.Key]uint64
-	bad       map[peer.ID]*badness
-	inbound   map[peer.ID]int
-	sessions  map[cursorKey]*sessionState
-	soon      map[cursorKey]bool
-	outbound  map[cursorKey]int
-	peerLive  map[peer.ID]*bucket
-	logLive   map[feedtree.Key]*bucket
+	// badMu guards bad alone: pubsub's event loop reads scores through
+	// score, and must never wait for mu, which Follow holds while it
+	// waits for that loop.
+	badMu    sync.Mutex
+	bad      map[peer.ID]*badness
+	inbound  map[peer.ID]int
+	sessions map[cursorKey]*sessionState
+	soon     map[cursorKey]bool
+	outbound map[cursorKey]int
+	peerLive map[peer.ID]*bucket
+	logLive  map[feedtree.Key]*bucket
 
 	st stats
 }
@@ -312,9 +316,15 @@ func newHost(ctx context.Context, d dagStore, feeds Feeds, opts Options) (*Host,
 	return x, nil
 }
 
-// goRun runs f in a goroutine Close waits for.
+// goRun runs f in a goroutine Close waits for, unless the host is closed.
 func (x *Host) goRun(f func()) {
+	x.mu.Lock()
+	if x.closed {
+		x.mu.Unlock()
+		return
+	}
 	x.wg.Add(1)
+	x.mu.Unlock()
 	go func() {
 		defer x.wg.Done()
 		f()
@@ -440,7 +450,7 @@ func (x *Host) Stats() Stats {
 // down, disconnected and refused for banDuration.
 func (x *Host) penalize(p peer.ID, why error) {
 	x.st.rejected.Add(1)
-	x.mu.Lock()
+	x.badMu.Lock()
 	b := x.bad[p]
 	if b == nil {
 		b = &badness{}
@@ -448,15 +458,15 @@ func (x *Host) penalize(p peer.ID, why error) {
 	}
 	b.count++
 	b.until = time.Now().Add(banDuration)
-	x.mu.Unlock()
+	x.badMu.Unlock()
 	x.log.Warn("replicate: peer sent data that does not verify; disconnecting", "peer", p, "err", why)
 	x.h.ConnManager().Unprotect(p, "indexd-sync")
 	go x.h.Network().ClosePeer(p)
 }
 
 func (x *Host) score(p peer.ID) float64 {
-	x.mu.Lock()
-	defer x.mu.Unlock()
+	x.badMu.Lock()
+	defer x.badMu.Unlock()
 	if b := x.bad[p]; b != nil {
 		return -float64(b.count)
 	}
@@ -464,8 +474,8 @@ func (x *Host) score(p peer.ID) float64 {
 }
 
 func (x *Host) banned(p peer.ID) bool {
-	x.mu.Lock()
-	defer x.mu.Unlock()
+	x.badMu.Lock()
+	defer x.badMu.Unlock()
 	b := x.bad[p]
 	return b != nil && time.Now().Before(b.until)
 }

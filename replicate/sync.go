@@ -127,6 +127,9 @@ type session struct {
 	wake      chan struct{}
 
 	retry atomic.Bool // something could not apply yet; sync again later
+
+	tmu     sync.Mutex
+	touched map[[32]byte]bool // logs this side ingested in the session
 }
 
 type outFrame struct {
@@ -318,6 +321,12 @@ func (s *session) ingest(body []byte) error {
 	switch {
 	case err == nil:
 		s.x.st.blocksIn.Add(uint64(len(m.Blocks)))
+		s.tmu.Lock()
+		if s.touched == nil {
+			s.touched = map[[32]byte]bool{}
+		}
+		s.touched[m.Key.Bytes()] = true
+		s.tmu.Unlock()
 		return nil
 	case s.x.faulty(m.Key, p, m.Blocks, err):
 		return err
@@ -653,8 +662,24 @@ func (x *Host) syncWith(ctx context.Context, p peer.ID, idx dag.IndexKey) error 
 // something did not apply.
 func (x *Host) finished(s *session) {
 	x.st.rounds.Add(1)
-	if set, err := x.items(s.idx); err == nil {
-		x.setCursor(s.peer, s.idx, set)
+	// The peer now holds what this side held at the start (it got our
+	// pushes) plus what we ingested from it. Local appends made meanwhile
+	// are not in its set, so they are left out of the view.
+	if fresh, err := x.items(s.idx); err == nil {
+		s.tmu.Lock()
+		view := make([]item, 0, len(s.set.items)+len(s.touched))
+		for _, it := range s.set.items {
+			if !s.touched[it.Key] {
+				view = append(view, it)
+			}
+		}
+		for k := range s.touched {
+			if it, ok := fresh.lookup(k); ok {
+				view = append(view, it)
+			}
+		}
+		s.tmu.Unlock()
+		x.setCursor(s.peer, s.idx, newItemSet(view))
 	}
 	if s.retry.Load() {
 		go func() {
@@ -681,7 +706,9 @@ func (x *Host) handleSync(st network.Stream) {
 		return
 	}
 	x.inbound[p]++
+	x.wg.Add(1)
 	x.mu.Unlock()
+	defer x.wg.Done()
 	defer func() {
 		x.mu.Lock()
 		if x.inbound[p]--; x.inbound[p] <= 0 {
@@ -689,8 +716,6 @@ func (x *Host) handleSync(st network.Stream) {
 		}
 		x.mu.Unlock()
 	}()
-	x.wg.Add(1)
-	defer x.wg.Done()
 	c := newWire(x, st)
 	typ, body, err := c.read()
 	if err != nil {
@@ -740,7 +765,10 @@ func (x *Host) handleSync(st network.Stream) {
 	defer x.h.ConnManager().Unprotect(p, "indexd-sync")
 	s := x.newSession(x.ctx, idx, p, c, set)
 	reconDone := false
-	switch view := x.cursor(p, idx); {
+	view := x.cursor(p, idx)
+	x.log.Debug("replicate: sync opening", "peer", p, "equal", hl.FP == set.all(), "cursor", view != nil && view.all() == hl.FP,
+		"peerCursor", hl.View != (fingerprint{}) && hl.View == set.all(), "haveCursor", view != nil)
+	switch {
 	case hl.FP == set.all():
 		reconDone = true
 	case view != nil && view.all() == hl.FP:
