@@ -166,7 +166,14 @@ func (s *Index) Search(ctx context.Context, q Query) (res *Result, err error) {
 	for i, c := range page {
 		ids[i] = c.id
 	}
-	req := bleve.NewSearchRequestOptions(docIDs(tq, ids), len(ids), 0, false)
+	// The IDs match already; tq is needed only for the term locations
+	// that highlighting marks (and bleve's match-all Advance walks every
+	// document, so it must not come along otherwise).
+	var pq query.Query = query.NewDocIDQuery(ids)
+	if q.Highlight && strings.TrimSpace(q.Text) != "" {
+		pq = docIDs(tq, ids)
+	}
+	req := bleve.NewSearchRequestOptions(pq, len(ids), 0, false)
 	req.Fields = []string{fieldV1, fieldV2}
 	if q.Highlight {
 		req.Highlight = bleve.NewHighlightWithStyle("html")
