@@ -52,7 +52,8 @@ type Node struct {
 	apiKey   string
 
 	writeMu  sync.Mutex // serialises local appends (one writer per author log)
-	pipeMu   sync.Mutex // serialises pipeline runs
+	entryMu  sync.Mutex // serialises materialising entries (index.Sync)
+	pipeMu   sync.Mutex // serialises feeding search (and Reindex)
 	watchers watchers
 	content  contentFeeds
 	net      netState

@@ -38,11 +38,28 @@ func (n *Node) catchUp(ctx context.Context) error {
 // refresh runs the pipeline for one index: DAG -> entries -> search. It
 // returns the entries that changed, for live watchers.
 func (n *Node) refresh(ctx context.Context, idx dag.IndexKey) ([]*index.Entry, error) {
+	if err := n.syncEntries(ctx, idx); err != nil {
+		return nil, err
+	}
+	return n.syncSearch(ctx, idx)
+}
+
+// syncEntries materialises what the DAG applied into entries.
+func (n *Node) syncEntries(ctx context.Context, idx dag.IndexKey) error {
+	n.entryMu.Lock()
+	defer n.entryMu.Unlock()
+	if _, err := n.idx.Sync(ctx, idx); err != nil {
+		return fmt.Errorf("materialising entries: %w", err)
+	}
+	return nil
+}
+
+// syncSearch feeds changed entries to bleve from the search cursor. It
+// runs apart from syncEntries so a bulk import can index one batch for
+// search while the next is appended and materialised, on another core.
+func (n *Node) syncSearch(ctx context.Context, idx dag.IndexKey) ([]*index.Entry, error) {
 	n.pipeMu.Lock()
 	defer n.pipeMu.Unlock()
-	if _, err := n.idx.Sync(ctx, idx); err != nil {
-		return nil, fmt.Errorf("materialising entries: %w", err)
-	}
 	cursor, err := n.searchCursor(idx)
 	if err != nil {
 		return nil, err

@@ -31,6 +31,29 @@ func (n *Node) Import(ctx context.Context, r io.Reader, which string, progress f
 	sc.Buffer(make([]byte, 64<<10), maxImportLine)
 	var ops []dag.Op
 	done, line := 0, 0
+	// Search indexing (bleve, the slowest stage) runs in its own goroutine,
+	// one batch behind the DAG appends, so the two use both cores.
+	kick := make(chan struct{}, 1)
+	searched := make(chan error, 1)
+	go func() {
+		var err error
+		for range kick {
+			if err == nil {
+				_, err = n.syncSearch(ctx, idx)
+			}
+		}
+		searched <- err
+	}()
+	finish := func(err error) (int, error) {
+		close(kick)
+		if serr := <-searched; err == nil && serr != nil {
+			err = serr
+		}
+		if err == nil {
+			_, err = n.refresh(ctx, idx)
+		}
+		return done, err
+	}
 	flush := func() error {
 		if len(ops) == 0 {
 			return nil
@@ -47,8 +70,12 @@ func (n *Node) Import(ctx context.Context, r io.Reader, which string, progress f
 		}
 		done += len(ops)
 		ops = ops[:0]
-		if _, err := n.refresh(ctx, idx); err != nil {
+		if err := n.syncEntries(ctx, idx); err != nil {
 			return err
+		}
+		select {
+		case kick <- struct{}{}:
+		default: // the search goroutine will see this batch on its next pass
 		}
 		n.announce(ctx, idx, a.Log.Public())
 		if progress != nil {
@@ -64,11 +91,11 @@ func (n *Node) Import(ctx context.Context, r io.Reader, which string, progress f
 		}
 		var v EntryView
 		if err := json.Unmarshal(b, &v); err != nil {
-			return done, fmt.Errorf("%w: line %d: %v", ErrBadRequest, line, err)
+			return finish(fmt.Errorf("%w: line %d: %v", ErrBadRequest, line, err))
 		}
 		put, err := putOf(&v)
 		if err != nil {
-			return done, fmt.Errorf("line %d: %w", line, err)
+			return finish(fmt.Errorf("line %d: %w", line, err))
 		}
 		if v.Retracted {
 			continue
@@ -76,14 +103,14 @@ func (n *Node) Import(ctx context.Context, r io.Reader, which string, progress f
 		ops = append(ops, dag.Op{Kind: dag.OpPut, Put: put})
 		if len(ops) >= importBatch {
 			if err := flush(); err != nil {
-				return done, err
+				return finish(err)
 			}
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return done, fmt.Errorf("reading line %d: %w", line+1, err)
+		return finish(fmt.Errorf("reading line %d: %w", line+1, err))
 	}
-	return done, flush()
+	return finish(flush())
 }
 
 // Export writes every live entry of idx as JSON Lines, sorted by id.
