@@ -121,19 +121,33 @@ func collect(ctx context.Context, ir index.IndexReader, m mapping.IndexMapping, 
 			free = x
 			continue
 		}
-		if h.Len() < n {
-			heap.Push(h, x)
-		} else if c.better(x, h.cands[0]) {
-			free = h.cands[0]
-			h.cands[0] = x
-			heap.Fix(h, 0)
-		} else {
-			free = x
-		}
+		free = h.offer(x, n)
 		if c.err != nil {
 			return nil, c.err
 		}
 	}
+	return c.finish(h)
+}
+
+// offer puts x in the heap if it is among the best n, and returns the
+// candidate left out (x or the one it replaced) for reuse.
+func (h *candHeap) offer(x *cand, n int) *cand {
+	if h.Len() < n {
+		heap.Push(h, x)
+		return nil
+	}
+	if h.c.better(x, h.cands[0]) {
+		out := h.cands[0]
+		h.cands[0] = x
+		heap.Fix(h, 0)
+		return out
+	}
+	return x
+}
+
+// finish sorts the heap's candidates best first into c.hits and loads
+// their IDs.
+func (c *collection) finish(h *candHeap) (*collection, error) {
 	c.hits = h.cands
 	slices.SortFunc(c.hits, func(a, b *cand) int {
 		if c.better(a, b) {

@@ -53,6 +53,8 @@ type Options struct {
 	// which then reads lower and makes the caller apply them again.
 	// Default: false.
 	Durable bool
+
+	noFastPath bool // tests: always use bleve's searchers
 }
 
 func (o Options) batchSize() int {

@@ -140,9 +140,13 @@ func (s *Index) Search(ctx context.Context, q Query) (res *Result, err error) {
 	}
 	defer ir.Close()
 	var col *collection
-	if strings.TrimSpace(q.Text) == "" && spec.field == fieldPublished && !q.Facets {
+	terms, onlyTerms := termsOf(tq, nil)
+	switch {
+	case strings.TrimSpace(q.Text) == "" && spec.field == fieldPublished && !q.Facets:
 		col, err = collectByDay(ctx, ir, s.idx.Mapping(), tq, spec, offset+limit+s.opts.collapseWindow())
-	} else {
+	case onlyTerms && spec.field == "" && !q.Facets && !s.opts.noFastPath:
+		col, err = collectTerms(ctx, ir, terms, offset+limit+s.opts.collapseWindow())
+	default:
 		col, err = collect(ctx, ir, s.idx.Mapping(), tq, spec, offset+limit+s.opts.collapseWindow(), q.Facets)
 	}
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"indexd/internal/synth"
 )
 
 func hexID(i int) string { return fmt.Sprintf("%064x", i) }
@@ -341,4 +343,53 @@ func TestRecentByDayMatchesGeneral(t *testing.T) {
 			t.Errorf("%+v: by day %v (%d); general %v (%d)", q, ids(a), a.Total, ids(b), b.Total)
 		}
 	}
+}
+
+// The term-conjunction fast path ranks as bleve's searchers do.
+func TestFastPathMatchesBleve(t *testing.T) {
+	docs := genDocsForTest(3000)
+	fast := openTest(t, docs)
+	slow, err := Open("", Options{noFastPath: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	if err := slow.Apply(docs, nil, 1); err != nil {
+		t.Fatal(err)
+	}
+	used := 0
+	for _, q := range []Query{
+		{Text: "love"}, {Text: "dark night"}, {Text: "the"}, {Text: "last man 1080p"}, {Text: "x264 bluray"},
+		{Text: "love", Categories: []uint32{2000}}, {Text: "night", Categories: []uint32{5040}, Tags: []string{"hd"}},
+		{Text: "world", Limit: 50, Offset: 10}, {Text: "king of the"}, {Text: "zzzz"}, {Text: "love zzzz"},
+		{Text: "tags:hd"}, {Text: "love", Authors: []string{"author7"}},
+	} {
+		tq, _, err := buildQuery(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := termsOf(tq, nil); ok {
+			used++
+		}
+		a, err := fast.Search(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := slow.Search(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(ids(a), ids(b)) || a.Total != b.Total {
+			t.Errorf("%+v: fast %v (%d); bleve %v (%d)", q, ids(a), a.Total, ids(b), b.Total)
+		}
+	}
+	if used < 10 {
+		t.Errorf("fast path taken by %d queries; want most", used)
+	}
+}
+
+func genDocsForTest(n int) []Doc {
+	docs := make([]Doc, n)
+	synth.Entries(5, n, func(i int, e synth.Entry) { docs[i] = synthDoc(5, i, e) })
+	return docs
 }
