@@ -81,6 +81,10 @@ const (
 	// meshSettle is when to sync again with a peer that joined a topic,
 	// after GossipSub has formed its mesh (heartbeat 1 s).
 	meshSettle = 2500 * time.Millisecond
+	// minFindInterval and maxFindInterval: a followed index looks for peers
+	// on the DHT after minFindInterval, doubling up to maxFindInterval.
+	minFindInterval = time.Second
+	maxFindInterval = 5 * time.Minute
 	// maxCursors bounds the per-(peer, index) views kept for 1-RTT resyncs.
 	maxCursors = 256
 	// connLow, connHigh: connection manager watermarks.
@@ -289,7 +293,7 @@ func newHost(ctx context.Context, d dagStore, feeds Feeds, opts Options) (*Host,
 	x.ServeContent() // content.go: content feeds (requests, live push)
 
 	if opts.DHT {
-		x.kad, err = dht.New(h, dht.Mode(dht.ModeAuto), dht.ProtocolPrefix(dhtPrefix), dht.BootstrapPeers(boot...))
+		x.kad, err = dht.New(h, dht.Mode(dht.ModeAutoServer), dht.ProtocolPrefix(dhtPrefix), dht.BootstrapPeers(boot...))
 		if err != nil {
 			return fail(fmt.Errorf("replicate: starting DHT: %w", err))
 		}

@@ -9,6 +9,7 @@ import (
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/crypto/blake2b"
 	"golang.org/x/sync/errgroup"
@@ -222,33 +223,39 @@ func (x *Host) antiEntropy(ctx context.Context, idx dag.IndexKey, t *pubsub.Topi
 	}
 }
 
-// rendezvousLoop advertises idx on the DHT and connects to peers found there.
+// rendezvousLoop advertises idx on the DHT (again before the record
+// expires) and looks for peers there, first often, then every
+// maxFindInterval, connecting to those it finds.
 func (x *Host) rendezvousLoop(ctx context.Context, idx dag.IndexKey) {
 	ns := rendezvous(idx)
+	nextAd := time.Now()
+	find := minFindInterval
 	for {
-		ttl, err := x.disc.Advertise(ctx, ns)
-		if err != nil {
-			ttl = time.Minute
+		if !time.Now().Before(nextAd) {
+			ttl, err := x.disc.Advertise(ctx, ns)
+			if err != nil || ttl <= 0 {
+				ttl = 2 * minFindInterval
+			}
+			nextAd = time.Now().Add(min(ttl*7/8, time.Hour))
 		}
 		if ch, err := x.disc.FindPeers(ctx, ns); err == nil {
 			for ai := range ch {
-				if ai.ID == x.h.ID() || len(ai.Addrs) == 0 {
+				if ai.ID == x.h.ID() || len(ai.Addrs) == 0 || x.h.Network().Connectedness(ai.ID) == network.Connected {
 					continue
 				}
 				cctx, cancel := context.WithTimeout(ctx, dialTimeout)
-				x.h.Connect(cctx, ai)
+				if err := x.h.Connect(cctx, ai); err != nil {
+					x.log.Debug("replicate: dialing a rendezvous peer", "peer", ai.ID, "err", err)
+				}
 				cancel()
 			}
-		}
-		wait := min(ttl*7/8, 10*time.Minute)
-		if wait <= 0 {
-			wait = time.Minute
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(wait):
+		case <-time.After(find):
 		}
+		find = min(2*find, maxFindInterval)
 	}
 }
 

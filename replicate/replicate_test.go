@@ -44,12 +44,19 @@ func quietLogger() *slog.Logger {
 
 func newTestNode(t testing.TB) *testNode {
 	t.Helper()
+	return newTestNodeOpts(t, Options{})
+}
+
+func newTestNodeOpts(t testing.TB, opts Options) *testNode {
+	t.Helper()
 	db := openDB(t)
 	d, err := dag.Open(db, []byte("d/"), dag.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(context.Background(), d, nil, Options{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: quietLogger()})
+	opts.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	opts.Logger = quietLogger()
+	h, err := New(context.Background(), d, nil, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,4 +266,28 @@ func TestSyncNowCursor(t *testing.T) {
 		t.Fatalf("after incremental sync b holds %d blocks; want 34", n)
 	}
 	t.Logf("incremental sync of 1 entry: %d bytes out, %d bytes in", after.BytesOut-before.BytesOut, after.BytesIn-before.BytesIn)
+}
+
+// TestDHTRendezvous: two hosts that only know a bootstrap peer find each
+// other through the rendezvous on the index's discovery key and replicate.
+func TestDHTRendezvous(t *testing.T) {
+	boot := newTestNodeOpts(t, Options{DHT: true})
+	m := newIndex(t)
+	idx := m.Key()
+	b := newTestNodeOpts(t, Options{DHT: true, Bootstrap: boot.h.Addrs()[:1]})
+	c := newTestNodeOpts(t, Options{DHT: true, Bootstrap: boot.h.Addrs()[:1]})
+	b.d.PutManifest(m)
+	au := newAuthor(t)
+	for range 3 {
+		b.d.Append(context.Background(), idx, au, putOp("via dht"))
+	}
+	for _, n := range []*testNode{b, c} {
+		if err := n.h.Follow(context.Background(), idx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 30*time.Second, "c to find b on the DHT and catch up", converged(t, idx, 4, b, c))
+	if _, err := c.d.Manifest(idx); err != nil {
+		t.Errorf("c has no manifest: %v", err)
+	}
 }
