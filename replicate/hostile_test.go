@@ -324,3 +324,52 @@ func TestHostilePeer(t *testing.T) {
 		t.Errorf("the honest peer rejected %d messages from an honest peer", st.Rejected)
 	}
 }
+
+// TestSyncDetectsFork: two honest replicas hold conflicting histories of one
+// log (the author equivocated); one sync session shows each the other's
+// signed head and both record the fork, without penalising each other.
+func TestSyncDetectsFork(t *testing.T) {
+	m := newIndex(t)
+	idx := m.Key()
+	x, y := newTestNode(t), newTestNode(t)
+	kp, _ := feedtree.GenerateKeyPair(nil)
+	id, _ := dag.GenerateIdentity(rand.Reader)
+	shared := putOp("shared")
+	history := func(name string) *feedtree.Feed {
+		return authorFeedAs(t, id, idx, kp, 2, func(seq uint64, prev dag.ID) *dag.Node {
+			n := plainNode(idx, kp.Public(), name)(seq, prev)
+			if seq == 1 {
+				n.Op = shared
+			}
+			return n
+		})
+	}
+	for n, f := range map[*testNode]*feedtree.Feed{x: history("one"), y: history("two")} {
+		n.d.PutManifest(m)
+		p, err := f.Proof(0, 3, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var blocks [][]byte
+		for i := range uint64(3) {
+			b, _ := f.Get(i)
+			blocks = append(blocks, b)
+		}
+		if _, err := n.d.Ingest(context.Background(), idx, kp.Public(), p, blocks); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.h.Follow(context.Background(), idx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	connect(t, x, y)
+	for _, n := range []*testNode{x, y} {
+		waitFor(t, 10*time.Second, "the fork to be recorded", func() bool {
+			l, ok := hasLog(t, n, idx, kp.Public())
+			return ok && l.Forked
+		})
+		if r := n.h.Stats().Rejected; r != 0 {
+			t.Errorf("an honest replica holding the other branch was penalised (%d rejections)", r)
+		}
+	}
+}

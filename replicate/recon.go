@@ -221,7 +221,7 @@ func (s *itemSet) reconcile(in []rng) (out []rng, pushes []push, err error) {
 				case m.Length < t.Length:
 					back = append(back, m)
 				case m.Head != t.Head:
-					pushes = append(pushes, push{Key: m.Key, From: forkFrom(m.Length)})
+					pushes = append(pushes, push{Key: m.Key, From: forkFrom(m.Length), Trust: t.Trust})
 					back = append(back, m)
 				}
 			}
@@ -245,7 +245,7 @@ func (s *itemSet) reconcile(in []rng) (out []rng, pushes []push, err error) {
 				case m.Length > t.Length:
 					pushes = append(pushes, push{Key: m.Key, From: t.Length, Trust: t.Trust})
 				case m.Length == t.Length && m.Head != t.Head:
-					pushes = append(pushes, push{Key: m.Key, From: forkFrom(m.Length)})
+					pushes = append(pushes, push{Key: m.Key, From: forkFrom(m.Length), Trust: t.Trust})
 				}
 			}
 			out = appendSkip(out, r.upper)

@@ -571,7 +571,7 @@ func diffView(set, view *itemSet) ([]rng, []push) {
 		case m.Length < v.Length:
 			back = append(back, m)
 		case m.Head != v.Head:
-			ps = append(ps, push{Key: m.Key, From: forkFrom(m.Length)})
+			ps = append(ps, push{Key: m.Key, From: forkFrom(m.Length), Trust: v.Trust})
 			back = append(back, m)
 		}
 	}
@@ -681,7 +681,12 @@ func (x *Host) finished(s *session) {
 		s.tmu.Unlock()
 		x.setCursor(s.peer, s.idx, newItemSet(view))
 	}
-	if s.retry.Load() {
+	// Retry soon only while sessions make progress; otherwise gossip and
+	// anti-entropy bring the next attempt.
+	s.tmu.Lock()
+	progress := len(s.touched) > 0
+	s.tmu.Unlock()
+	if s.retry.Load() && progress {
 		go func() {
 			select {
 			case <-time.After(time.Second):
