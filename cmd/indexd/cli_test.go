@@ -96,6 +96,12 @@ func searchJSON(t *testing.T, dir string, args ...string) []hit {
 		if err := json.Unmarshal([]byte(line), &h); err != nil {
 			t.Fatalf("search --json line %q: %v", line, err)
 		}
+		if h.ID == "" {
+			if !strings.Contains(line, `"facets"`) {
+				t.Fatalf("search --json: line without id or facets: %q", line)
+			}
+			continue
+		}
 		hits = append(hits, h)
 	}
 	return hits
@@ -142,6 +148,17 @@ func TestNewUser(t *testing.T) {
 			t.Errorf("%s: magnet = %q", f.File, h.Magnet)
 		}
 		ids[f.File] = h.ID
+	}
+
+	// --json ends with facets: every fixture was tagged "fixture".
+	out = mustRun(t, dir, "search", "--json")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var summary struct {
+		Total  int
+		Facets struct{ Tags map[string]int }
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &summary); err != nil || summary.Facets.Tags["fixture"] != len(fx) || summary.Total != len(fx) {
+		t.Fatalf("search --json summary line %q: %+v %v", lines[len(lines)-1], summary, err)
 	}
 
 	// A word from a file name inside multi.torrent ("alpha.txt").

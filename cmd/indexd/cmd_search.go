@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	register(&command{name: "search", args: "QUERY", summary: "search the local index (bleve query syntax)", run: cmdSearch})
+	register(&command{name: "search", args: "QUERY", summary: "search the local index (bleve query syntax); --json prints one object per hit, then {total, facets}", run: cmdSearch})
 }
 
 func cmdSearch(c *cli, args []string) error {
@@ -45,6 +45,19 @@ func cmdSearch(c *cli, args []string) error {
 			if err := enc.Encode(h); err != nil {
 				return err
 			}
+		}
+		// The last line carries the facets and the total: it has no "id",
+		// so a reader of hits can tell it apart.
+		summary := struct {
+			Total  uint64 `json:"total"`
+			Facets struct {
+				Categories map[string]int `json:"categories"`
+				Tags       map[string]int `json:"tags"`
+			} `json:"facets"`
+		}{Total: res.Total}
+		summary.Facets.Categories, summary.Facets.Tags = res.Categories, res.Tags
+		if err := enc.Encode(summary); err != nil {
+			return err
 		}
 	} else {
 		for _, h := range res.Hits {
