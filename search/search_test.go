@@ -348,7 +348,14 @@ func TestRecentByDayMatchesGeneral(t *testing.T) {
 // The term-conjunction fast path ranks as bleve's searchers do.
 func TestFastPathMatchesBleve(t *testing.T) {
 	docs := genDocsForTest(3000)
-	fast := openTest(t, docs)
+	fast, err := Open("", Options{BatchSize: 400}) // several segments
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fast.Close()
+	if err := fast.Apply(docs, nil, 1); err != nil {
+		t.Fatal(err)
+	}
 	slow, err := Open("", Options{noFastPath: true})
 	if err != nil {
 		t.Fatal(err)
