@@ -144,7 +144,9 @@ func (s *Index) Search(ctx context.Context, q Query) (res *Result, err error) {
 	switch {
 	case strings.TrimSpace(q.Text) == "" && spec.field == fieldPublished && !q.Facets:
 		col, err = collectByDay(ctx, ir, s.idx.Mapping(), tq, spec, offset+limit+s.opts.collapseWindow())
-	case onlyTerms && spec.field == "" && !q.Facets && !s.opts.noFastPath:
+	case onlyTerms && len(terms) == 1 && spec.field == "" && !q.Facets && !s.opts.noFastPath:
+		// Measured at 1M: 10–20 % less CPU for one term; for several,
+		// bleve's conjunction was faster, so it keeps them.
 		col, err = collectTerms(ctx, ir, terms, offset+limit+s.opts.collapseWindow())
 	default:
 		col, err = collect(ctx, ir, s.idx.Mapping(), tq, spec, offset+limit+s.opts.collapseWindow(), q.Facets)

@@ -400,3 +400,53 @@ func genDocsForTest(n int) []Doc {
 	synth.Entries(5, n, func(i int, e synth.Entry) { docs[i] = synthDoc(5, i, e) })
 	return docs
 }
+
+// collectTerms, for any number of terms, ranks as bleve's searchers do.
+func TestCollectTermsMatchesCollect(t *testing.T) {
+	s, err := Open("", Options{BatchSize: 400})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Apply(genDocsForTest(3000), nil, 1); err != nil {
+		t.Fatal(err)
+	}
+	adv, err := s.idx.Advanced()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ir, err := adv.Reader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ir.Close()
+	for _, q := range []Query{{Text: "dark night"}, {Text: "last man 1080p"}, {Text: "love", Categories: []uint32{2000}},
+		{Text: "world", Tags: []string{"hd"}}, {Text: "love zzzz"}, {Text: "king"}} {
+		tq, _, err := buildQuery(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		terms, ok := termsOf(tq, nil)
+		if !ok {
+			t.Fatalf("%+v: not a conjunction of terms", q)
+		}
+		a, err := collectTerms(context.Background(), ir, terms, 30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := collect(context.Background(), ir, s.idx.Mapping(), tq, sortSpec{}, 30, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ia, ib []string
+		for _, h := range a.hits {
+			ia = append(ia, h.id)
+		}
+		for _, h := range b.hits {
+			ib = append(ib, h.id)
+		}
+		if !slices.Equal(ia, ib) || a.total != b.total {
+			t.Errorf("%+v: collectTerms %d hits of %d, collect %d of %d, orders differ: %v", q, len(ia), a.total, len(ib), b.total, !slices.Equal(ia, ib))
+		}
+	}
+}
