@@ -450,3 +450,41 @@ func TestCollectTermsMatchesCollect(t *testing.T) {
 		}
 	}
 }
+
+// Searches run while batches are applied (run with -race).
+func TestConcurrentApplySearch(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{BatchSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	docs := genDocsForTest(1000)
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < len(docs); i += 250 {
+			if err := s.Apply(docs[i:i+250], nil, uint64(i+250)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for finished := false; !finished; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			finished = true
+		default:
+		}
+		for _, q := range []Query{{Text: "love"}, {Text: "dark night", Facets: true, Highlight: true}, {}, {Sort: "size"}} {
+			if _, err := s.Search(context.Background(), q); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n, _ := s.Count(); n != 1000 {
+		t.Fatalf("Count() = %d; want 1000", n)
+	}
+}
