@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 
 	"indexd/dag"
 	"indexd/feedtree"
@@ -146,15 +147,21 @@ func Open(ctx context.Context, opts Options) (*Node, error) {
 func badgerOptions(dir string) badger.Options {
 	return badger.DefaultOptions(dir).
 		WithLogger(nil).
-		WithMemTableSize(16 << 20).
+		WithMemTableSize(8 << 20).
 		WithNumMemtables(3).
 		WithNumLevelZeroTables(3).
 		WithNumLevelZeroTablesStall(8).
 		WithBlockCacheSize(32 << 20).
 		WithIndexCacheSize(32 << 20).
 		WithValueLogFileSize(128 << 20).
+		WithBaseTableSize(4 << 20).
 		WithValueThreshold(1 << 10).
 		WithNumCompactors(2).
+		// Compaction builds each table in memory, compressed blocks and all;
+		// with snappy that held hundreds of MiB during a bulk import. Values
+		// (node bytes, entries) are CBOR and content blocks, which snappy
+		// barely shrinks.
+		WithCompression(options.None).
 		WithCompactL0OnClose(false)
 }
 

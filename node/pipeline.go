@@ -36,10 +36,10 @@ func (n *Node) catchUp(ctx context.Context) error {
 }
 
 // refresh runs the pipeline for one index: DAG -> entries -> search. It
-// returns the entries that changed, for live watchers.
-func (n *Node) refresh(ctx context.Context, idx dag.IndexKey) ([]*index.Entry, error) {
+// returns how many entries changed; live watchers hear of each.
+func (n *Node) refresh(ctx context.Context, idx dag.IndexKey) (int, error) {
 	if err := n.syncEntries(ctx, idx); err != nil {
-		return nil, err
+		return 0, err
 	}
 	return n.syncSearch(ctx, idx)
 }
@@ -57,18 +57,21 @@ func (n *Node) syncEntries(ctx context.Context, idx dag.IndexKey) error {
 // syncSearch feeds changed entries to bleve from the search cursor. It
 // runs apart from syncEntries so a bulk import can index one batch for
 // search while the next is appended and materialised, on another core.
-func (n *Node) syncSearch(ctx context.Context, idx dag.IndexKey) ([]*index.Entry, error) {
+func (n *Node) syncSearch(ctx context.Context, idx dag.IndexKey) (int, error) {
 	n.pipeMu.Lock()
 	defer n.pipeMu.Unlock()
 	cursor, err := n.searchCursor(idx)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	var changed []*index.Entry
+	// Only one batch of entries is held at a time: a catch-up of a million
+	// entries must not keep them all for the watchers.
+	total := 0
 	for {
+		var changed []*index.Entry
 		changes, err := n.idx.Changes(idx, cursor, searchBatch)
 		if err != nil {
-			return changed, err
+			return total, err
 		}
 		if len(changes) == 0 {
 			break
@@ -86,7 +89,7 @@ func (n *Node) syncSearch(ctx context.Context, idx dag.IndexKey) ([]*index.Entry
 				deletes = append(deletes, hex.EncodeToString(idBytes(c.ID)))
 				continue
 			} else if err != nil {
-				return changed, err
+				return total, err
 			}
 			if e.Retracted {
 				deletes = append(deletes, hex.EncodeToString(idBytes(e.ID)))
@@ -97,20 +100,19 @@ func (n *Node) syncSearch(ctx context.Context, idx dag.IndexKey) ([]*index.Entry
 		}
 		last := changes[len(changes)-1].Seq
 		if err := n.search.Apply(docs, deletes, last); err != nil {
-			return changed, fmt.Errorf("indexing for search: %w", err)
+			return total, fmt.Errorf("indexing for search: %w", err)
 		}
 		if err := n.setSearchCursor(idx, last); err != nil {
-			return changed, err
+			return total, err
 		}
 		cursor = last
+		total += len(changed)
+		n.watchers.notify(idx, changed)
 		if err := ctx.Err(); err != nil {
-			return changed, err
+			return total, err
 		}
 	}
-	if len(changed) > 0 {
-		n.watchers.notify(idx, changed)
-	}
-	return changed, nil
+	return total, nil
 }
 
 func idBytes(id dag.ID) []byte {

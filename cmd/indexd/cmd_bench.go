@@ -56,6 +56,7 @@ func cmdBench(c *cli, args []string) error {
 	queries := fs.Int("queries", 300, "queries per latency figure")
 	keep := fs.String("dir", "", "work directory to keep (default: a temporary one, removed)")
 	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of the import to this file")
+	memprof := fs.String("memprofile", "", "write a heap profile taken right after the import to this file")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
@@ -113,7 +114,17 @@ func cmdBench(c *cli, args []string) error {
 	}
 	start := time.Now()
 	bar := newProgress(c.stderr, false)
-	got, err := nd.Import(c.ctx, f, "", bar.update)
+	midDone := false
+	got, err := nd.Import(c.ctx, f, "", func(done int) {
+		bar.update(done)
+		if *memprof != "" && !midDone && done >= *n/2 {
+			midDone = true
+			if pf, err := os.Create(*memprof + ".mid"); err == nil {
+				pprof.Lookup("heap").WriteTo(pf, 0)
+				pf.Close()
+			}
+		}
+	})
 	bar.done()
 	f.Close()
 	if err != nil {
@@ -123,6 +134,12 @@ func cmdBench(c *cli, args []string) error {
 	el := time.Since(start)
 	if *cpuprof != "" {
 		pprof.StopCPUProfile()
+	}
+	if *memprof != "" {
+		if pf, err := os.Create(*memprof); err == nil {
+			pprof.Lookup("heap").WriteTo(pf, 0)
+			pf.Close()
+		}
 	}
 	rep.ImportSeconds = el.Seconds()
 	rep.ImportRate = float64(got) / el.Seconds()
