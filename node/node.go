@@ -27,6 +27,12 @@ var (
 	prefixNode    = []byte("n/")
 )
 
+// searchCleanFile marks a search index closed cleanly (see Open).
+const searchCleanFile = "search.clean"
+
+// searchOptions are the options of the search index.
+var searchOptions = search.Options{BatchSize: searchBatch}
+
 // Options configures Open. The zero value opens DefaultDir().
 type Options struct {
 	// Dir is the data directory. Default: DefaultDir().
@@ -114,20 +120,25 @@ func Open(ctx context.Context, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening index: %w", err)
 	}
-	n.search, err = search.Open(filepath.Join(dir, "search"), search.Options{
-		// Durable: bleve's unsafe batches are lost if the process ends
-		// before scorch persists them, and Close does not wait for that.
-		Durable: true,
-	})
+	// Search batches are not synced one by one (that made every batch wait
+	// for the disk); search.Close persists them all. After a crash the
+	// last batches may be lost, so without the clean-shutdown marker the
+	// search cursors start over and catchUp re-feeds every entry (applying
+	// an entry twice is harmless). A fresh index (or one reset for a new
+	// mapping version) holds nothing, whatever the cursors say.
+	clean := filepath.Join(dir, searchCleanFile)
+	_, cleanErr := os.Stat(clean)
+	n.search, err = search.Open(filepath.Join(dir, "search"), searchOptions)
 	if err != nil {
 		return nil, fmt.Errorf("opening search index: %w", err)
 	}
-	// A fresh (or reset: new mapping version) search index holds nothing,
-	// whatever our cursors say: start them over so catchUp refills it.
-	if c, err := n.search.Cursor(); err == nil && c == 0 {
+	if c, err := n.search.Cursor(); cleanErr != nil || (err == nil && c == 0) {
 		if err := n.db.DropPrefix([]byte("n/scursor/")); err != nil {
 			return nil, err
 		}
+	}
+	if err := os.Remove(clean); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
 	}
 	n.feeds = feedtree.NewBadgerStore(n.db, prefixContent)
 	n.content.init()
@@ -180,7 +191,12 @@ func (n *Node) closeStores() error {
 	var errs []error
 	n.content.closeAll()
 	if n.search != nil {
-		errs = append(errs, n.search.Close())
+		if err := n.search.Close(); err != nil {
+			errs = append(errs, err)
+		} else {
+			// Everything fed to search is on disk: the cursors can be trusted.
+			errs = append(errs, os.WriteFile(filepath.Join(n.dir, searchCleanFile), nil, 0o600))
+		}
 	}
 	if n.dag != nil {
 		errs = append(errs, n.dag.Close())

@@ -197,7 +197,7 @@ func (n *Node) Reindex(ctx context.Context) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
-	if n.search, err = search.Open(dir, search.Options{Durable: true}); err != nil {
+	if n.search, err = search.Open(dir, searchOptions); err != nil {
 		return err
 	}
 	err = n.db.DropPrefix([]byte("n/scursor/"))
