@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -152,7 +153,7 @@ func (x *Host) handleFeed(st network.Stream) {
 	s := &session{x: x, c: c}
 	ps := &pushState{key: k, feed: f, next: w.Start, end: f.Length()}
 	for ps.next < ps.end {
-		done, err := s.writeChunk(ps)
+		done, err := s.writeChunk(ps, math.MaxInt64)
 		if err != nil {
 			st.Reset()
 			return

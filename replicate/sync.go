@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,12 +29,21 @@ type dagStore interface {
 }
 
 // Push chunking: one Data frame carries at most chunkBlocks blocks and about
-// chunkBytes bytes of them. Pushes to one peer go round-robin over the logs
-// one chunk at a time, so nodes arrive roughly in causal order across logs.
+// chunkBytes bytes of them. Pushes to one peer are merged by node time
+// (which is greater than the time of every node a node links): the writer
+// always continues the log whose next node is oldest, and a chunk stops
+// before a node newer than the next node of any other log. Nodes therefore
+// arrive in causal order and the receiver's bounded pending set stays small.
 const (
-	chunkBlocks = 32
+	chunkBlocks = 256
 	chunkBytes  = 256 << 10
 )
+
+// maxStaleFrames bounds the Data frames of one session that verify but do
+// not apply (stale proofs, gaps): beyond it the session ends. Each costs a
+// proof check; an honest peer sends at most a few per log it was asked to
+// stop (frames already in flight).
+const maxStaleFrames = 4096
 
 // items returns the reconciliation set of idx: one item per author log.
 func (x *Host) items(idx dag.IndexKey) (*itemSet, error) {
@@ -122,11 +132,11 @@ type session struct {
 	mu        sync.Mutex
 	ctrl      []outFrame
 	pushes    []*pushState
-	rr        int
 	finishing bool
 	wake      chan struct{}
 
-	retry atomic.Bool // something could not apply yet; sync again later
+	retry atomic.Bool   // something could not apply yet; sync again later
+	stale atomic.Uint64 // Data frames that did not apply
 
 	tmu     sync.Mutex
 	touched map[[32]byte]bool // logs this side ingested in the session
@@ -142,6 +152,37 @@ type pushState struct {
 	feed      *feedtree.Feed
 	next, end uint64
 	trust     uint64 // the peer's trusted head length
+	nextTime  int64  // time of block next (math.MinInt64 for a certificate)
+	nextBlock []byte // block next, read ahead
+}
+
+// blockTime is the merge key of a log block: the node's time, the
+// certificate (block 0) first, an undecodable block last.
+func blockTime(i uint64, b []byte) int64 {
+	if i == 0 {
+		return math.MinInt64
+	}
+	n, err := dag.DecodeNode(b)
+	if err != nil {
+		return math.MaxInt64
+	}
+	return n.Time
+}
+
+// peek reads block next and its time; false when there is none.
+func (ps *pushState) peek() bool {
+	if ps.nextBlock != nil {
+		return true
+	}
+	if ps.next >= ps.end {
+		return false
+	}
+	b, err := ps.feed.Get(ps.next)
+	if err != nil {
+		return false
+	}
+	ps.nextBlock, ps.nextTime = b, blockTime(ps.next, b)
+	return true
 }
 
 func (x *Host) newSession(ctx context.Context, idx dag.IndexKey, p peer.ID, c *wire, set *itemSet) *session {
@@ -212,14 +253,13 @@ func (s *session) writeLoop() error {
 		s.mu.Lock()
 		var f *outFrame
 		var ps *pushState
+		var limit int64
 		switch {
 		case len(s.ctrl) > 0:
 			f = &s.ctrl[0]
 			s.ctrl = s.ctrl[1:]
 		case len(s.pushes) > 0:
-			s.rr %= len(s.pushes)
-			ps = s.pushes[s.rr]
-			s.rr++
+			ps, limit = s.oldest()
 		}
 		finishing := s.finishing
 		s.mu.Unlock()
@@ -232,7 +272,7 @@ func (s *session) writeLoop() error {
 				return err
 			}
 		case ps != nil:
-			done, err := s.writeChunk(ps)
+			done, err := s.writeChunk(ps, limit)
 			if err != nil {
 				return err
 			}
@@ -264,19 +304,61 @@ func (s *session) writeLoop() error {
 	}
 }
 
-// writeChunk writes the next Data frame of ps. done reports that ps is finished.
-func (s *session) writeChunk(ps *pushState) (done bool, err error) {
+// oldest returns the push whose next block is oldest and the time of the
+// next block of any other push (the chunk limit). Pushes with nothing left
+// are dropped. The caller holds s.mu.
+func (s *session) oldest() (*pushState, int64) {
+	var best *pushState
+	second := int64(math.MaxInt64)
+	live := s.pushes[:0]
+	for _, ps := range s.pushes {
+		if !ps.peek() {
+			continue
+		}
+		live = append(live, ps)
+		switch {
+		case best == nil:
+			best = ps
+		case ps.nextTime < best.nextTime:
+			second = best.nextTime
+			best = ps
+		case ps.nextTime < second:
+			second = ps.nextTime
+		}
+	}
+	clear(s.pushes[len(live):])
+	s.pushes = live
+	return best, second
+}
+
+// writeChunk writes the next Data frame of ps: blocks from ps.next up to
+// chunkBlocks, about chunkBytes, and (after the first) no newer than limit.
+// done reports that ps is finished.
+func (s *session) writeChunk(ps *pushState, limit int64) (done bool, err error) {
 	start := ps.next
 	var blocks [][]byte
 	size := 0
+	var held []byte
+	var heldTime int64
 	for i := start; i < ps.end && len(blocks) < chunkBlocks && size < chunkBytes; i++ {
-		b, err := ps.feed.Get(i)
-		if err != nil {
+		var b []byte
+		var t int64
+		if i == start && ps.nextBlock != nil {
+			b, t = ps.nextBlock, ps.nextTime
+		} else {
+			if b, err = ps.feed.Get(i); err != nil {
+				break
+			}
+			t = blockTime(i, b)
+		}
+		if len(blocks) > 0 && t > limit {
+			held, heldTime = b, t
 			break
 		}
 		blocks = append(blocks, b)
 		size += len(b)
 	}
+	ps.nextBlock, ps.nextTime = held, heldTime
 	if len(blocks) == 0 {
 		return true, nil
 	}
@@ -334,8 +416,12 @@ func (s *session) ingest(body []byte) error {
 		// dag recorded the fork proof; nothing else of this log applies.
 		return nil
 	default:
-		// Not applicable now (not contiguous, pending full, a race with
-		// gossip): ask the peer to stop pushing this log, and sync again later.
+		// Not applicable now (not contiguous, pending full, a stale proof):
+		// ask the peer to stop pushing this log, and sync again later. A
+		// peer whose frames keep failing is cut off.
+		if s.stale.Add(1) > maxStaleFrames {
+			return fmt.Errorf("more than %d frames that do not apply: %w", maxStaleFrames, err)
+		}
 		s.retry.Store(true)
 		k := m.Key.Bytes()
 		s.send(frameStop, k[:])
@@ -344,10 +430,11 @@ func (s *session) ingest(body []byte) error {
 	}
 }
 
-// faulty reports whether an Ingest error is the sender's fault. A proof
-// that does not fit because this replica already holds more than the proof
-// assumes (a race between sessions or with gossip) is not, unless the proof
-// is self-contained (Have == 0) and fails on its own.
+// faulty reports whether an Ingest error is the sender's fault. A bad
+// signature always is (it is checked on its own). A proof that does not fit
+// is only when it is self-contained (Have == 0) and fails on its own: one
+// for a verifier at another trusted length can be stale (sessions and
+// gossip race, heads move), which costs a retry, not a ban.
 func (x *Host) faulty(k feedtree.Key, p *feedtree.Proof, blocks [][]byte, err error) bool {
 	if !peerFault(err) {
 		return false
@@ -357,10 +444,6 @@ func (x *Host) faulty(k feedtree.Key, p *feedtree.Proof, blocks [][]byte, err er
 	}
 	var me *feedtree.MismatchError
 	if !errors.Is(err, feedtree.ErrBadProof) && !errors.As(err, &me) {
-		return true
-	}
-	f, ferr := x.d.Feed(k)
-	if ferr != nil || f.Length() <= p.Have {
 		return true
 	}
 	if p.Have == 0 {
@@ -652,6 +735,12 @@ func (x *Host) syncWith(ctx context.Context, p peer.ID, idx dag.IndexKey) error 
 	}
 	s := x.newSession(ctx, idx, p, c, set)
 	if err := s.run(false); err != nil {
+		var re *RemoteError
+		if errors.As(err, &re) && re.Code == codeBusy {
+			// The peer's own session with us goes on, but it may have
+			// started before what we now want: try again once it ends.
+			x.syncSoon(p, idx)
+		}
 		return fmt.Errorf("replicate: syncing %v with %s: %w", idx, p, err)
 	}
 	x.finished(s)
