@@ -23,9 +23,12 @@
 //     range-based set reconciliation (recon.go) over (log key, length, head
 //     hash) sorted by log key; bytes grow with the number of differing logs.
 //     Whichever side is ahead on a log pushes the missing blocks as Data
-//     frames (log key, proof, blocks) unasked, round-robin over logs in
-//     chunks, so a fresh peer receives one continuous stream with no request
-//     round trips. Both sides end with Done.
+//     frames (log key, proof against one signed head, blocks) unasked,
+//     merging the logs by node time so nodes arrive in causal order; a fresh
+//     peer receives one continuous stream with no request round trips. A
+//     receiver answers a frame that does not apply (yet) with Stop{log}.
+//     Both sides end with Done. One session per (peer, index) runs at a
+//     time; when both open one at once, the lower peer id's goes on.
 //   - ManifestProtocol /indexd/manifest/1.0.0: Want{index key} → Manifest
 //     bytes; the asker checks them against the key before storing.
 //   - FeedProtocol /indexd/feed/1.0.0: Want{feed key, start, have} → Data
