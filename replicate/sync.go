@@ -37,12 +37,6 @@ type dagStore interface {
 const (
 	chunkBlocks = 256
 	chunkBytes  = 256 << 10
-	// minChunkBlocks: a chunk takes at least this many blocks (if the log
-	// has them) before the time limit applies, so a frame's proof and
-	// signature check are shared by several blocks. The order is then
-	// causal up to minChunkBlocks per log: the receiver's pending nodes stay
-	// below minChunkBlocks × logs.
-	minChunkBlocks = 16
 )
 
 // maxStaleFrames bounds the Data frames of one session that verify but do
@@ -338,8 +332,11 @@ func (s *session) oldest() (*pushState, int64) {
 }
 
 // writeChunk writes the next Data frame of ps: blocks from ps.next up to
-// chunkBlocks, about chunkBytes, and (after the first minChunkBlocks) no
-// newer than limit.
+// chunkBlocks, about chunkBytes, and (after the first) no newer than limit.
+// Dear future: a minimum chunk (say 16 blocks before the limit applies)
+// saves proofs when logs interleave finely, but measured 2.5x slower fresh
+// catch-up (200k entries, 1,000 logs): every chunk then ends inside the
+// next causal batch and the receiver's pending set grows.
 // done reports that ps is finished.
 func (s *session) writeChunk(ps *pushState, limit int64) (done bool, err error) {
 	start := ps.next
@@ -358,7 +355,7 @@ func (s *session) writeChunk(ps *pushState, limit int64) (done bool, err error) 
 			}
 			t = blockTime(i, b)
 		}
-		if len(blocks) >= minChunkBlocks && t > limit {
+		if len(blocks) > 0 && t > limit {
 			held, heldTime = b, t
 			break
 		}
