@@ -138,6 +138,7 @@ type Host struct {
 	byTopic   map[string]dag.IndexKey
 	cursors   map[cursorKey]*itemSet
 	announced map[feedtree.Key]uint64
+	backoff   map[cursorKey]time.Duration // stalled-session retry waits
 	// badMu guards bad alone: pubsub's event loop reads scores through
 	// score, and must never wait for mu, which Follow holds while it
 	// waits for that loop.

@@ -140,6 +140,7 @@ type session struct {
 
 	tmu     sync.Mutex
 	touched map[[32]byte]bool // logs this side ingested in the session
+	stopped map[[32]byte]bool // logs the peer asked us to stop pushing: it may not hold them
 }
 
 type outFrame struct {
@@ -601,6 +602,12 @@ func (s *session) run(reconDone bool) error {
 					s.x.penalize(s.peer, err)
 					return fail(err)
 				}
+				s.tmu.Lock()
+				if s.stopped == nil {
+					s.stopped = map[[32]byte]bool{}
+				}
+				s.stopped[[32]byte(f.body)] = true
+				s.tmu.Unlock()
 				s.stopPush([32]byte(f.body))
 			case frameDone:
 				peerDone = true
@@ -762,7 +769,10 @@ func (x *Host) finished(s *session) {
 		s.tmu.Lock()
 		view := make([]item, 0, len(s.set.items)+len(s.touched))
 		for _, it := range s.set.items {
-			if !s.touched[it.Key] {
+			// A log the peer stopped did not reach it in full: leave it out
+			// of the view, so the next session offers it again instead of
+			// believing the peer holds it.
+			if !s.touched[it.Key] && !s.stopped[it.Key] {
 				view = append(view, it)
 			}
 		}
@@ -779,14 +789,25 @@ func (x *Host) finished(s *session) {
 	s.tmu.Lock()
 	progress := len(s.touched) > 0
 	s.tmu.Unlock()
-	if s.retry.Load() && progress {
+	// Without progress, back off (up to stalledRetryMax) rather than wait
+	// for anti-entropy: a gap that one session could not fill (frames that
+	// raced a head upgrade) must not stay open for a minute.
+	if s.retry.Load() {
+		wait := time.Second
+		if !progress {
+			wait = x.stalledBackoff(s.peer, s.idx)
+		} else {
+			x.resetBackoff(s.peer, s.idx)
+		}
 		go func() {
 			select {
-			case <-time.After(time.Second):
+			case <-time.After(wait):
 				x.requestSync(s.peer, s.idx)
 			case <-x.ctx.Done():
 			}
 		}()
+	} else {
+		x.resetBackoff(s.peer, s.idx)
 	}
 }
 
@@ -884,4 +905,36 @@ func (x *Host) handleSync(st network.Stream) {
 		return
 	}
 	x.finished(s)
+}
+
+// stalledRetryMin and stalledRetryMax bound the wait before retrying a
+// session that could not apply something and made no progress.
+const (
+	stalledRetryMin = 2 * time.Second
+	stalledRetryMax = 30 * time.Second
+)
+
+// stalledBackoff doubles the wait for (p, idx), from stalledRetryMin up to
+// stalledRetryMax.
+func (x *Host) stalledBackoff(p peer.ID, idx dag.IndexKey) time.Duration {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	k := cursorKey{p, idx}
+	if x.backoff == nil {
+		x.backoff = map[cursorKey]time.Duration{}
+	}
+	d := x.backoff[k]
+	if d == 0 {
+		d = stalledRetryMin
+	} else {
+		d = min(2*d, stalledRetryMax)
+	}
+	x.backoff[k] = d
+	return d
+}
+
+func (x *Host) resetBackoff(p peer.ID, idx dag.IndexKey) {
+	x.mu.Lock()
+	delete(x.backoff, cursorKey{p, idx})
+	x.mu.Unlock()
 }
