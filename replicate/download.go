@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -128,6 +129,10 @@ func (fc *feedConn) close() { fc.c.s.Close() }
 func (x *Host) FetchRange(ctx context.Context, p string, f *feedtree.Feed, start, end uint64) error {
 	return x.Download(ctx, f, []BlockRange{{start, end}}, []string{p}, nil)
 }
+
+// workerAttempts bounds how often one peer's download worker reopens its
+// stream after a failure that was not the peer's fault.
+const workerAttempts = 3
 
 // chunk is one request's worth of missing blocks.
 type chunk struct {
@@ -293,10 +298,28 @@ func (x *Host) Download(ctx context.Context, f *feedtree.Feed, ranges []BlockRan
 		go func() {
 			defer wg.Done()
 			defer pl.workerDone()
-			if err := x.downloadFrom(ctx, pid, f, pl); err != nil {
-				errMu.Lock()
-				errs = append(errs, fmt.Errorf("%s: %w", pid.ShortString(), err))
-				errMu.Unlock()
+			// A worker whose stream failed for a passing reason (a dial or
+			// stream timeout on a loaded machine) tries again a few times:
+			// it may be the only peer holding some blocks. A banned peer
+			// does not get another chance.
+			for attempt := 1; ; attempt++ {
+				err := x.downloadFrom(ctx, pid, f, pl)
+				if err == nil {
+					return
+				}
+				pl.mu.Lock()
+				finished := pl.err != nil || pl.left == 0
+				pl.mu.Unlock()
+				if finished || attempt >= workerAttempts || ctx.Err() != nil || x.banned(pid) {
+					errMu.Lock()
+					errs = append(errs, fmt.Errorf("%s: %w", pid.ShortString(), err))
+					errMu.Unlock()
+					return
+				}
+				select {
+				case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+				case <-ctx.Done():
+				}
 			}
 		}()
 	}
