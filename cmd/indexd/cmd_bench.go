@@ -60,8 +60,8 @@ func cmdBench(c *cli, args []string) error {
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
-	if len(c.args) != 1 || c.args[0] != "import" {
-		return usageError("want: bench import [-n N]")
+	if len(c.args) != 1 || (c.args[0] != "import" && c.args[0] != "sync") {
+		return usageError("want: bench import|sync [-n N]")
 	}
 	work := *keep
 	if work == "" {
@@ -76,6 +76,9 @@ func cmdBench(c *cli, args []string) error {
 	}
 	*baseN = min(*baseN, *n)
 	logf := func(format string, a ...any) { fmt.Fprintf(c.stderr, format+"\n", a...) }
+	if c.args[0] == "sync" {
+		return benchSync(c, work, *n, fs.asJSON(), logf)
+	}
 	rep := benchReport{Entries: *n, BaselineDocs: *baseN, GoMaxProcs: runtime.GOMAXPROCS(0)}
 
 	// 1. Synthetic entries as JSON Lines, the format of export/import.
@@ -375,4 +378,159 @@ func dirSize(dir string) int64 {
 		return nil
 	})
 	return total
+}
+
+// syncReport is what `indexd bench sync` prints.
+type syncReport struct {
+	Entries          int     `json:"entries"`
+	ImportSeconds    float64 `json:"source_import_seconds"`
+	ImportRate       float64 `json:"source_import_entries_per_s"`
+	StoredSeconds    float64 `json:"catch_up_stored_seconds"`
+	SearchSeconds    float64 `json:"catch_up_searchable_seconds"`
+	SearchRate       float64 `json:"catch_up_searchable_entries_per_s"`
+	RatioToImport    float64 `json:"searchable_to_import_ratio"`
+	LiveP50ms        float64 `json:"live_publish_to_searchable_p50_ms"`
+	LiveP99ms        float64 `json:"live_publish_to_searchable_p99_ms"`
+	LivePublishes    int     `json:"live_publishes"`
+	PeakRSSBytes     int64   `json:"peak_rss_bytes"`
+	MeasurementNotes string  `json:"note"`
+}
+
+// benchSync measures catch-up through the whole node: A imports n entries;
+// B, fresh, follows A's index over libp2p on loopback; the figures are the
+// time until B holds every node (equal digests) and until all are
+// searchable, next to A's own bulk import of the same entries. Then live:
+// publishes on A until each is found by B's search.
+func benchSync(c *cli, work string, n int, asJSON bool, logf func(string, ...any)) error {
+	ctx := c.ctx
+	file := filepath.Join(work, "entries.jsonl")
+	logf("generating %d entries", n)
+	if _, err := writeSynth(file, n); err != nil {
+		return err
+	}
+	open := func(name string) (*node.Node, error) {
+		dir := filepath.Join(work, name)
+		if _, err := node.Init(ctx, dir); err != nil {
+			return nil, err
+		}
+		return node.Open(ctx, node.Options{Dir: dir})
+	}
+	a, err := open("a")
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	logf("importing on A")
+	t0 := time.Now()
+	_, err = a.Import(ctx, f, "", nil)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	rep := syncReport{Entries: n, ImportSeconds: time.Since(t0).Seconds()}
+	rep.ImportRate = float64(n) / rep.ImportSeconds
+	b, err := open("b")
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	loop := node.NetOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}
+	if err := a.StartNet(ctx, loop); err != nil {
+		return err
+	}
+	if err := b.StartNet(ctx, loop); err != nil {
+		return err
+	}
+	link, err := a.IndexLink(ctx, "")
+	if err != nil {
+		return err
+	}
+	digest := func(x *node.Node, key string) string {
+		st, err := x.Status(ctx)
+		if err != nil {
+			return ""
+		}
+		for _, is := range st.Indexes {
+			if is.Key == key {
+				return is.Digest
+			}
+		}
+		return ""
+	}
+	infos, err := a.Indexes(ctx)
+	if err != nil {
+		return err
+	}
+	var key string
+	for _, i := range infos {
+		if i.Default {
+			key = i.Key
+		}
+	}
+	want := digest(a, key)
+	count := func() uint64 {
+		r, err := b.Search(ctx, node.SearchRequest{Index: []string{key}, Limit: 1})
+		if err != nil {
+			return 0
+		}
+		return r.Total
+	}
+	logf("B follows A")
+	t0 = time.Now()
+	if _, err := b.Follow(ctx, node.FollowRequest{Index: link}); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(2 * time.Hour)
+	for rep.StoredSeconds == 0 || rep.SearchSeconds == 0 {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("catch-up did not finish")
+		}
+		if rep.StoredSeconds == 0 && digest(b, key) == want {
+			rep.StoredSeconds = time.Since(t0).Seconds()
+		}
+		if rep.SearchSeconds == 0 && count() >= uint64(n) {
+			rep.SearchSeconds = time.Since(t0).Seconds()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rep.SearchRate = float64(n) / rep.SearchSeconds
+	rep.RatioToImport = rep.ImportSeconds / rep.SearchSeconds
+	logf("live: publish on A, search on B")
+	var lat []time.Duration
+	for i := 0; i < 200 && ctx.Err() == nil; i++ {
+		name := fmt.Sprintf("livebench.%d.zqx%d", i, i)
+		t1 := time.Now()
+		if _, err := a.Publish(ctx, node.PublishRequest{Magnet: fmt.Sprintf("magnet:?xt=urn:btih:%040x&dn=%s", 0xabc000+i, name)}); err != nil {
+			return err
+		}
+		for {
+			r, err := b.Search(ctx, node.SearchRequest{Query: fmt.Sprintf("zqx%d", i), Limit: 1})
+			if err == nil && r.Total > 0 {
+				break
+			}
+			if time.Since(t1) > 30*time.Second {
+				return fmt.Errorf("live entry %d did not arrive", i)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		lat = append(lat, time.Since(t1))
+	}
+	rep.LivePublishes = len(lat)
+	rep.LiveP50ms, rep.LiveP99ms = percentiles(lat)
+	rep.PeakRSSBytes = peakRSS()
+	rep.MeasurementNotes = "two nodes in one process on loopback TCP; the source's import of the same entries is the baseline; live latency polls B's search every 2 ms"
+	if asJSON {
+		return writeJSON(c.stdout, rep)
+	}
+	w := c.stdout
+	fmt.Fprintf(w, "entries:                    %d\n", rep.Entries)
+	fmt.Fprintf(w, "A's own import:             %.1f s (%.0f entries/s)\n", rep.ImportSeconds, rep.ImportRate)
+	fmt.Fprintf(w, "B caught up (equal digest): %.1f s\n", rep.StoredSeconds)
+	fmt.Fprintf(w, "B searchable:               %.1f s (%.0f entries/s, %.2fx A's import speed)\n", rep.SearchSeconds, rep.SearchRate, rep.RatioToImport)
+	fmt.Fprintf(w, "live publish->searchable:   p50 %.1f ms, p99 %.1f ms over %d\n", rep.LiveP50ms, rep.LiveP99ms, rep.LivePublishes)
+	return nil
 }
