@@ -261,7 +261,9 @@ func (d *DAG) Ingest(ctx context.Context, idx IndexKey, log feedtree.Key, p *fee
 			return 0, fmt.Errorf("ingesting node %d of %v: it names index %v, log %v, seq %d: %w", seq, log, n.Index, n.Log, n.Seq, ErrBadNode)
 		}
 		if seq >= 2 {
-			if i == 0 {
+			if i == 0 && l != nil && l.applied == seq {
+				prev = l.lastHash // node seq-1 is the last applied
+			} else if i == 0 {
 				pb, err := f.Get(seq - 1)
 				if err != nil {
 					return 0, fmt.Errorf("reading node %d of %v: %w", seq-1, log, err)

@@ -163,11 +163,11 @@ func blockTime(i uint64, b []byte) int64 {
 	if i == 0 {
 		return math.MinInt64
 	}
-	n, err := dag.DecodeNode(b)
+	t, err := dag.NodeTime(b)
 	if err != nil {
 		return math.MaxInt64
 	}
-	return n.Time
+	return t
 }
 
 // peek reads block next and its time; false when there is none.
