@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -97,13 +98,16 @@ func BenchmarkContentTransfer(b *testing.B) {
 	b.ReportMetric(proofPerBlock, "proof-B/block")
 }
 
-// openNodeDB opens badger as node does (values over 1 KiB in the value
-// log), so blocks are not rewritten by LSM compactions.
+// openNodeDB opens badger with node's options (node/node.go badgerOptions:
+// values over 1 KiB in the value log, so blocks are not rewritten by LSM
+// compactions; no table compression). Keep the two in step.
 func openNodeDB(b testing.TB) *badger.DB {
 	b.Helper()
-	db, err := badger.Open(badger.DefaultOptions(b.TempDir()).WithLogger(nil).WithMemTableSize(16 << 20).
-		WithNumMemtables(3).WithBlockCacheSize(32 << 20).WithIndexCacheSize(32 << 20).
-		WithValueLogFileSize(128 << 20).WithValueThreshold(1 << 10).WithNumCompactors(2))
+	db, err := badger.Open(badger.DefaultOptions(b.TempDir()).WithLogger(nil).WithMemTableSize(8 << 20).
+		WithNumMemtables(3).WithNumLevelZeroTables(3).WithNumLevelZeroTablesStall(8).
+		WithBlockCacheSize(32 << 20).WithIndexCacheSize(32 << 20).
+		WithValueLogFileSize(128 << 20).WithBaseTableSize(4 << 20).WithValueThreshold(1 << 10).
+		WithNumCompactors(2).WithCompression(options.None).WithCompactL0OnClose(false))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -148,7 +148,7 @@ type plan struct {
 	queue    []*chunk
 	left     int // chunks not stored yet
 	workers  int // live workers
-	waiting  int // workers waiting in take
+	waiting  int // workers waiting in take and not woken since (see wakeLocked)
 	inflight int
 	err      error
 
@@ -160,7 +160,7 @@ func (pl *plan) failLocked(err error) {
 	if pl.err == nil {
 		pl.err = err
 	}
-	pl.cond.Broadcast()
+	pl.wakeLocked()
 }
 
 // take returns the next chunk pid has not been refused, or nil when the
@@ -181,11 +181,20 @@ func (pl *plan) take(ctx context.Context, pid peer.ID) *chunk {
 		}
 		pl.waiting++
 		pl.checkStuckLocked()
-		if pl.err == nil {
-			pl.cond.Wait()
+		if pl.err != nil {
+			return nil
 		}
-		pl.waiting--
+		pl.cond.Wait() // wakeLocked took this worker off waiting
 	}
+}
+
+// wakeLocked wakes every worker waiting in take. Woken workers no longer
+// count as waiting until they have looked at the queue again: a worker
+// that was woken for a chunk but has not yet run must not make
+// checkStuckLocked think that everyone is stuck.
+func (pl *plan) wakeLocked() {
+	pl.waiting = 0
+	pl.cond.Broadcast()
 }
 
 // checkStuckLocked fails the plan when every live worker waits for a chunk
@@ -205,7 +214,7 @@ func (pl *plan) requeue(ch *chunk) {
 	pl.mu.Lock()
 	pl.inflight--
 	pl.queue = append(pl.queue, ch)
-	pl.cond.Broadcast()
+	pl.wakeLocked()
 	pl.mu.Unlock()
 }
 
@@ -223,7 +232,7 @@ func (pl *plan) stored(ch *chunk, upto uint64, bytes uint64) {
 	if pl.progress != nil {
 		pl.progress(pl.done, pl.total)
 	}
-	pl.cond.Broadcast()
+	pl.wakeLocked()
 	pl.mu.Unlock()
 }
 
@@ -231,7 +240,7 @@ func (pl *plan) workerDone() {
 	pl.mu.Lock()
 	pl.workers--
 	pl.checkStuckLocked()
-	pl.cond.Broadcast()
+	pl.wakeLocked()
 	pl.mu.Unlock()
 }
 
@@ -285,7 +294,7 @@ func (x *Host) Download(ctx context.Context, f *feedtree.Feed, ranges []BlockRan
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() {
 		pl.mu.Lock()
-		pl.cond.Broadcast()
+		pl.wakeLocked()
 		pl.mu.Unlock()
 	})
 	defer stop()
@@ -340,8 +349,9 @@ func (x *Host) Download(ctx context.Context, f *feedtree.Feed, ranges []BlockRan
 }
 
 // downloadFrom runs one peer's worker: a sender that keeps requestWindow
-// requests in flight and a receiver that verifies and stores answers in
-// order.
+// requests in flight, a reader that takes the answers off the stream and a
+// storer (this goroutine) that verifies and stores them in order, so
+// reading the next answer overlaps with hashing and writing the last.
 func (x *Host) downloadFrom(ctx context.Context, pid peer.ID, f *feedtree.Feed, pl *plan) error {
 	fc, err := x.openContent(ctx, pid, f, 0)
 	if err != nil {
@@ -380,13 +390,30 @@ func (x *Host) downloadFrom(ctx context.Context, pid peer.ID, f *feedtree.Feed, 
 			}
 		}
 	}()
+	// The reader takes answers off the stream while the storer verifies
+	// and stores the previous ones: hashing and the store's write overlap
+	// with receiving. Answers are read into buffers the storer hands back,
+	// so at most requestWindow+1 answers are held at once.
+	answers := make(chan answer, requestWindow)
+	free := make(chan []byte, requestWindow+2)
+	go fc.readAnswers(sent, answers, free)
 	var rerr error
-	for ch := range sent {
+	for a := range answers {
 		if rerr != nil {
-			pl.requeue(ch)
+			pl.requeue(a.ch)
 			continue
 		}
-		if rerr = fc.receive(ch, pl); rerr != nil {
+		if a.err != nil {
+			pl.requeue(a.ch)
+			rerr = a.err
+		} else {
+			rerr = fc.store(a.ch, a.typ, a.body, pl)
+		}
+		select {
+		case free <- a.buf:
+		default:
+		}
+		if rerr != nil {
 			cancel()
 			fc.c.s.Reset()
 		}
@@ -400,15 +427,49 @@ func (x *Host) downloadFrom(ctx context.Context, pid peer.ID, f *feedtree.Feed, 
 	return rerr
 }
 
-// receive reads the answer to ch and stores it. It requeues ch (or its
-// remainder) unless it returns nil with ch fully stored; an error ends the
-// worker.
-func (fc *feedConn) receive(ch *chunk, pl *plan) error {
-	typ, body, err := fc.c.read()
-	if err != nil {
-		pl.requeue(ch)
-		return fmt.Errorf("reading content answer: %w", err)
+// answer is one read answer (or the read error) to the request for ch.
+type answer struct {
+	ch   *chunk
+	typ  byte
+	body []byte // aliases buf
+	buf  []byte
+	err  error
+}
+
+// readAnswers reads one answer per chunk of sent, in order, into out. After
+// a read error every further chunk is passed on with that error, so the
+// storer requeues each exactly once. It closes out when sent is closed.
+func (fc *feedConn) readAnswers(sent <-chan *chunk, out chan<- answer, free <-chan []byte) {
+	defer close(out)
+	var err error
+	for ch := range sent {
+		if err != nil {
+			out <- answer{ch: ch, err: err}
+			continue
+		}
+		var buf []byte
+		select {
+		case buf = <-free:
+		default:
+		}
+		c := fc.c
+		c.s.SetReadDeadline(time.Now().Add(idleTimeout))
+		typ, body, n, rerr := readFrame(c.r, &buf)
+		c.in.Add(uint64(n))
+		c.x.st.bytesIn.Add(uint64(n))
+		if rerr != nil {
+			err = fmt.Errorf("reading content answer: %w", rerr)
+			out <- answer{ch: ch, err: err}
+			continue
+		}
+		out <- answer{ch: ch, typ: typ, body: body, buf: buf}
 	}
+}
+
+// store verifies and stores the answer (typ, body) to ch. It requeues ch
+// (or its remainder) unless it returns nil with ch fully stored; an error
+// ends the worker.
+func (fc *feedConn) store(ch *chunk, typ byte, body []byte, pl *plan) error {
 	switch typ {
 	case cMissing:
 		r, err := decodeContentRequest(body, false)
