@@ -122,13 +122,27 @@ func Open(dir string, opts Options) (*Index, error) {
 		}
 	}
 	if idx == nil {
-		idx, err = bleve.NewUsing(dir, newMapping(), scorch.Name, scorch.Name, cfg)
+		// Create durably: bleve keeps the mapping (and we the version) in
+		// scorch's internal store, and with unsafe batches neither is on
+		// disk until the persister runs, which Close does not wait for; a
+		// process that exits soon after creating the index left one that
+		// could not be reopened ("error parsing mapping JSON").
+		durable := map[string]interface{}{"unsafe_batch": false}
+		idx, err = bleve.NewUsing(dir, newMapping(), scorch.Name, scorch.Name, durable)
 		if err != nil {
 			return nil, fmt.Errorf("search: creating index: %w", err)
 		}
 		if err := idx.SetInternal(keyVersion, []byte(mappingVersion)); err != nil {
 			idx.Close()
 			return nil, fmt.Errorf("search: writing mapping version: %w", err)
+		}
+		if dir != "" && !opts.Durable {
+			if err := idx.Close(); err != nil {
+				return nil, fmt.Errorf("search: closing new index: %w", err)
+			}
+			if idx, err = bleve.OpenUsing(dir, cfg); err != nil {
+				return nil, fmt.Errorf("search: reopening %s: %w", dir, err)
+			}
 		}
 	}
 	return &Index{opts: opts, idx: idx, onDisk: dir != "", unpersisted: make(chan struct{}, maxUnpersisted)}, nil
