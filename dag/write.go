@@ -204,62 +204,6 @@ func (d *DAG) headsByAge(ix *indexState, skip feedtree.Key) []Link {
 // Options.ForkAuthor, appending a fork-proof node. It returns how many
 // nodes were applied, in any log.
 func (d *DAG) Ingest(ctx context.Context, idx IndexKey, log feedtree.Key, p *feedtree.Proof, blocks [][]byte) (int, error) {
-	return d.IngestRange(ctx, DecodeRange(idx, log, p, blocks))
-}
-
-// Range is a range of an author log decoded ahead of IngestRange, so that
-// a caller can decode the next range while the previous one is stored.
-type Range struct {
-	idx    IndexKey
-	log    feedtree.Key
-	p      *feedtree.Proof
-	blocks [][]byte
-	nodes  []freshNode // by block; zero for the certificate
-	bad    int         // the first block that fails the checks DecodeRange makes, or len(blocks)
-	err    error       // why block bad fails
-}
-
-// DecodeRange decodes and checks the blocks of a range as Ingest does
-// before it looks at any stored state: each node decodes and names idx,
-// log and its seq, and links the node before it in the range first. A
-// failure is reported by IngestRange, in the order Ingest reports errors.
-func DecodeRange(idx IndexKey, log feedtree.Key, p *feedtree.Proof, blocks [][]byte) *Range {
-	r := &Range{idx: idx, log: log, p: p, blocks: blocks, bad: len(blocks)}
-	if p == nil {
-		return r
-	}
-	r.nodes = make([]freshNode, len(blocks))
-	var prev ID
-	for i, b := range blocks {
-		seq := p.Start + uint64(i)
-		if seq == 0 {
-			continue
-		}
-		n, err := DecodeNode(b)
-		if err != nil {
-			r.bad, r.err = i, fmt.Errorf("ingesting node %d of %v: %w", seq, log, err)
-			return r
-		}
-		if n.Index != idx || n.Log != log || n.Seq != seq {
-			r.bad, r.err = i, fmt.Errorf("ingesting node %d of %v: it names index %v, log %v, seq %d: %w", seq, log, n.Index, n.Log, n.Seq, ErrBadNode)
-			return r
-		}
-		if seq >= 2 && i > 0 && n.Links[0].Hash != prev {
-			r.bad, r.err = i, fmt.Errorf("ingesting node %d of %v: first link does not hash-match node %d: %w", seq, log, seq-1, ErrBadNode)
-			return r
-		}
-		prev = HashNode(b)
-		r.nodes[i] = freshNode{n, prev}
-	}
-	return r
-}
-
-// IngestRange is Ingest of a range DecodeRange decoded.
-func (d *DAG) IngestRange(ctx context.Context, r *Range) (int, error) {
-	if r == nil {
-		return 0, fmt.Errorf("dag: ingest of no range: %w", feedtree.ErrBadProof)
-	}
-	idx, log, p, blocks := r.idx, r.log, r.p, r.blocks
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -302,21 +246,24 @@ func (d *DAG) IngestRange(ctx context.Context, r *Range) (int, error) {
 	if l != nil {
 		f = l.feed
 	}
+	var prev ID
 	var fresh map[uint64]freshNode
-	for i := range blocks {
+	for i, b := range blocks {
 		seq := p.Start + uint64(i)
 		if seq == 0 {
 			continue
 		}
-		if i == r.bad {
-			return 0, r.err
+		n, err := DecodeNode(b)
+		if err != nil {
+			return 0, fmt.Errorf("ingesting node %d of %v: %w", seq, log, err)
 		}
-		n := r.nodes[i].node
-		if seq >= 2 && i == 0 {
-			var prev ID
-			if l != nil && l.applied == seq {
+		if n.Index != idx || n.Log != log || n.Seq != seq {
+			return 0, fmt.Errorf("ingesting node %d of %v: it names index %v, log %v, seq %d: %w", seq, log, n.Index, n.Log, n.Seq, ErrBadNode)
+		}
+		if seq >= 2 {
+			if i == 0 && l != nil && l.applied == seq {
 				prev = l.lastHash // node seq-1 is the last applied
-			} else {
+			} else if i == 0 {
 				pb, err := f.Get(seq - 1)
 				if err != nil {
 					return 0, fmt.Errorf("reading node %d of %v: %w", seq-1, log, err)
@@ -327,10 +274,11 @@ func (d *DAG) IngestRange(ctx context.Context, r *Range) (int, error) {
 				return 0, fmt.Errorf("ingesting node %d of %v: first link does not hash-match node %d: %w", seq, log, seq-1, ErrBadNode)
 			}
 		}
+		prev = HashNode(b)
 		if fresh == nil {
 			fresh = make(map[uint64]freshNode, len(blocks))
 		}
-		fresh[seq] = r.nodes[i]
+		fresh[seq] = freshNode{n, prev}
 	}
 	newHeld := max(held, p.End)
 	var applied uint64 = 1

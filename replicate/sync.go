@@ -24,7 +24,6 @@ type dagStore interface {
 	Logs(idx dag.IndexKey) ([]dag.LogState, error)
 	Feed(log feedtree.Key) (*feedtree.Feed, error)
 	Ingest(ctx context.Context, idx dag.IndexKey, log feedtree.Key, p *feedtree.Proof, blocks [][]byte) (int, error)
-	IngestRange(ctx context.Context, r *dag.Range) (int, error)
 	Manifest(idx dag.IndexKey) (*dag.Manifest, error)
 	PutManifest(m *dag.Manifest) error
 }
@@ -394,36 +393,18 @@ func (s *session) writeChunk(ps *pushState, limit int64) (done bool, err error) 
 	return end >= ps.end, nil
 }
 
-// inData is a Data frame decoded by the reader, so that decoding the next
-// frame overlaps storing the previous one.
-type inData struct {
-	m   data
-	p   *feedtree.Proof
-	r   *dag.Range
-	err error // the frame or its proof does not decode
-}
-
-// decode decodes a Data frame body and the nodes it carries.
-func (s *session) decode(body []byte) *inData {
+// ingest verifies and stores one Data frame. A frame that fails verification
+// is the peer's fault: the session ends and the peer is penalised.
+func (s *session) ingest(body []byte) error {
 	m, err := decodeData(body)
 	if err != nil {
-		return &inData{err: err}
+		return err
 	}
 	p, err := feedtree.DecodeProof(m.Proof)
 	if err != nil {
-		return &inData{err: fmt.Errorf("decoding proof: %v: %w", err, ErrMalformed)}
+		return fmt.Errorf("decoding proof: %v: %w", err, ErrMalformed)
 	}
-	return &inData{m: m, p: p, r: dag.DecodeRange(s.idx, m.Key, p, m.Blocks)}
-}
-
-// ingest verifies and stores one Data frame. A frame that fails verification
-// is the peer's fault: the session ends and the peer is penalised.
-func (s *session) ingest(in *inData) error {
-	if in.err != nil {
-		return in.err
-	}
-	m, p := in.m, in.p
-	_, err := s.x.d.IngestRange(s.ctx, in.r)
+	_, err = s.x.d.Ingest(s.ctx, s.idx, m.Key, p, m.Blocks)
 	switch {
 	case err == nil:
 		s.x.st.blocksIn.Add(uint64(len(m.Blocks)))
@@ -499,7 +480,7 @@ func peerFault(err error) bool {
 func (s *session) run(reconDone bool) error {
 	defer s.cancel(nil)
 	ctrl := make(chan outFrame, 4)
-	datac := make(chan *inData, 16)
+	datac := make(chan []byte, 16)
 	errc := make(chan error, 3)
 	var wg sync.WaitGroup
 	wg.Add(3)
@@ -523,7 +504,7 @@ func (s *session) run(reconDone bool) error {
 				b := make([]byte, len(body))
 				copy(b, body)
 				select {
-				case datac <- s.decode(b):
+				case datac <- b:
 				case <-s.ctx.Done():
 					return
 				}
