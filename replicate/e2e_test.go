@@ -31,12 +31,23 @@ var (
 	e2eErr  error
 )
 
+// TestMain removes the daemon binary the e2e tests built, if any.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if e2eBin != "" {
+		os.RemoveAll(filepath.Dir(e2eBin))
+	}
+	os.Exit(code)
+}
+
 func indexdBinary(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("multi-process test; skipped with -short")
 	}
 	e2eOnce.Do(func() {
+		// One binary for the whole test binary's life (-count=N reuses
+		// it); TestMain removes it.
 		dir, err := os.MkdirTemp("", "indexd-e2e-")
 		if err != nil {
 			e2eErr = err
@@ -192,7 +203,6 @@ func e2eConverged(key string, want int, ds ...*e2eDaemon) func() bool {
 
 func TestE2EDaemonsConvergeRestartAndHostile(t *testing.T) {
 	indexdBinary(t)
-	defer os.RemoveAll(filepath.Dir(e2eBin))
 	a := startE2E(t, t.TempDir())
 	b := startE2E(t, t.TempDir())
 	cdir := t.TempDir()
