@@ -356,6 +356,11 @@ func (s *Server) publicMessage(r *http.Request, err error, status int) string {
 	case http.StatusServiceUnavailable:
 		return "request timed out"
 	}
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client went away mid-request: nothing failed on our side.
+		s.log.Debug("request canceled by the client", "method", r.Method, "path", r.URL.Path)
+		return "request canceled"
+	}
 	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	return "internal error"
 }
