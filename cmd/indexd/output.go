@@ -61,7 +61,11 @@ func hitLine(v *node.EntryView) string {
 	if v.Publishers > 1 {
 		extra = fmt.Sprintf("  (%d publishers)", v.Publishers)
 	}
-	return fmt.Sprintf("%s  %9s  %-14s  %s  %s%s", title, humanSize(v.Size), category(v), v.Published.Local().Format("2006-01-02"), shortHash(v), extra)
+	size := humanSize(v.Size)
+	if v.Size == 0 {
+		size = "?" // a magnet link without xl= says nothing of the size
+	}
+	return fmt.Sprintf("%s  %9s  %-14s  %s  %s%s", title, size, category(v), v.Published.Local().Format("2006-01-02"), shortHash(v), extra)
 }
 
 // printEntry prints an entry in full.
