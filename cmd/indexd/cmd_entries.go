@@ -179,30 +179,18 @@ func cmdAmend(c *cli, args []string) error {
 }
 
 func cmdRetract(c *cli, args []string) error {
-	fs := c.flags().withJSON()
-	if err := c.parse(fs, args); err != nil {
-		return err
-	}
-	if len(c.args) != 1 {
-		return usageError("want one entry id")
-	}
-	b, closeFn, err := c.open(fs.dir())
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	v, err := b.Retract(c.ctx, c.args[0])
-	if err != nil {
-		return err
-	}
-	if fs.asJSON() {
-		return writeJSON(c.stdout, v)
-	}
-	fmt.Fprintf(c.stdout, "retracted %s (%s)\n", v.ID, v.Title)
-	return nil
+	return c.entryCommand(args, func(b backend, id string) (*node.EntryView, error) { return b.Retract(c.ctx, id) },
+		func(v *node.EntryView) { fmt.Fprintf(c.stdout, "retracted %s (%s)\n", v.ID, v.Title) })
 }
 
 func cmdShow(c *cli, args []string) error {
+	return c.entryCommand(args, func(b backend, id string) (*node.EntryView, error) { return b.Entry(c.ctx, id) },
+		func(v *node.EntryView) { printEntry(c.stdout, v) })
+}
+
+// entryCommand runs a command that takes one entry id and prints the
+// entry it gets back: as JSON with --json, else with text.
+func (c *cli) entryCommand(args []string, do func(backend, string) (*node.EntryView, error), text func(*node.EntryView)) error {
 	fs := c.flags().withJSON()
 	if err := c.parse(fs, args); err != nil {
 		return err
@@ -215,14 +203,14 @@ func cmdShow(c *cli, args []string) error {
 		return err
 	}
 	defer closeFn()
-	v, err := b.Entry(c.ctx, c.args[0])
+	v, err := do(b, c.args[0])
 	if err != nil {
 		return err
 	}
 	if fs.asJSON() {
 		return writeJSON(c.stdout, v)
 	}
-	printEntry(c.stdout, v)
+	text(v)
 	return nil
 }
 
