@@ -162,19 +162,25 @@ func cmdFollow(c *cli, args []string) error {
 }
 
 func cmdUnfollow(c *cli, args []string) error {
+	return c.oneArgCommand(args, "one index", func(b backend, arg string) error { return b.Unfollow(c.ctx, arg) })
+}
+
+// oneArgCommand runs a command that takes exactly one argument (named by
+// want in the usage error) and reports only success or failure.
+func (c *cli) oneArgCommand(args []string, want string, do func(backend, string) error) error {
 	fs := c.flags()
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
 	if len(c.args) != 1 {
-		return usageError("want one index")
+		return usageError("want %s", want)
 	}
 	b, closeFn, err := c.open(fs.dir())
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	return b.Unfollow(c.ctx, c.args[0])
+	return do(b, c.args[0])
 }
 
 func cmdPeers(c *cli, args []string) error {
@@ -218,18 +224,6 @@ func cmdPeers(c *cli, args []string) error {
 
 func cmdMute(mute bool) func(c *cli, args []string) error {
 	return func(c *cli, args []string) error {
-		fs := c.flags()
-		if err := c.parse(fs, args); err != nil {
-			return err
-		}
-		if len(c.args) != 1 {
-			return usageError("want one author identity")
-		}
-		b, closeFn, err := c.open(fs.dir())
-		if err != nil {
-			return err
-		}
-		defer closeFn()
-		return b.Mute(c.ctx, c.args[0], mute)
+		return c.oneArgCommand(args, "one author identity", func(b backend, id string) error { return b.Mute(c.ctx, id, mute) })
 	}
 }
