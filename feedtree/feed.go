@@ -36,14 +36,15 @@ func appendNodeRecord(dst []byte, n Node) []byte {
 
 // Feed is one feed held in a Store: a writable feed (opened with its key
 // pair) or a replica that stores only what verifies. It is safe for
-// concurrent use: readers never wait for the writer, and writes (Append, Put,
-// PutHead) are serialized.
+// concurrent use: readers never wait for the writer; writes (Append, Put,
+// PutHead) are serialized, except Puts of ranges under an already trusted
+// head, which run together (see putTrusted).
 type Feed struct {
 	store Store
 	key   Key
 	kp    *KeyPair
 
-	wmu   sync.Mutex            // serializes writers
+	wmu   sync.RWMutex          // serializes writers; Puts under a trusted head share it
 	state atomic.Pointer[state] // current head and roots, replaced on each upgrade
 	fork  atomic.Pointer[ForkProof]
 
@@ -364,6 +365,9 @@ func findRoot(roots []Node, x uint64) (Node, bool) {
 // replica missing old roots, or a longer head whose upgrade does not match)
 // is an ordinary verification error and nothing is stored.
 func (f *Feed) Put(p *Proof, blocks [][]byte) error {
+	if done, err := f.putTrusted(p, blocks); done {
+		return err
+	}
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
 	if f.closed.Load() {
@@ -389,16 +393,65 @@ func (f *Feed) Put(p *Proof, blocks [][]byte) error {
 			return err
 		}
 	}
-	if L <= n && len(blocks) == 0 {
-		// Nothing to store: checkOlder did the work.
-		if _, _, err := verifyProof(f.key, p, trusted, nil, nil); err != nil {
-			return err
+	roots, err := f.verifyAndStore(p, blocks, trusted, L > n)
+	if err != nil {
+		return err
+	}
+	if L > n {
+		f.publish(&state{head: p.Head, roots: roots})
+	}
+	return nil
+}
+
+// putTrusted is Put for a proof whose head this replica already trusts (no
+// longer than Length() and agreeing with its history), the common case of a
+// download after the head was learnt. It holds the writers' lock shared, so
+// several such Puts hash and commit at once: they only add blocks and nodes
+// the trusted tree already fixes. It returns done == false, having stored
+// nothing, when Put's exclusive path must decide: an upgrade, or a head
+// that conflicts (which may be a fork to record).
+func (f *Feed) putTrusted(p *Proof, blocks [][]byte) (done bool, err error) {
+	f.wmu.RLock()
+	defer f.wmu.RUnlock()
+	if f.closed.Load() {
+		return true, ErrClosed
+	}
+	if f.fork.Load() != nil {
+		return true, ErrForked
+	}
+	st := f.state.Load()
+	n, L := st.head.Length, p.Head.Length
+	if L > n {
+		return false, nil
+	}
+	if p.Have < L {
+		return true, fmt.Errorf("%w: proof upgrades from %d to %d, replica already holds %d", ErrBadProof, p.Have, L, n)
+	}
+	roots := st.roots
+	if L < n {
+		if roots, err = f.rootsAt(L); err != nil {
+			return true, fmt.Errorf("feedtree: checking head at length %d: %w", L, err)
 		}
-		return nil
+	}
+	if TreeHash(roots) != p.Head.TreeHash {
+		return false, nil
+	}
+	_, err = f.verifyAndStore(p, blocks, roots, false)
+	return true, err
+}
+
+// verifyAndStore verifies p and blocks against trusted and commits the
+// blocks, every node the verification produced and, for an upgrade, the new
+// head in one Store.Commit. It returns the roots at p.Head.Length.
+func (f *Feed) verifyAndStore(p *Proof, blocks [][]byte, trusted []Node, upgrade bool) ([]Node, error) {
+	if !upgrade && len(blocks) == 0 {
+		// Nothing to store: the head was checked against the history.
+		_, roots, err := verifyProof(f.key, p, trusted, nil, nil)
+		return roots, err
 	}
 	out, roots, err := verifyProof(f.key, p, trusted, blocks, make([]Node, 0, 2*len(blocks)+len(p.Nodes)))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var b Batch
 	b.ops = make([]batchOp, 0, len(blocks)+len(out)+1)
@@ -419,17 +472,14 @@ func (f *Feed) Put(p *Proof, blocks [][]byte) error {
 		arena = appendNodeRecord(arena, nd)
 		b.Set(k, arena[start:len(arena):len(arena)])
 	}
-	if L > n {
+	if upgrade {
 		hb, _ := p.Head.AppendBinary(nil)
 		b.Set([]byte{recHead}, hb)
 	}
 	if err := f.store.Commit(f.key, &b); err != nil {
-		return fmt.Errorf("feedtree: storing verified blocks: %w", err)
+		return nil, fmt.Errorf("feedtree: storing verified blocks: %w", err)
 	}
-	if L > n {
-		f.publish(&state{head: p.Head, roots: roots})
-	}
-	return nil
+	return roots, nil
 }
 
 // checkOlder checks a head h no longer than the trusted one against this

@@ -418,3 +418,113 @@ func TestFeedConcurrent(t *testing.T) {
 		t.Fatalf("length %d", f.Length())
 	}
 }
+
+// TestFeedConcurrentPut stores ranges from several goroutines at once, some
+// under the trusted head (the shared-lock path), one upgrading the head
+// meanwhile and one sending a corrupt block, and checks the replica ends
+// up exactly the writer's feed with nothing corrupt stored.
+func TestFeedConcurrentPut(t *testing.T) {
+	for _, size := range []int{40, 64 << 10} { // small, and large enough to hash leaves on several cores
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(21, uint64(size)))
+			kp := KeyPairFromSeed([32]byte{9})
+			w, _ := OpenFeed(NewMemStore(), kp.Public(), &kp)
+			var blocks [][]byte
+			add := func(n int) {
+				for range n {
+					b := make([]byte, 1+r.IntN(size))
+					for k := range b {
+						b[k] = byte(r.Uint32())
+					}
+					blocks = append(blocks, b)
+				}
+				if _, err := w.Append(blocks[len(blocks)-n:]...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			add(96)
+			db := openBadger(t, t.TempDir())
+			defer db.Close()
+			c, _ := OpenFeed(NewBadgerStore(db, nil), w.Key(), nil)
+			hp, _ := w.Proof(0, 0, 0)
+			if err := c.Put(hp, nil); err != nil {
+				t.Fatal(err)
+			}
+			first := w.Length()
+			// src holds the feed at length first, to prove ranges at that
+			// head after the writer has grown.
+			src, _ := OpenFeed(NewMemStore(), w.Key(), nil)
+			if p, _ := w.Proof(0, first, 0); src.Put(p, blocks) != nil {
+				t.Fatal("src")
+			}
+			add(96)
+			var wg sync.WaitGroup
+			errs := make(chan error, 64)
+			put := func(start, end, have uint64) {
+				defer wg.Done()
+				p, err := src.Proof(start, end, have)
+				if err == nil {
+					err = c.Put(p, blocks[start:end])
+				}
+				if err != nil {
+					errs <- fmt.Errorf("Put [%d, %d) from %d: %w", start, end, have, err)
+				}
+			}
+			for s := uint64(0); s < first; s += 8 {
+				wg.Add(1)
+				go put(s, s+8, first)
+			}
+			wg.Add(1)
+			go func() { // the upgrade, racing the ranges above
+				defer wg.Done()
+				p, _ := w.Proof(first, first, first)
+				if err := c.Put(p, nil); err != nil {
+					errs <- fmt.Errorf("upgrade: %w", err)
+				}
+			}()
+			wg.Add(1)
+			go func() { // a corrupt block under the trusted head
+				defer wg.Done()
+				p, _ := src.Proof(8, 16, first)
+				bad := append([][]byte(nil), blocks[8:16]...)
+				bad[3] = append([]byte{0xff}, bad[3]...)
+				if err := c.Put(p, bad); err == nil {
+					errs <- errors.New("a corrupt block was accepted")
+				}
+			}()
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			// The rest, at the upgraded head.
+			for s := first; s < w.Length(); s += 16 {
+				p, _ := w.Proof(s, s+16, w.Length())
+				if err := c.Put(p, blocks[s:s+16]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if c.Head() != w.Head() {
+				t.Fatalf("replica head %+v; want %+v", c.Head(), w.Head())
+			}
+			for i := range blocks {
+				got, err := c.Get(uint64(i))
+				if err != nil || !bytes.Equal(got, blocks[i]) {
+					t.Fatalf("block %d: %v (equal %v)", i, err, bytes.Equal(got, blocks[i]))
+				}
+			}
+			if p, err := c.Proof(0, w.Length(), 0); err != nil {
+				t.Fatal(err)
+			} else if _, err := NewMemFeedFromProof(t, w.Key(), p, blocks); err != nil {
+				t.Fatalf("the replica's own proof does not verify: %v", err)
+			}
+		})
+	}
+}
+
+// NewMemFeedFromProof puts p and blocks into a fresh in-memory replica.
+func NewMemFeedFromProof(t *testing.T, k Key, p *Proof, blocks [][]byte) (*Feed, error) {
+	t.Helper()
+	f, _ := OpenFeed(NewMemStore(), k, nil)
+	return f, f.Put(p, blocks[p.Start:p.End])
+}

@@ -225,7 +225,7 @@ func verifyProof(k Key, p *Proof, trusted []Node, blocks [][]byte, out []Node) (
 			}
 		}
 	}
-	v := verifier{shape: s, blocks: blocks, trusted: trusted, nodes: p.Nodes, out: out}
+	v := verifier{shape: s, leaves: leafNodes(p.Start, blocks), trusted: trusted, nodes: p.Nodes, out: out}
 	roots := make([]Node, 0, bits.OnesCount64(s.length))
 	for _, r := range AppendFullRoots(rbuf[:0], 2*s.length) {
 		roots = append(roots, v.compute(r, false))
@@ -249,7 +249,7 @@ func verifyProof(k Key, p *Proof, trusted []Node, blocks [][]byte, out []Node) (
 
 type verifier struct {
 	shape
-	blocks  [][]byte
+	leaves  []Node // leaf nodes of the blocks, hashed up front (in parallel when large)
 	trusted []Node
 	ti      int
 	nodes   []Node
@@ -282,7 +282,7 @@ func (v *verifier) compute(x uint64, under bool) Node {
 		v.out = append(v.out, n)
 		return n
 	case stepLeaf:
-		n := LeafNode(x>>1, v.blocks[x>>1-v.start])
+		n := v.leaves[x>>1-v.start]
 		if isT {
 			// Dear future reader: a trusted root can be a single leaf (the
 			// last root of an odd length). Its block must still be checked.
