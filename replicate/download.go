@@ -24,6 +24,9 @@ const (
 	// answers that were stale (the feed grew meanwhile) before the peer that
 	// keeps answering so is treated as faulty.
 	maxChunkAttempts = 8
+	// answerStorers is how many goroutines per stream verify and store
+	// answers at once.
+	answerStorers = 2
 )
 
 // BlockRange is the block indexes [Start, End) of a feed.
@@ -390,34 +393,53 @@ func (x *Host) downloadFrom(ctx context.Context, pid peer.ID, f *feedtree.Feed, 
 			}
 		}
 	}()
-	// The reader takes answers off the stream while the storer verifies
-	// and stores the previous ones: hashing and the store's write overlap
-	// with receiving. Answers are read into buffers the storer hands back,
-	// so at most requestWindow+1 answers are held at once.
+	// The reader takes answers off the stream while storers verify and
+	// store the previous ones: hashing and the store's write overlap with
+	// receiving, and with answerStorers one answer's commit overlaps with
+	// the next one's hashing (Put under a trusted head takes the feed's
+	// lock shared). Answers are read into buffers the storers hand back, so
+	// at most requestWindow+answerStorers answers are held at once.
 	answers := make(chan answer, requestWindow)
-	free := make(chan []byte, requestWindow+2)
+	free := make(chan []byte, requestWindow+answerStorers+1)
 	go fc.readAnswers(sent, answers, free)
+	var rmu sync.Mutex
 	var rerr error
-	for a := range answers {
-		if rerr != nil {
-			pl.requeue(a.ch)
-			continue
-		}
-		if a.err != nil {
-			pl.requeue(a.ch)
-			rerr = a.err
-		} else {
-			rerr = fc.store(a.ch, a.typ, a.body, pl)
-		}
-		select {
-		case free <- a.buf:
-		default:
-		}
-		if rerr != nil {
-			cancel()
-			fc.c.s.Reset()
-		}
+	var swg sync.WaitGroup
+	for range answerStorers {
+		swg.Add(1)
+		go func() {
+			defer swg.Done()
+			for a := range answers {
+				rmu.Lock()
+				failed := rerr != nil
+				rmu.Unlock()
+				var err error
+				switch {
+				case failed:
+					pl.requeue(a.ch)
+				case a.err != nil:
+					pl.requeue(a.ch)
+					err = a.err
+				default:
+					err = fc.store(a.ch, a.typ, a.body, pl)
+				}
+				select {
+				case free <- a.buf:
+				default:
+				}
+				if err != nil {
+					rmu.Lock()
+					if rerr == nil {
+						rerr = err
+						cancel()
+						fc.c.s.Reset()
+					}
+					rmu.Unlock()
+				}
+			}
+		}()
 	}
+	swg.Wait()
 	if err := <-sendErr; rerr == nil && err != nil {
 		rerr = err
 	}
