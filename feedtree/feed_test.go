@@ -528,3 +528,42 @@ func NewMemFeedFromProof(t *testing.T, k Key, p *Proof, blocks [][]byte) (*Feed,
 	f, _ := OpenFeed(NewMemStore(), k, nil)
 	return f, f.Put(p, blocks[p.Start:p.End])
 }
+
+func TestFeedGetRange(t *testing.T) {
+	db := openBadger(t, t.TempDir())
+	defer db.Close()
+	for name, store := range map[string]Store{"mem": NewMemStore(), "badger": NewBadgerStore(db, []byte{7})} {
+		t.Run(name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(5, 6))
+			w := newTestFeed(t, r, 40)
+			// A sparse replica: blocks [0, 10) and [20, 30).
+			c, _ := OpenFeed(store, w.f.Key(), nil)
+			for _, rg := range [][2]uint64{{0, 10}, {20, 30}} {
+				p, err := w.f.Proof(rg[0], rg[1], c.Length())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := c.Put(p, w.blocks[rg[0]:rg[1]]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, tc := range []struct{ start, end, want uint64 }{
+				{0, 10, 10}, {0, 40, 10}, {3, 7, 4}, {5, 5, 0}, {7, 3, 0},
+				{10, 20, 0}, {15, 25, 0}, {20, 40, 10}, {25, 28, 3}, {29, 1 << 40, 1},
+			} {
+				got, err := c.GetRange(tc.start, tc.end, nil)
+				if err != nil {
+					t.Fatalf("[%d, %d): %v", tc.start, tc.end, err)
+				}
+				if uint64(len(got)) != tc.want {
+					t.Fatalf("[%d, %d): %d blocks; want %d", tc.start, tc.end, len(got), tc.want)
+				}
+				for j, b := range got {
+					if !bytes.Equal(b, w.blocks[tc.start+uint64(j)]) {
+						t.Fatalf("[%d, %d): block %d differs", tc.start, tc.end, tc.start+uint64(j))
+					}
+				}
+			}
+		})
+	}
+}

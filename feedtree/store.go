@@ -23,6 +23,10 @@ type Store interface {
 	// in ascending key order, until fn returns an error, which Iterate
 	// returns. key and value are valid only during the call.
 	Iterate(feed Key, prefix []byte, fn func(key, value []byte) error) error
+	// Scan calls fn for each record of feed whose key k has from <= k < to,
+	// in ascending key order, until fn returns an error, which Scan
+	// returns. key and value are valid only during the call.
+	Scan(feed Key, from, to []byte, fn func(key, value []byte) error) error
 	// Commit applies b to feed's keyspace, in order, durably as far as the
 	// backend is configured to be. It is atomic when the batch fits one
 	// backend transaction; a bigger one commits in order in several, so
@@ -84,10 +88,19 @@ func (m *memStore) Has(feed Key, key []byte) (bool, error) {
 }
 
 func (m *memStore) Iterate(feed Key, prefix []byte, fn func(key, value []byte) error) error {
+	return m.each(feed, func(k string) bool { return strings.HasPrefix(k, string(prefix)) }, fn)
+}
+
+func (m *memStore) Scan(feed Key, from, to []byte, fn func(key, value []byte) error) error {
+	return m.each(feed, func(k string) bool { return k >= string(from) && k < string(to) }, fn)
+}
+
+// each calls fn for the records of feed whose keys match, in key order.
+func (m *memStore) each(feed Key, match func(string) bool, fn func(key, value []byte) error) error {
 	m.mu.RLock()
 	var keys []string
 	for k := range m.feeds[feed] {
-		if strings.HasPrefix(k, string(prefix)) {
+		if match(k) {
 			keys = append(keys, k)
 		}
 	}
@@ -193,6 +206,29 @@ func (s *badgerStore) Iterate(feed Key, prefix []byte, fn func(key, value []byte
 		for it.Seek(p); it.ValidForPrefix(p); it.Next() {
 			item := it.Item()
 			k := item.Key()
+			if err := item.Value(func(v []byte) error { return fn(k[strip:], v) }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *badgerStore) Scan(feed Key, from, to []byte, fn func(key, value []byte) error) error {
+	lo, hi := s.key(nil, feed, from), s.key(nil, feed, to)
+	strip := len(s.prefix) + 32
+	return s.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = s.key(nil, feed, nil)
+		opts.PrefetchValues = false // a short range: read each value in place
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Seek(lo); it.Valid(); it.Next() {
+			item := it.Item()
+			k := item.Key()
+			if bytes.Compare(k, hi) >= 0 {
+				return nil
+			}
 			if err := item.Value(func(v []byte) error { return fn(k[strip:], v) }); err != nil {
 				return err
 			}
