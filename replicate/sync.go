@@ -37,6 +37,10 @@ type dagStore interface {
 const (
 	chunkBlocks = 256
 	chunkBytes  = 256 << 10
+	// readAhead is how many blocks of a log a push reads in one ordered
+	// read (a seek per range instead of a lookup per block); at most
+	// readAhead blocks per pushed log stay in memory.
+	readAhead = 32
 )
 
 // maxStaleFrames bounds the Data frames of one session that verify but do
@@ -152,9 +156,9 @@ type pushState struct {
 	key       feedtree.Key
 	feed      *feedtree.Feed
 	next, end uint64
-	trust     uint64 // the peer's trusted head length
-	nextTime  int64  // time of block next (math.MinInt64 for a certificate)
-	nextBlock []byte // block next, read ahead
+	trust     uint64   // the peer's trusted head length
+	ahead     [][]byte // blocks next, next+1, … read ahead in one ordered read
+	nextTime  int64    // time of block next, ahead[0] (math.MinInt64 for a certificate)
 }
 
 // blockTime is the merge key of a log block: the node's time, the
@@ -170,20 +174,33 @@ func blockTime(i uint64, b []byte) int64 {
 	return t
 }
 
-// peek reads block next and its time; false when there is none.
+// peek reads ahead from block next if nothing is read ahead, and sets
+// nextTime; false when there is no block next.
 func (ps *pushState) peek() bool {
-	if ps.nextBlock != nil {
+	if len(ps.ahead) > 0 {
 		return true
 	}
 	if ps.next >= ps.end {
 		return false
 	}
-	b, err := ps.feed.Get(ps.next)
-	if err != nil {
+	ps.ahead, _ = ps.feed.GetRange(ps.next, min(ps.end, ps.next+readAhead), nil)
+	if len(ps.ahead) == 0 {
 		return false
 	}
-	ps.nextBlock, ps.nextTime = b, blockTime(ps.next, b)
+	ps.nextTime = blockTime(ps.next, ps.ahead[0])
 	return true
+}
+
+// pop takes block next off the read-ahead and moves to the one after.
+func (ps *pushState) pop() []byte {
+	b := ps.ahead[0]
+	ps.ahead[0] = nil
+	ps.ahead = ps.ahead[1:]
+	ps.next++
+	if len(ps.ahead) > 0 {
+		ps.nextTime = blockTime(ps.next, ps.ahead[0])
+	}
+	return b
 }
 
 func (x *Host) newSession(ctx context.Context, idx dag.IndexKey, p peer.ID, c *wire, set *itemSet) *session {
@@ -343,27 +360,14 @@ func (s *session) writeChunk(ps *pushState, limit int64) (done bool, err error) 
 	start := ps.next
 	var blocks [][]byte
 	size := 0
-	var held []byte
-	var heldTime int64
-	for i := start; i < ps.end && len(blocks) < chunkBlocks && size < chunkBytes; i++ {
-		var b []byte
-		var t int64
-		if i == start && ps.nextBlock != nil {
-			b, t = ps.nextBlock, ps.nextTime
-		} else {
-			if b, err = ps.feed.Get(i); err != nil {
-				break
-			}
-			t = blockTime(i, b)
-		}
-		if len(blocks) > 0 && t > limit {
-			held, heldTime = b, t
+	for len(blocks) < chunkBlocks && size < chunkBytes && ps.peek() {
+		if len(blocks) > 0 && ps.nextTime > limit {
 			break
 		}
+		b := ps.pop()
 		blocks = append(blocks, b)
 		size += len(b)
 	}
-	ps.nextBlock, ps.nextTime = held, heldTime
 	if len(blocks) == 0 {
 		return true, nil
 	}
