@@ -18,6 +18,9 @@ import (
 type netState struct {
 	mu   sync.Mutex
 	host *replicate.Host
+	// served are the indexes written here that host follows and pump
+	// keeps searchable (see serveIndex).
+	served map[dag.IndexKey]bool
 }
 
 // NetOptions configures the replication host started by StartNet.
@@ -48,6 +51,7 @@ func (n *Node) StartNet(ctx context.Context, opts NetOptions) error {
 	}
 	n.net.mu.Lock()
 	n.net.host = h
+	n.net.served = map[dag.IndexKey]bool{}
 	n.net.mu.Unlock()
 	n.provideContent(h) // content.go: advertise held content feeds on the DHT
 	follows, err := n.Follows(ctx)
@@ -66,10 +70,27 @@ func (n *Node) StartNet(ctx context.Context, opts NetOptions) error {
 	// Serve our own indexes too, so peers can follow them.
 	keys, _ := n.dag.Indexes()
 	for _, k := range keys {
-		_ = h.Follow(ctx, k)
-		go n.pump(ctx, k)
+		n.serveIndex(ctx, h, k)
 	}
 	return nil
+}
+
+// serveIndex has h follow idx, so peers that follow it find this node on
+// its topic (by mDNS, the DHT or a link) and sync, and keeps the index and
+// search up to date as nodes arrive until ctx ends or the node closes; once
+// per index while serving.
+func (n *Node) serveIndex(ctx context.Context, h *replicate.Host, idx dag.IndexKey) {
+	n.net.mu.Lock()
+	if n.net.host != h || n.net.served[idx] {
+		n.net.mu.Unlock()
+		return
+	}
+	n.net.served[idx] = true
+	n.net.mu.Unlock()
+	if err := h.Follow(ctx, idx); err != nil {
+		n.log.Warn("serving index", "index", idx.String(), "err", err)
+	}
+	go n.pump(ctx, idx)
 }
 
 // pump keeps index and search up to date with nodes that replication
@@ -121,6 +142,9 @@ func (n *Node) host() *replicate.Host {
 
 func (n *Node) announce(ctx context.Context, idx dag.IndexKey, log feedtree.Key) {
 	if h := n.host(); h != nil {
+		// An index created while serving is followed from its first
+		// write, or peers that follow it would never see this node share it.
+		n.serveIndex(context.WithoutCancel(ctx), h, idx)
 		if err := h.Announce(ctx, idx, log); err != nil {
 			n.log.Debug("announce", "err", err)
 		}

@@ -107,7 +107,9 @@ type Options struct {
 	// Bootstrap are multiaddrs with /p2p/ to dial at start (and the DHT's
 	// bootstrap peers). Default: none.
 	Bootstrap []string
-	// MDNS turns on LAN discovery. Default: off.
+	// MDNS turns on LAN discovery on every up interface with multicast, as
+	// they are when New runs; without any, New logs a warning and goes on
+	// without mDNS. Default: off.
 	MDNS bool
 	// DHT turns on the private indexd Kademlia DHT and rendezvous on each
 	// followed index's discovery key. Default: off.
@@ -304,9 +306,14 @@ func newHost(ctx context.Context, d dagStore, feeds Feeds, opts Options) (*Host,
 		x.disc = drouting.NewRoutingDiscovery(x.kad)
 	}
 	if opts.MDNS {
-		x.mdns = mdns.NewMdnsService(h, MDNSService, notifee{x})
-		if err := x.mdns.Start(); err != nil {
-			return fail(fmt.Errorf("replicate: starting mDNS: %w", err))
+		// mDNS is a convenience: a machine with no multicast interface
+		// (only loopback, some containers) still serves, without it.
+		s := mdns.NewMdnsService(h, MDNSService, notifee{x})
+		if err := s.Start(); err != nil {
+			s.Close()
+			x.log.Warn("replicate: mDNS unavailable, LAN peers will not be found by it", "err", err)
+		} else {
+			x.mdns = s
 		}
 	}
 	for _, ai := range boot {
