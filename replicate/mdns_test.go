@@ -261,8 +261,11 @@ func (d *nsDaemon) dumpLog() {
 }
 
 func TestMDNSDaemons(t *testing.T) {
-	bin := indexdBinary(t) // skips with -short
-	lan := newNetnsLAN(t, 3)
+	if testing.Short() {
+		t.Skip("multi-process test; skipped with -short")
+	}
+	lan := newNetnsLAN(t, 3) // skips unless root with ip netns
+	bin := indexdBinary(t)
 	a := startNSDaemon(t, bin, lan.nodes[0])
 	b := startNSDaemon(t, bin, lan.nodes[1])
 	t.Cleanup(func() {
