@@ -73,7 +73,13 @@ func (d *DAG) apply(ix *indexState, queue []*logState) (int, error) {
 	if len(queue) == 0 {
 		return 0, nil
 	}
-	a := &applier{d: d, txn: d.db.NewTransaction(true)}
+	return d.applyIn(ix, queue, &applier{d: d, txn: d.db.NewTransaction(true)})
+}
+
+// applyIn is apply in a's transaction, which may already hold writes (an
+// Ingest's verified blocks): it commits them with the apply, or discards
+// them with it on a storage error.
+func (d *DAG) applyIn(ix *indexState, queue []*logState, a *applier) (int, error) {
 	n, err := d.applyLoop(ix, queue, a)
 	for _, l := range queue {
 		l.fresh = nil

@@ -75,7 +75,7 @@ type Applied struct {
 type DAG struct {
 	db    *badger.DB
 	keys  keyBuf
-	store feedtree.Store
+	store *stagingStore
 	opts  Options
 
 	mu      sync.Mutex
@@ -83,6 +83,24 @@ type DAG struct {
 	done    chan struct{}
 	indexes map[IndexKey]*indexState
 	logs    map[feedtree.Key]*logState
+}
+
+// stagingStore is the feeds' store. While an Ingest stages (a != nil, set
+// under DAG.mu, which every write to a log feed holds), a feed's commit goes
+// into the apply's transaction instead: the verified blocks and their apply
+// then cost one badger commit, not two.
+type stagingStore struct {
+	*feedtree.BadgerStore
+	a *applier
+}
+
+func (s *stagingStore) Commit(feed feedtree.Key, b *feedtree.Batch) error {
+	if s.a == nil {
+		return s.BadgerStore.Commit(feed, b)
+	}
+	txn, err := s.BadgerStore.CommitIn(s.a.txn, feed, b)
+	s.a.txn = txn
+	return err
 }
 
 type indexState struct {
@@ -138,7 +156,7 @@ func Open(db *badger.DB, prefix []byte, opts Options) (*DAG, error) {
 	d := &DAG{
 		db:      db,
 		keys:    keyBuf{prefix: p},
-		store:   feedtree.NewBadgerStore(db, append(slices.Clone(p), tagFeeds)),
+		store:   &stagingStore{BadgerStore: feedtree.NewBadgerStore(db, append(slices.Clone(p), tagFeeds))},
 		opts:    opts,
 		done:    make(chan struct{}),
 		indexes: make(map[IndexKey]*indexState),

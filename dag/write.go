@@ -294,7 +294,19 @@ func (d *DAG) Ingest(ctx context.Context, idx IndexKey, log feedtree.Key, p *fee
 			return 0, fmt.Errorf("dag: opening log %v: %w", log, err)
 		}
 	}
-	if err := f.Put(p, blocks); err != nil {
+	// The feed's writes go into the apply's transaction (see stagingStore).
+	a := &applier{d: d, txn: d.db.NewTransaction(true)}
+	d.store.a = a
+	err = f.Put(p, blocks)
+	d.store.a = nil
+	if err != nil {
+		// Put stages nothing of a range that fails; a fork it detected is
+		// recorded in the feed's keyspace and must be kept.
+		cerr := a.txn.Commit()
+		a.txn.Discard()
+		if cerr != nil {
+			err = fmt.Errorf("%w (and storing: %v)", err, cerr)
+		}
 		var fe *feedtree.ForkError
 		if errors.As(err, &fe) && l != nil {
 			if ferr := d.recordFork(ix, l, fe); ferr != nil {
@@ -308,6 +320,7 @@ func (d *DAG) Ingest(ctx context.Context, idx IndexKey, log feedtree.Key, p *fee
 	}
 	if l == nil {
 		if l, err = d.register(ix, log, cert.Identity, f); err != nil {
+			a.txn.Discard() // the staged blocks of a feed no one holds
 			f.Close()
 			return 0, err
 		}
@@ -318,7 +331,7 @@ func (d *DAG) Ingest(ctx context.Context, idx IndexKey, log feedtree.Key, p *fee
 	}
 	ix.pending += pendingOf(l.held, l.applied) - before
 	l.fresh = fresh
-	return d.apply(ix, []*logState{l})
+	return d.applyIn(ix, []*logState{l}, a)
 }
 
 // unblocks reports whether the next node to apply of a log (seq applied)

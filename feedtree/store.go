@@ -138,8 +138,9 @@ func (m *memStore) Commit(feed Key, b *Batch) error {
 	return nil
 }
 
-// badgerStore keeps feeds in a shared badger database under a prefix.
-type badgerStore struct {
+// BadgerStore is a Store keeping feeds in a shared badger database under a
+// prefix.
+type BadgerStore struct {
 	db     *badger.DB
 	prefix []byte
 }
@@ -147,17 +148,17 @@ type badgerStore struct {
 // NewBadgerStore returns a Store keeping every feed in db under
 // prefix || feed key (32 bytes) || record key; see the package doc for the
 // record keys. Durability is db's: with SyncWrites each Commit is fsynced.
-func NewBadgerStore(db *badger.DB, prefix []byte) Store {
-	return &badgerStore{db: db, prefix: bytes.Clone(prefix)}
+func NewBadgerStore(db *badger.DB, prefix []byte) *BadgerStore {
+	return &BadgerStore{db: db, prefix: bytes.Clone(prefix)}
 }
 
-func (s *badgerStore) key(dst []byte, feed Key, key []byte) []byte {
+func (s *BadgerStore) key(dst []byte, feed Key, key []byte) []byte {
 	dst = append(dst, s.prefix...)
 	dst = append(dst, feed.b[:]...)
 	return append(dst, key...)
 }
 
-func (s *badgerStore) Get(feed Key, key, dst []byte) ([]byte, error) {
+func (s *BadgerStore) Get(feed Key, key, dst []byte) ([]byte, error) {
 	var kb [64]byte
 	k := s.key(kb[:0], feed, key)
 	err := s.db.View(func(txn *badger.Txn) error {
@@ -179,7 +180,7 @@ func (s *badgerStore) Get(feed Key, key, dst []byte) ([]byte, error) {
 	return dst, nil
 }
 
-func (s *badgerStore) Has(feed Key, key []byte) (bool, error) {
+func (s *BadgerStore) Has(feed Key, key []byte) (bool, error) {
 	var kb [64]byte
 	k := s.key(kb[:0], feed, key)
 	err := s.db.View(func(txn *badger.Txn) error {
@@ -195,7 +196,7 @@ func (s *badgerStore) Has(feed Key, key []byte) (bool, error) {
 	return true, nil
 }
 
-func (s *badgerStore) Iterate(feed Key, prefix []byte, fn func(key, value []byte) error) error {
+func (s *BadgerStore) Iterate(feed Key, prefix []byte, fn func(key, value []byte) error) error {
 	p := s.key(nil, feed, prefix)
 	strip := len(s.prefix) + 32
 	return s.db.View(func(txn *badger.Txn) error {
@@ -214,7 +215,7 @@ func (s *badgerStore) Iterate(feed Key, prefix []byte, fn func(key, value []byte
 	})
 }
 
-func (s *badgerStore) Scan(feed Key, from, to []byte, fn func(key, value []byte) error) error {
+func (s *BadgerStore) Scan(feed Key, from, to []byte, fn func(key, value []byte) error) error {
 	lo, hi := s.key(nil, feed, from), s.key(nil, feed, to)
 	strip := len(s.prefix) + 32
 	return s.db.View(func(txn *badger.Txn) error {
@@ -237,14 +238,31 @@ func (s *badgerStore) Scan(feed Key, from, to []byte, fn func(key, value []byte)
 	})
 }
 
-func (s *badgerStore) Commit(feed Key, b *Batch) error {
+// Commit implements Store.
+func (s *BadgerStore) Commit(feed Key, b *Batch) error {
+	txn, err := s.CommitIn(s.db.NewTransaction(true), feed, b)
+	defer txn.Discard()
+	if err != nil {
+		return err
+	}
+	if err := txn.Commit(); err != nil {
+		return fmt.Errorf("feedtree: committing to store: %w", err)
+	}
+	return nil
+}
+
+// CommitIn writes b into txn instead of committing it, so that a caller
+// can commit a feed's records together with its own. A batch too big for
+// one transaction commits txn when it fills up and goes on in a new one,
+// in order (Store.Commit's rule: the record that makes the rest visible
+// goes last). It returns the transaction to go on with, which the caller
+// commits or discards.
+func (s *BadgerStore) CommitIn(txn *badger.Txn, feed Key, b *Batch) (*badger.Txn, error) {
 	n := 0
 	for _, op := range b.ops {
 		n += len(s.prefix) + 32 + len(op.key)
 	}
 	arena := make([]byte, 0, n) // badger holds keys until commit: one allocation for all
-	txn := s.db.NewTransaction(true)
-	defer func() { txn.Discard() }()
 	for _, op := range b.ops {
 		start := len(arena)
 		arena = s.key(arena, feed, op.key)
@@ -258,17 +276,14 @@ func (s *badgerStore) Commit(feed Key, b *Batch) error {
 		err := apply()
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			if err := txn.Commit(); err != nil {
-				return fmt.Errorf("feedtree: committing to store: %w", err)
+				return txn, fmt.Errorf("feedtree: committing to store: %w", err)
 			}
 			txn = s.db.NewTransaction(true)
 			err = apply()
 		}
 		if err != nil {
-			return fmt.Errorf("feedtree: writing to store: %w", err)
+			return txn, fmt.Errorf("feedtree: writing to store: %w", err)
 		}
 	}
-	if err := txn.Commit(); err != nil {
-		return fmt.Errorf("feedtree: committing to store: %w", err)
-	}
-	return nil
+	return txn, nil
 }
