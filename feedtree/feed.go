@@ -49,6 +49,8 @@ type Feed struct {
 	state atomic.Pointer[state] // current head and roots, replaced on each upgrade
 	fork  atomic.Pointer[ForkProof]
 
+	nodes nodeCache // tree nodes read from the store, for proofs
+
 	mu      sync.Mutex    // guards changed
 	changed chan struct{} // closed and replaced whenever the head grows
 	done    chan struct{} // closed by Close
@@ -296,6 +298,48 @@ func (f *Feed) Has(i uint64) bool {
 // node returns the stored node at flat index x, hashing the block for a
 // leaf whose node is not stored. The error wraps ErrNotFound if neither is.
 func (f *Feed) node(x uint64) (Node, error) {
+	if n, ok := f.nodes.get(x); ok {
+		return n, nil
+	}
+	n, err := f.readNode(x)
+	if err == nil {
+		f.nodes.put(n)
+	}
+	return n, err
+}
+
+// nodeCacheSize is how many tree nodes a feed keeps from its store reads.
+// Proofs of consecutive ranges ask for the same uncles again and again.
+const nodeCacheSize = 256
+
+// nodeCache is a small direct-mapped cache of stored tree nodes. A node at
+// an index never changes once stored (a fork stops the feed), so entries
+// need no invalidation.
+type nodeCache struct {
+	mu    sync.Mutex
+	slots [nodeCacheSize]Node
+	valid [nodeCacheSize]bool
+}
+
+func (c *nodeCache) get(x uint64) (Node, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i := x % nodeCacheSize
+	if c.valid[i] && c.slots[i].Index == x {
+		return c.slots[i], true
+	}
+	return Node{}, false
+}
+
+func (c *nodeCache) put(n Node) {
+	c.mu.Lock()
+	i := n.Index % nodeCacheSize
+	c.slots[i], c.valid[i] = n, true
+	c.mu.Unlock()
+}
+
+// readNode reads node x from the store (see node).
+func (f *Feed) readNode(x uint64) (Node, error) {
 	var kb [9]byte
 	var vb [nodeRecordSize]byte
 	v, err := f.store.Get(f.key, nodeKey(kb[:0], x), vb[:0])
