@@ -124,6 +124,11 @@ func (n *Node) CreateIndex(ctx context.Context, name, policy string) (IndexInfo,
 	if err := n.dag.PutManifest(m); err != nil {
 		return IndexInfo{}, err
 	}
+	if h := n.host(); h != nil {
+		// Shared from creation, not from its first entry: a peer may
+		// follow it (and fetch the manifest) before anything is published.
+		n.serveIndex(context.WithoutCancel(ctx), h, m.Key())
+	}
 	return n.indexInfo(m.Key())
 }
 
