@@ -191,11 +191,15 @@ func (x *Host) watchPeers(ctx context.Context, idx dag.IndexKey, ev *pubsub.Topi
 			return
 		}
 		if e.Type == pubsub.PeerJoin {
+			fetched := false
 			if _, err := x.d.Manifest(idx); errors.Is(err, dag.ErrNotFound) {
-				x.fetchManifest(ctx, idx, []peer.ID{e.Peer})
+				fetched = x.fetchManifest(ctx, idx, []peer.ID{e.Peer}) == nil
 			}
-			// Sessions sync both ways: one side starts it.
-			if x.h.ID() < e.Peer {
+			// Sessions sync both ways: one side starts it. A side that
+			// just learnt the manifest starts one too: the peer's own
+			// attempt may have met "index not held" and would wait for
+			// meshSettle.
+			if x.h.ID() < e.Peer || fetched {
 				x.requestSync(e.Peer, idx)
 				// Gossip sent before the mesh forms can be lost: sync once
 				// more when it has (cheap: the cursor makes it one exchange).
