@@ -1,7 +1,9 @@
 package dag
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -32,11 +34,18 @@ func (d *DAG) checkLink(ix *indexState, txn *badger.Txn, link Link) (linkState, 
 		}
 		return linkBad, nil
 	}
-	v, err := getValue(txn, d.keys.seqHash(link.Log, link.Seq))
-	if err != nil {
-		return 0, fmt.Errorf("reading hash of node %d of %v: %w", link.Seq, link.Log, err)
+	// Node (log, seq) is applied; the link holds iff the node with the
+	// link's hash is applied there. A node's hash fixes its index, log and
+	// seq, so its location record answers without a (log, seq) -> hash
+	// record per node.
+	v, err := getValue(txn, d.keys.nodeLoc(link.Hash))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return linkBad, nil
 	}
-	if len(v) == 32 && [32]byte(v) == link.Hash.b {
+	if err != nil {
+		return 0, fmt.Errorf("reading the location of node %d of %v: %w", link.Seq, link.Log, err)
+	}
+	if bytes.Equal(v, nodeLocValue(ix.key, link.Log, link.Seq)) {
 		return linkOK, nil
 	}
 	return linkBad, nil
@@ -164,9 +173,6 @@ func (d *DAG) applyNode(ix *indexState, l *logState, n *Node, id ID, a *applier)
 		return err
 	}
 	if err := a.set(k.nodeLoc(id), nodeLocValue(ix.key, l.key, n.Seq)); err != nil {
-		return err
-	}
-	if err := a.set(k.seqHash(l.key, n.Seq), id.b[:]); err != nil {
 		return err
 	}
 	for _, link := range n.Links {

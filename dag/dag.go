@@ -227,11 +227,11 @@ func (d *DAG) load() error {
 				return fmt.Errorf("dag: opening log %v: %w", log, err)
 			}
 			if l.applied >= 2 {
-				h, err := getValue(txn, d.keys.seqHash(log, l.applied-1))
-				if err != nil || len(h) != 32 {
-					return fmt.Errorf("dag: hash of node %d of %v: %v", l.applied-1, log, err)
+				b, err := l.feed.Get(l.applied - 1)
+				if err != nil {
+					return fmt.Errorf("dag: reading node %d of %v: %w", l.applied-1, log, err)
 				}
-				copy(l.lastHash.b[:], h)
+				l.lastHash = HashNode(b)
 			}
 			l.held = l.applied
 			if l.held == 1 && !l.feed.Has(0) {

@@ -15,7 +15,8 @@
 // per log). The applied set, and so the heads, depend only on which blocks
 // the feeds hold, never on arrival order.
 //
-// Cost. Apply state is a few small badger records per node; node bytes live
+// Cost. Apply state is three small badger records per node (apply order, node
+// location, and the log's head and state); node bytes live
 // only in the feeds. Open re-reads the per-log state of every index (one
 // record per log) and re-applies whatever the feeds hold beyond it, so a
 // crash between a feed commit and its apply loses nothing.
@@ -29,7 +30,7 @@
 //	P 'c' index(32)                -> apply counter (8)
 //	P 'a' index(32) applySeq(8)    -> applied node: log(32) seq(8) hash(32)
 //	P 'n' id(32)                   -> node location: index(32) log(32) seq(8)
-//	P 's' log(32) seq(8)           -> node hash (32)
+//	P 's' log(32) seq(8)           -> node hash (32): no longer written or read (older stores hold it)
 //	P 'f' ...                      -> the author log feeds (feedtree.NewBadgerStore)
 //
 // Integers are big-endian. "applied" counts the blocks of a log taken into

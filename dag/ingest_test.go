@@ -168,3 +168,65 @@ func TestPendingAndMissing(t *testing.T) {
 		t.Errorf("applied %d; want %d", len(got), len(want))
 	}
 }
+
+// TestIngestLinksToOlderNodes checks links to nodes that are applied but no
+// longer the last of their log: the right hash applies, a wrong one stops
+// the linking log, and both survive a reopen.
+func TestIngestLinksToOlderNodes(t *testing.T) {
+	m := testManifest(t)
+	idx := m.Key()
+	dir := t.TempDir()
+	db := openDB(t, dir)
+	d := testDAGOn(t, db, testPrefix, Options{})
+	d.PutManifest(m)
+	y := testAuthor(1)
+	yids := mustAppend(t, d, idx, y, putOp(1), putOp(2), putOp(3)) // y's nodes 1..3; 3 is last
+	for _, tc := range []struct {
+		name    string
+		link    Link
+		applied int
+	}{
+		{"right hash", Link{Log: y.Log.Public(), Seq: 1, Hash: yids[0]}, 1},
+		{"hash of another node", Link{Log: y.Log.Public(), Seq: 1, Hash: yids[1]}, 0},
+		{"unknown hash", Link{Log: y.Log.Public(), Seq: 2, Hash: testID(9)}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x := newWriter(t, testAuthor(10+len(tc.name)))
+			x.append(x.cert(idx), x.node(idx, 1, []Link{tc.link}, putOp(7)))
+			n, err := x.ingest(d, idx, 0, 2, 0)
+			if err != nil || n != tc.applied {
+				t.Fatalf("Ingest = %d, %v; want %d applied", n, err, tc.applied)
+			}
+			if tc.applied == 0 {
+				// The log is stuck on the invalid node: nothing more of it applies.
+				x.append(x.node(idx, 2, []Link{{Log: x.a.Log.Public(), Seq: 1, Hash: HashNode(mustGet(t, x.feed, 1))}}, putOp(8)))
+				if _, err := x.ingest(d, idx, 2, 3, 2); !errors.Is(err, ErrBadNode) {
+					t.Fatalf("Ingest after a bad link = %v; want ErrBadNode", err)
+				}
+			}
+		})
+	}
+	want := appliedIDs(t, d, idx)
+	if len(want) != 4 {
+		t.Fatalf("applied %d nodes; want y's 3 and one of x's", len(want))
+	}
+	// Reopen: the last applied hash of each log is recovered from its feed.
+	d.Close()
+	d2 := testDAGOn(t, db, testPrefix, Options{})
+	if got := appliedIDs(t, d2, idx); len(got) != len(want) {
+		t.Fatalf("after reopen %d applied; want %d", len(got), len(want))
+	}
+	ids := mustAppend(t, d2, idx, y, putOp(4)) // links y's node 3 by the recovered hash
+	if n, _, err := d2.Node(ids[0]); err != nil || n.Links[0] != (Link{Log: y.Log.Public(), Seq: 3, Hash: yids[2]}) {
+		t.Fatalf("node appended after reopen: %v, first link %v; want y's node 3", err, n.Links[0])
+	}
+}
+
+func mustGet(t *testing.T, f *feedtree.Feed, i uint64) []byte {
+	t.Helper()
+	b, err := f.Get(i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -15,7 +15,7 @@ const (
 	tagCounter  = 'c'
 	tagApplied  = 'a'
 	tagNodeLoc  = 'n'
-	tagSeqHash  = 's'
+	tagSeqHash  = 's' // reserved: older stores hold (log, seq) -> hash records here
 	tagFeeds    = 'f'
 )
 
@@ -53,11 +53,6 @@ func (k keyBuf) applied(idx IndexKey, seq uint64) []byte {
 }
 
 func (k keyBuf) nodeLoc(id ID) []byte { return append(k.tag(tagNodeLoc), id.b[:]...) }
-
-func (k keyBuf) seqHash(log feedtree.Key, seq uint64) []byte {
-	lb := log.Bytes()
-	return binary.BigEndian.AppendUint64(append(k.tag(tagSeqHash), lb[:]...), seq)
-}
 
 // logRecord is the value under tagLog.
 type logRecord struct {
