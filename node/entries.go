@@ -403,8 +403,8 @@ func (n *Node) publishers(e *index.Entry) int {
 		ih = e.InfohashV2
 	}
 	ids, err := n.idx.ByInfohash(ih)
-	if err != nil || len(ids) == 0 {
-		return 1
+	if err != nil || len(ids) == 0 || (len(ids) == 1 && ids[0] == e.ID) {
+		return 1 // only e: no need to read it again
 	}
 	authors := map[dag.Identity]bool{}
 	for _, id := range ids {

@@ -67,6 +67,7 @@ type Node struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
+	trimDone  chan struct{} // closed when trimMappedFiles returns
 }
 
 // Open opens an initialised data directory and brings the derived views
@@ -106,9 +107,13 @@ func Open(ctx context.Context, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening database (is another indexd using %s?): %w", dir, err)
 	}
+	n.trimDone = make(chan struct{})
+	go n.trimMappedFiles(n.trimDone)
 	ok := false
 	defer func() {
 		if !ok {
+			close(n.closed)
+			<-n.trimDone
 			n.closeStores()
 		}
 	}()
@@ -155,8 +160,17 @@ func Open(ctx context.Context, opts Options) (*Node, error) {
 // badgerOptions sizes badger for a desktop daemon: the defaults reserve
 // several hundred MiB of memtables and caches, more than the whole node
 // should use at a million entries.
+//
+// Compaction builds every output table in memory (twice its target size
+// is allocated up front), with up to five sub-compactions per compactor
+// and eight more tables in flight, so the table size bounds the heap: at
+// badger's default growth (×2 per level) a million-entry import held
+// 250–800 MiB of table builders. Tables are 2 MiB at every level instead.
+// Values over 64 bytes (DAG nodes, entries) go to the value log, written
+// once, so the LSM tree holds keys and pointers and compaction moves a
+// tenth of the bytes (measured at 200k entries: import 1.3–1.6× faster).
 func badgerOptions(dir string) badger.Options {
-	return badger.DefaultOptions(dir).
+	o := badger.DefaultOptions(dir).
 		WithLogger(nil).
 		WithMemTableSize(8 << 20).
 		WithNumMemtables(3).
@@ -165,8 +179,8 @@ func badgerOptions(dir string) badger.Options {
 		WithBlockCacheSize(32 << 20).
 		WithIndexCacheSize(32 << 20).
 		WithValueLogFileSize(128 << 20).
-		WithBaseTableSize(4 << 20).
-		WithValueThreshold(1 << 10).
+		WithBaseTableSize(2 << 20).
+		WithValueThreshold(64).
 		WithNumCompactors(2).
 		// Compaction builds each table in memory, compressed blocks and all;
 		// with snappy that held hundreds of MiB during a bulk import. Values
@@ -174,6 +188,8 @@ func badgerOptions(dir string) badger.Options {
 		// barely shrinks.
 		WithCompression(options.None).
 		WithCompactL0OnClose(false)
+	o.TableSizeMultiplier = 1
+	return o
 }
 
 // Close stops the node and closes its stores. It is safe to call twice.
@@ -181,6 +197,9 @@ func (n *Node) Close() error {
 	var err error
 	n.closeOnce.Do(func() {
 		close(n.closed)
+		if n.trimDone != nil {
+			<-n.trimDone
+		}
 		n.stopNet()
 		err = n.closeStores()
 	})

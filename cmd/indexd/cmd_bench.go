@@ -45,6 +45,9 @@ type benchReport struct {
 	DiskBytesBadger  int64   `json:"disk_badger_bytes"`
 	DiskBytesBleve   int64   `json:"disk_bleve_bytes"`
 	PeakRSSBytes     int64   `json:"peak_rss_bytes"`
+	PeakAnonBytes    int64   `json:"import_peak_rss_anon_bytes"`
+	PeakFileBytes    int64   `json:"import_peak_rss_file_bytes"`
+	PeakHeapBytes    int64   `json:"import_peak_go_heap_bytes"`
 	GoMaxProcs       int     `json:"gomaxprocs"`
 	BaselineNoteText string  `json:"note"`
 }
@@ -57,6 +60,7 @@ func cmdBench(c *cli, args []string) error {
 	keep := fs.String("dir", "", "work directory to keep (default: a temporary one, removed)")
 	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of the import to this file")
 	memprof := fs.String("memprofile", "", "write a heap profile taken right after the import to this file")
+	searchprof := fs.String("searchprofile", "", "write a CPU profile of the search-latency phase to this file")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
@@ -115,6 +119,7 @@ func cmdBench(c *cli, args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	stopMem := sampleMemory(100 * time.Millisecond)
 	start := time.Now()
 	bar := newProgress(c.stderr, false)
 	midDone := false
@@ -135,6 +140,7 @@ func cmdBench(c *cli, args []string) error {
 		return err
 	}
 	el := time.Since(start)
+	rep.PeakAnonBytes, rep.PeakFileBytes, rep.PeakHeapBytes = stopMem()
 	if *cpuprof != "" {
 		pprof.StopCPUProfile()
 	}
@@ -153,6 +159,15 @@ func cmdBench(c *cli, args []string) error {
 	runtime.GC()
 	qs := benchQueries(words, *queries)
 	var plain, cat []time.Duration
+	if *searchprof != "" {
+		pf, err := os.Create(*searchprof)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+	}
 	for i, q := range qs {
 		req := node.SearchRequest{Query: q, Limit: 20}
 		if i%2 == 1 {
@@ -169,6 +184,9 @@ func cmdBench(c *cli, args []string) error {
 		} else {
 			plain = append(plain, d)
 		}
+	}
+	if *searchprof != "" {
+		pprof.StopCPUProfile()
 	}
 	rep.SearchQueries = len(qs)
 	rep.SearchP50ms, rep.SearchP99ms = percentiles(plain)
@@ -239,6 +257,8 @@ func cmdBench(c *cli, args []string) error {
 	fmt.Fprintf(w, "search (bleve) p50/p99:  %.2f / %.2f ms\n", rep.IndexOnlyP50ms, rep.IndexOnlyP99ms)
 	fmt.Fprintf(w, "disk:                    badger %s, bleve %s\n", humanSize(uint64(rep.DiskBytesBadger)), humanSize(uint64(rep.DiskBytesBleve)))
 	fmt.Fprintf(w, "peak RSS:                %s\n", humanSize(uint64(rep.PeakRSSBytes)))
+	fmt.Fprintf(w, "  during the import:     anonymous %s, file-backed %s, Go heap %s (peaks, sampled)\n",
+		humanSize(uint64(rep.PeakAnonBytes)), humanSize(uint64(rep.PeakFileBytes)), humanSize(uint64(rep.PeakHeapBytes)))
 	return nil
 }
 
@@ -365,6 +385,60 @@ func peakRSS() int64 {
 		}
 	}
 	return 0
+}
+
+// sampleMemory samples the process's anonymous and file-backed resident
+// memory (RssAnon, RssFile) and the Go heap every interval until the
+// returned function is called, which returns their peaks. VmHWM alone
+// does not say which of them made the peak.
+func sampleMemory(interval time.Duration) (stop func() (anon, file, heap int64)) {
+	done := make(chan struct{})
+	out := make(chan [3]int64, 1)
+	go func() {
+		var peak [3]int64
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		var ms runtime.MemStats
+		for {
+			a, f := rssParts()
+			peak[0], peak[1] = max(peak[0], a), max(peak[1], f)
+			runtime.ReadMemStats(&ms)
+			peak[2] = max(peak[2], int64(ms.HeapInuse))
+			select {
+			case <-done:
+				out <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() (int64, int64, int64) {
+		close(done)
+		p := <-out
+		return p[0], p[1], p[2]
+	}
+}
+
+// rssParts returns RssAnon and RssFile of this process, 0 off Linux.
+func rssParts() (anon, file int64) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "RssAnon:":
+			anon = kb << 10
+		case "RssFile:":
+			file = kb << 10
+		}
+	}
+	return anon, file
 }
 
 func dirSize(dir string) int64 {

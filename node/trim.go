@@ -1,0 +1,42 @@
+package node
+
+import (
+	"path/filepath"
+	"time"
+)
+
+// trimInterval is how often the node checks its file-backed resident
+// memory (see trim_linux.go). Merges and compactions touch hundreds of MiB
+// within seconds, so the interval is short; a check reads one line of
+// /proc/self/statm.
+const trimInterval = 200 * time.Millisecond
+
+// trimAbove is the file-backed resident memory of the process above which
+// the node trims the mappings of its data files.
+const trimAbove = 64 << 20
+
+// trimMappedFiles trims the mapped data files of the node whenever the
+// process's file-backed resident memory exceeds trimAbove, until n.closed
+// is closed; done is closed when it returns.
+func (n *Node) trimMappedFiles(done chan<- struct{}) {
+	defer close(done)
+	dir, err := filepath.Abs(n.dir)
+	if err != nil {
+		return
+	}
+	if d, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = d
+	}
+	t := time.NewTicker(trimInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.closed:
+			return
+		case <-t.C:
+			if residentShared() > trimAbove {
+				trimMapped(dir)
+			}
+		}
+	}
+}
