@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strings"
 	"syscall"
 
 	"indexd/feedtree"
@@ -38,9 +39,13 @@ type ExtractOptions struct {
 // O_NOFOLLOW, written to a temporary name in their folder and renamed into
 // place once complete and checked (length of every block, and SHA-256 when
 // the manifest has one), so an interrupted extraction leaves no partial
-// file under a final name. A file already present with the manifest's size
-// and SHA-256 is left alone. Blocks already held by f are not fetched
-// again, which makes a second run a resume.
+// file under a final name. The temporary file is locked (flock) while it
+// is written; a later Extract into the same folder removes the temporary
+// files whose writer died (no lock held), so a killed extraction leaves
+// nothing behind once it is run again. A file already present with the
+// manifest's size and SHA-256 is left alone; any other file under a final
+// name is replaced. Blocks already held by f are not fetched again, which
+// makes a second run a resume.
 func Extract(ctx context.Context, f *feedtree.Feed, m *Manifest, outdir string, opts ExtractOptions) error {
 	if err := m.check(); err != nil {
 		return fmt.Errorf("extracting: %w", err)
@@ -71,7 +76,7 @@ func Extract(ctx context.Context, f *feedtree.Feed, m *Manifest, outdir string, 
 		}
 		total += files[i].Size
 	}
-	x := extractor{f: f, bs: m.BlockSize, root: root, opts: opts, total: total}
+	x := extractor{f: f, bs: m.BlockSize, root: root, opts: opts, total: total, cleaned: map[string]bool{}}
 	for i := range files {
 		if err := x.file(ctx, &files[i]); err != nil {
 			return fmt.Errorf("extracting %s: %w", files[i].Path, err)
@@ -115,7 +120,19 @@ type extractor struct {
 	root        *os.Root
 	opts        ExtractOptions
 	done, total uint64
+	cleaned     map[string]bool // folders already rid of stale temporary files
 }
+
+// Temporary files are named tmpPrefix + 16 random hex digits + tmpSuffix.
+const (
+	tmpPrefix = ".indexd-"
+	tmpSuffix = ".part"
+)
+
+// maxTmpAttempts bounds the temporary names tried for one file (another
+// Extract may remove a name it takes for stale in the instant between our
+// create and our lock; see createTmp).
+const maxTmpAttempts = 4
 
 func (x *extractor) file(ctx context.Context, file *File) error {
 	if x.present(file) {
@@ -138,10 +155,11 @@ func (x *extractor) file(ctx context.Context, file *File) error {
 			return err
 		}
 	}
-	var rnd [8]byte
-	rand.Read(rnd[:])
-	tmp := path.Join(dir, ".indexd-"+hex.EncodeToString(rnd[:])+".part")
-	out, err := x.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if !x.cleaned[dir] {
+		x.cleaned[dir] = true
+		x.removeStale(dir)
+	}
+	out, tmp, err := x.createTmp(dir)
 	if err != nil {
 		return err
 	}
@@ -192,6 +210,69 @@ func (x *extractor) file(ctx context.Context, file *File) error {
 	}
 	ok = true
 	return nil
+}
+
+// createTmp creates a new temporary file in dir and locks it, so that
+// removeStale in another Extract leaves it alone while it is written. The
+// lock is released when the file is closed (or its writer dies).
+func (x *extractor) createTmp(dir string) (*os.File, string, error) {
+	for range maxTmpAttempts {
+		var rnd [8]byte
+		rand.Read(rnd[:])
+		tmp := path.Join(dir, tmpPrefix+hex.EncodeToString(rnd[:])+tmpSuffix)
+		out, err := x.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := syscall.Flock(int(out.Fd()), syscall.LOCK_EX); err != nil {
+			out.Close()
+			x.root.Remove(tmp)
+			return nil, "", fmt.Errorf("locking %s: %w", tmp, err)
+		}
+		// Between our create and our lock another Extract may have found
+		// the file unlocked and removed the name: then start again.
+		got, err1 := out.Stat()
+		named, err2 := x.root.Lstat(tmp)
+		if err1 == nil && err2 == nil && os.SameFile(got, named) {
+			return out, tmp, nil
+		}
+		out.Close()
+	}
+	return nil, "", fmt.Errorf("creating a temporary file in %q: removed %d times under us", dir, maxTmpAttempts)
+}
+
+// removeStale removes the temporary files in dir that an earlier,
+// interrupted Extract left: those whose lock nobody holds. It only ever
+// unlinks names of the temporary-file pattern; it never writes to them.
+// Errors are ignored: a leftover costs space, not correctness.
+func (x *extractor) removeStale(dir string) {
+	d, err := x.root.Open(dir)
+	if err != nil {
+		return
+	}
+	ents, _ := d.ReadDir(-1)
+	d.Close()
+	for _, e := range ents {
+		name := e.Name()
+		if len(name) != len(tmpPrefix)+16+len(tmpSuffix) || !strings.HasPrefix(name, tmpPrefix) || !strings.HasSuffix(name, tmpSuffix) {
+			continue
+		}
+		p := path.Join(dir, name)
+		if !e.Type().IsRegular() {
+			if e.Type()&fs.ModeSymlink != 0 {
+				x.root.Remove(p) // not ours, but it is in our name space
+			}
+			continue
+		}
+		in, err := x.root.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(in.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			x.root.Remove(p) // its writer is gone
+		}
+		in.Close()
+	}
 }
 
 // present reports whether file is already in place with the right size and

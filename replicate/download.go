@@ -54,6 +54,10 @@ func (x *Host) openContent(ctx context.Context, pid peer.ID, f *feedtree.Feed, f
 		return nil, fmt.Errorf("replicate: opening content stream to %s: %w", pid, err)
 	}
 	fc := &feedConn{x: x, pid: pid, c: newWire(x, st), f: f}
+	// Cancelling ctx aborts the handshake at once, not after idleTimeout
+	// when the peer has stalled.
+	stop := context.AfterFunc(ctx, func() { st.Reset() })
+	defer stop()
 	o := contentOpen{Key: f.Key().Bytes(), Flags: flags, Have: f.Length()}
 	if err := fc.c.write(cOpen, o.appendBody(nil)); err == nil {
 		err = fc.c.flush()
@@ -360,6 +364,11 @@ func (x *Host) downloadFrom(ctx context.Context, pid peer.ID, f *feedtree.Feed, 
 	if err != nil {
 		return err
 	}
+	// Cancelling ctx (an interrupted get) aborts the stream at once: the
+	// reader would otherwise wait out idleTimeout for a peer that stalled,
+	// and Download would return only then.
+	stop := context.AfterFunc(ctx, func() { fc.c.s.Reset() })
+	defer stop()
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sent := make(chan *chunk, requestWindow)

@@ -23,6 +23,9 @@ const (
 	// provideInterval bounds how long a DHT provider record is left to age
 	// before it is renewed.
 	provideInterval = 10 * time.Minute
+	// maxProvideRetry bounds the wait before a failed DHT provide is tried
+	// again (the wait doubles from minFindInterval).
+	maxProvideRetry = time.Minute
 )
 
 // Subscribe keeps f live from peers until ctx is done: one live stream per
@@ -187,14 +190,21 @@ func (x *Host) Provide(k feedtree.Key) {
 	cs.mu.Unlock()
 	ns := contentNamespace(k)
 	x.goRun(func() {
+		retry := minFindInterval
 		for {
+			var wait time.Duration
 			ttl, err := x.disc.Advertise(ctx, ns)
-			if err != nil {
-				ttl = time.Minute
-			}
-			wait := min(ttl*7/8, provideInterval)
-			if wait <= 0 {
-				wait = time.Minute
+			if err == nil && ttl > 0 {
+				wait = min(ttl*7/8, provideInterval)
+				retry = minFindInterval
+			} else {
+				// Typically the DHT has met no one yet (Provide right after
+				// New, while the bootstrap dials are under way): try again
+				// soon, not a record lifetime later, or the record would
+				// reach the network only then.
+				x.log.Debug("replicate: providing a feed", "feed", k, "err", err)
+				wait = retry
+				retry = min(2*retry, maxProvideRetry)
 			}
 			t := time.NewTimer(wait)
 			select {
