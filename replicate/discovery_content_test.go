@@ -109,6 +109,17 @@ func TestContentDiscoveryDHT(t *testing.T) {
 		t.Fatalf("FindFeedPeers = %+v; want a (%s) with length 300", found, a.h.ID())
 	}
 
+	// A host that has only just connected to c (a `get` with no daemon
+	// starts its host, dials its bootstrap peer and looks up at once)
+	// finds a on its first lookup: FindFeedPeers waits for the DHT's
+	// routing table to take c in rather than asking nobody.
+	d := newContentNodeOpts(t, Options{DHT: true})
+	d.connect(t, c)
+	dfound, err := d.h.FindFeedPeers(ctx, w.Key(), 0)
+	if err != nil || len(dfound) != 1 || dfound[0].ID != a.h.ID() {
+		t.Errorf("FindFeedPeers right after connecting to c = %+v, %v; want a", dfound, err)
+	}
+
 	r := replicaOf(t, w.Key(), nil)
 	ids := []string{found[0].ID}
 	if _, err := b.h.Upgrade(ctx, r, ids); err != nil {

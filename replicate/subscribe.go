@@ -26,6 +26,11 @@ const (
 	// maxProvideRetry bounds the wait before a failed DHT provide is tried
 	// again (the wait doubles from minFindInterval).
 	maxProvideRetry = time.Minute
+	// routingTableWait bounds how long a lookup waits for the DHT's routing
+	// table to take in a connected DHT peer; routingTablePoll is how often
+	// it looks.
+	routingTableWait = 5 * time.Second
+	routingTablePoll = 20 * time.Millisecond
 )
 
 // Subscribe keeps f live from peers until ctx is done: one live stream per
@@ -248,6 +253,7 @@ func (x *Host) FindFeedPeers(ctx context.Context, k feedtree.Key, max int) ([]Fe
 	}
 	cands := map[peer.ID]bool{}
 	if x.disc != nil {
+		x.waitRoutingTable(ctx)
 		fctx, cancel := context.WithTimeout(ctx, dialTimeout)
 		ch, err := x.disc.FindPeers(fctx, contentNamespace(k))
 		if err == nil {
@@ -291,6 +297,43 @@ func (x *Host) FindFeedPeers(ctx context.Context, k feedtree.Key, max int) ([]Fe
 	wg.Wait()
 	sortFeedPeers(out)
 	return out, nil
+}
+
+// waitRoutingTable waits, for at most routingTableWait, until the DHT's
+// routing table holds a peer when a connected peer speaks the DHT: the
+// table fills asynchronously after a connection is identified, so a lookup
+// made right after Connect (a `get` that starts its host and dials its
+// bootstrap peers) would otherwise find nobody to ask.
+func (x *Host) waitRoutingTable(ctx context.Context) {
+	rt := x.kad.RoutingTable()
+	if rt.Size() > 0 || !x.dhtPeerConnected() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, routingTableWait)
+	defer cancel()
+	t := time.NewTicker(routingTablePoll)
+	defer t.Stop()
+	for rt.Size() == 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// dhtProtocol is the protocol indexd's DHT speaks (kad-dht names it from
+// the prefix New gives it).
+const dhtProtocol = dhtPrefix + "/kad/1.0.0"
+
+// dhtPeerConnected reports whether a connected peer speaks indexd's DHT.
+func (x *Host) dhtPeerConnected() bool {
+	for _, p := range x.h.Network().Peers() {
+		if ps, err := x.h.Peerstore().SupportsProtocols(p, dhtProtocol); err == nil && len(ps) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func sortFeedPeers(ps []FeedPeer) {

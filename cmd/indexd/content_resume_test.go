@@ -398,7 +398,7 @@ func TestContentGetResumeStandaloneE2E(t *testing.T) {
 // killMidExtraction runs `get` (every block already held) into out and
 // SIGKILLs it while a partial file is being written, trying again with a
 // fresh output a few times if the extraction outran the watcher. It
-// returns the partial file's name.
+// returns the partial file's name, or "" if it never caught one.
 func killMidExtraction(t *testing.T, dir, peer, key, out string) string {
 	t.Helper()
 	for attempt := range 5 {
@@ -408,7 +408,7 @@ func killMidExtraction(t *testing.T, dir, peer, key, out string) string {
 		}
 		t.Logf("attempt %d: the extraction finished before a partial file was seen", attempt)
 	}
-	t.Skip("the extraction always finished before a partial file was seen")
+	t.Log("the extraction always finished before a partial file was seen; going on with the planted damage only")
 	return ""
 }
 
