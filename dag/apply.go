@@ -54,9 +54,20 @@ func (d *DAG) checkLink(ix *indexState, txn *badger.Txn, link Link) (linkState, 
 // applier batches the badger writes of an apply; it commits every
 // applyChunk nodes so transactions stay small.
 type applier struct {
-	d     *DAG
-	txn   *badger.Txn
-	nodes int
+	d       *DAG
+	txn     *badger.Txn
+	nodes   int
+	touched []*logState // logs whose fresh nodes wait for the commit
+}
+
+// commit commits the writes so far and goes on in a new transaction.
+func (a *applier) commit() error {
+	if err := a.txn.Commit(); err != nil {
+		return err
+	}
+	a.d.store.settle()
+	a.txn = a.d.db.NewTransaction(true)
+	return nil
 }
 
 func (a *applier) set(k, v []byte) error { return a.txn.Set(k, v) }
@@ -68,11 +79,7 @@ func (a *applier) nodeDone() error {
 	if a.nodes%applyChunk != 0 {
 		return nil
 	}
-	if err := a.txn.Commit(); err != nil {
-		return err
-	}
-	a.txn = a.d.db.NewTransaction(true)
-	return nil
+	return a.commit()
 }
 
 // apply applies every node now applicable in ix, starting from the logs in

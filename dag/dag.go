@@ -88,19 +88,128 @@ type DAG struct {
 // stagingStore is the feeds' store. While an Ingest stages (a != nil, set
 // under DAG.mu, which every write to a log feed holds), a feed's commit goes
 // into the apply's transaction instead: the verified blocks and their apply
-// then cost one badger commit, not two.
+// then cost one badger commit, not two. A feed publishes its new head as
+// soon as its commit returns, so until the transaction commits the staged
+// records are also kept in an overlay that every read consults: whoever
+// sees the head (a sync push, a proof) can read what it covers.
 type stagingStore struct {
 	*feedtree.BadgerStore
 	a *applier
+
+	mu      sync.RWMutex
+	overlay map[feedtree.Key]map[string]staged
+}
+
+type staged struct {
+	value []byte
+	del   bool
 }
 
 func (s *stagingStore) Commit(feed feedtree.Key, b *feedtree.Batch) error {
 	if s.a == nil {
 		return s.BadgerStore.Commit(feed, b)
 	}
+	s.mu.Lock()
+	if s.overlay == nil {
+		s.overlay = map[feedtree.Key]map[string]staged{}
+	}
+	ov := s.overlay[feed]
+	if ov == nil {
+		ov = map[string]staged{}
+		s.overlay[feed] = ov
+	}
+	b.Each(func(k, v []byte, del bool) { ov[string(k)] = staged{v, del} })
+	s.mu.Unlock()
 	txn, err := s.BadgerStore.CommitIn(s.a.txn, feed, b)
 	s.a.txn = txn
 	return err
+}
+
+// settle forgets the overlay once the staged records are committed (or
+// discarded, before the state reloads from badger).
+func (s *stagingStore) settle() {
+	s.mu.Lock()
+	clear(s.overlay)
+	s.mu.Unlock()
+}
+
+func (s *stagingStore) lookup(feed feedtree.Key, key []byte) (staged, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	v, ok := s.overlay[feed][string(key)]
+	return v, ok
+}
+
+func (s *stagingStore) Get(feed feedtree.Key, key, dst []byte) ([]byte, error) {
+	if v, ok := s.lookup(feed, key); ok {
+		if v.del {
+			return dst, feedtree.ErrNotFound
+		}
+		return append(dst, v.value...), nil
+	}
+	return s.BadgerStore.Get(feed, key, dst)
+}
+
+func (s *stagingStore) Has(feed feedtree.Key, key []byte) (bool, error) {
+	if v, ok := s.lookup(feed, key); ok {
+		return !v.del, nil
+	}
+	return s.BadgerStore.Has(feed, key)
+}
+
+func (s *stagingStore) Scan(feed feedtree.Key, from, to []byte, fn func(key, value []byte) error) error {
+	var keys []string
+	var vals []staged
+	s.mu.RLock()
+	for k := range s.overlay[feed] {
+		if k >= string(from) && k < string(to) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		vals = append(vals, s.overlay[feed][k])
+	}
+	s.mu.RUnlock()
+	if len(keys) == 0 {
+		return s.BadgerStore.Scan(feed, from, to, fn)
+	}
+	i := 0
+	emit := func() error {
+		k, v := keys[i], vals[i]
+		i++
+		if v.del {
+			return nil
+		}
+		return fn([]byte(k), v.value)
+	}
+	err := s.BadgerStore.Scan(feed, from, to, func(k, v []byte) error {
+		for i < len(keys) && keys[i] < string(k) {
+			if err := emit(); err != nil {
+				return err
+			}
+		}
+		if i < len(keys) && keys[i] == string(k) {
+			return emit() // the staged record replaces the stored one
+		}
+		return fn(k, v)
+	})
+	for err == nil && i < len(keys) {
+		err = emit()
+	}
+	return err
+}
+
+func (s *stagingStore) Iterate(feed feedtree.Key, prefix []byte, fn func(key, value []byte) error) error {
+	to := slices.Clone(prefix)
+	for len(to) > 0 && to[len(to)-1] == 0xff {
+		to = to[:len(to)-1]
+	}
+	if len(to) == 0 {
+		return s.BadgerStore.Iterate(feed, prefix, fn) // every key: no overlay for such scans
+	}
+	to[len(to)-1]++
+	return s.Scan(feed, prefix, to, fn)
 }
 
 type indexState struct {

@@ -3,6 +3,7 @@ package dag
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"indexd/feedtree"
@@ -229,4 +230,60 @@ func mustGet(t *testing.T, f *feedtree.Feed, i uint64) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestIngestMany ingests ranges of several logs in one call: the good ones
+// apply (in causal order across them), a corrupt one and one without its
+// log's certificate fail on their own, and the result equals the source's.
+func TestIngestMany(t *testing.T) {
+	m := testManifest(t)
+	idx := m.Key()
+	rs := replicas(t, 2, m)
+	src, dst := rs[0], rs[1]
+	x, y := testAuthor(1), testAuthor(2)
+	mustAppend(t, src, idx, x, putOp(1), putOp(2))
+	mustAppend(t, src, idx, y, putOp(3)) // links x's node 2
+	mustAppend(t, src, idx, x, putOp(4)) // links y's node 1
+	rng := func(a Author, start, end, have uint64) Range {
+		f, err := src.Feed(a.Log.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := f.Proof(start, end, have)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var blocks [][]byte
+		for i := start; i < end; i++ {
+			blocks = append(blocks, mustGet(t, f, i))
+		}
+		return Range{Log: a.Log.Public(), Proof: p, Blocks: blocks}
+	}
+	corrupt := rng(y, 0, 2, 0)
+	corrupt.Blocks = [][]byte{corrupt.Blocks[0], append([]byte(nil), corrupt.Blocks[1]...)}
+	corrupt.Blocks[1][len(corrupt.Blocks[1])-1] ^= 1
+	batch := []Range{
+		rng(x, 0, 3, 0), // x's cert and nodes 1, 2
+		corrupt,         // y, a flipped bit
+		rng(y, 1, 2, 0), // y's node 1 before y's certificate
+		rng(x, 3, 4, 4), // x's node 3 links y's node 1: waits, its block staged
+		rng(y, 0, 2, 0), // y's cert and node 1: applies, then x's node 3
+	}
+	n, errs := dst.IngestMany(context.Background(), idx, batch)
+	if n != 4 {
+		t.Errorf("applied %d; want 4", n)
+	}
+	for i, want := range []error{nil, feedtree.ErrBadProof, ErrBadCert, nil, nil} {
+		if (want == nil) != (errs[i] == nil) || (want != nil && !errors.Is(errs[i], want) && !errors.As(errs[i], new(*feedtree.MismatchError))) {
+			t.Errorf("range %d: %v; want %v", i, errs[i], want)
+		}
+	}
+	if got, want := appliedIDs(t, dst, idx), appliedIDs(t, src, idx); len(got) != len(want) {
+		t.Fatalf("applied %d; want the source's %d", len(got), len(want))
+	}
+	ds, _ := dst.Heads(idx)
+	ss, _ := src.Heads(idx)
+	if fmt.Sprint(ds) != fmt.Sprint(ss) {
+		t.Errorf("heads %v; want %v", ds, ss)
+	}
 }

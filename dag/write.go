@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/dgraph-io/badger/v4"
@@ -204,21 +205,92 @@ func (d *DAG) headsByAge(ix *indexState, skip feedtree.Key) []Link {
 // Options.ForkAuthor, appending a fork-proof node. It returns how many
 // nodes were applied, in any log.
 func (d *DAG) Ingest(ctx context.Context, idx IndexKey, log feedtree.Key, p *feedtree.Proof, blocks [][]byte) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
+	n, errs := d.IngestMany(ctx, idx, []Range{{Log: log, Proof: p, Blocks: blocks}})
+	return n, errs[0]
+}
+
+// Range is one verified-on-ingest run of blocks of an author log: blocks
+// [Proof.Start, Proof.End) and the proof against a signed head.
+type Range struct {
+	Log    feedtree.Key
+	Proof  *feedtree.Proof
+	Blocks [][]byte
+}
+
+// IngestMany is Ingest for several ranges of index idx, in order, with one
+// badger commit for all of them instead of one each: a fresh peer's
+// catch-up arrives as many small ranges (one per run of a log's nodes in
+// time order). errs[i] is what Ingest would have returned for rs[i]; a range
+// that fails leaves the others as they are. It returns how many nodes were
+// applied, in any log.
+func (d *DAG) IngestMany(ctx context.Context, idx IndexKey, rs []Range) (int, []error) {
+	errs := make([]error, len(rs))
+	fill := func(err error) (int, []error) {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+		return 0, errs
 	}
-	if p == nil || p.End < p.Start || uint64(len(blocks)) != p.End-p.Start {
-		return 0, fmt.Errorf("dag: ingest: %d blocks for the proof's range: %w", len(blocks), feedtree.ErrBadProof)
+	if err := ctx.Err(); err != nil {
+		return fill(err)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	ix, err := d.index(idx)
 	if err != nil {
-		return 0, err
+		return fill(err)
+	}
+	a := &applier{d: d, txn: d.db.NewTransaction(true)}
+	applied := 0
+	var storeErr error
+	for i, r := range rs {
+		var n int
+		n, errs[i], storeErr = d.ingestLocked(ix, r, a)
+		applied += n
+		if storeErr != nil {
+			break
+		}
+	}
+	for _, l := range a.touched {
+		l.fresh = nil
+	}
+	if storeErr == nil {
+		storeErr = a.txn.Commit()
+	}
+	a.txn.Discard()
+	d.store.settle()
+	if storeErr != nil {
+		// Nothing since the last commit is stored: state from badger (reload
+		// wakes WaitApplied callers).
+		if rerr := d.reload(); rerr != nil {
+			storeErr = fmt.Errorf("%w (and reloading state: %v)", storeErr, rerr)
+		}
+		for i := range errs {
+			errs[i] = storeErr
+		}
+		return 0, errs
+	}
+	if applied > 0 {
+		close(ix.changed)
+		ix.changed = make(chan struct{})
+	}
+	return applied, errs
+}
+
+// ingestLocked checks range r, stages its blocks in a's transaction and
+// applies what it makes applicable there (see IngestMany). err is the
+// range's own failure, which stores nothing of it; storeErr a storage
+// failure, after which a's transaction must be discarded.
+func (d *DAG) ingestLocked(ix *indexState, r Range, a *applier) (applied int, err, storeErr error) {
+	idx, log, p, blocks := ix.key, r.Log, r.Proof, r.Blocks
+	if p == nil || p.End < p.Start || uint64(len(blocks)) != p.End-p.Start {
+		return 0, fmt.Errorf("dag: ingest: %d blocks for the proof's range: %w", len(blocks), feedtree.ErrBadProof), nil
 	}
 	l := d.logs[log]
 	if l != nil && l.ix != ix {
-		return 0, fmt.Errorf("ingesting %v: %w", log, ErrWrongIndex)
+		return 0, fmt.Errorf("ingesting %v: %w", log, ErrWrongIndex), nil
 	}
 	var held uint64
 	if l != nil {
@@ -227,20 +299,20 @@ func (d *DAG) Ingest(ctx context.Context, idx IndexKey, log feedtree.Key, p *fee
 	var cert *Cert
 	if held == 0 {
 		if p.Start != 0 || len(blocks) == 0 {
-			return 0, fmt.Errorf("ingesting %v from block %d: no certificate yet: %w", log, p.Start, ErrBadCert)
+			return 0, fmt.Errorf("ingesting %v from block %d: no certificate yet: %w", log, p.Start, ErrBadCert), nil
 		}
 		if cert, err = checkCert(blocks[0], idx, log); err != nil {
-			return 0, err
+			return 0, err, nil
 		}
 		if l != nil && l.identity != cert.Identity {
-			return 0, fmt.Errorf("ingesting %v: certificate of another identity: %w", log, ErrBadCert)
+			return 0, fmt.Errorf("ingesting %v: certificate of another identity: %w", log, ErrBadCert), nil
 		}
 	}
 	if p.Start > held {
-		return 0, fmt.Errorf("ingesting %v blocks [%d,%d) with %d held: %w", log, p.Start, p.End, held, ErrNotContiguous)
+		return 0, fmt.Errorf("ingesting %v blocks [%d,%d) with %d held: %w", log, p.Start, p.End, held, ErrNotContiguous), nil
 	}
 	if l != nil && l.broken {
-		return 0, fmt.Errorf("ingesting %v: log is stuck on an invalid node: %w", log, ErrBadNode)
+		return 0, fmt.Errorf("ingesting %v: log is stuck on an invalid node: %w", log, ErrBadNode), nil
 	}
 	f := (*feedtree.Feed)(nil)
 	if l != nil {
@@ -255,23 +327,25 @@ func (d *DAG) Ingest(ctx context.Context, idx IndexKey, log feedtree.Key, p *fee
 		}
 		n, err := DecodeNode(b)
 		if err != nil {
-			return 0, fmt.Errorf("ingesting node %d of %v: %w", seq, log, err)
+			return 0, fmt.Errorf("ingesting node %d of %v: %w", seq, log, err), nil
 		}
 		if n.Index != idx || n.Log != log || n.Seq != seq {
-			return 0, fmt.Errorf("ingesting node %d of %v: it names index %v, log %v, seq %d: %w", seq, log, n.Index, n.Log, n.Seq, ErrBadNode)
+			return 0, fmt.Errorf("ingesting node %d of %v: it names index %v, log %v, seq %d: %w", seq, log, n.Index, n.Log, n.Seq, ErrBadNode), nil
 		}
 		if seq >= 2 {
 			if i == 0 && l != nil && l.applied == seq {
 				prev = l.lastHash // node seq-1 is the last applied
+			} else if fn, ok := l.freshNode(seq - 1); i == 0 && ok {
+				prev = fn.id // staged by an earlier range of this batch
 			} else if i == 0 {
 				pb, err := f.Get(seq - 1)
 				if err != nil {
-					return 0, fmt.Errorf("reading node %d of %v: %w", seq-1, log, err)
+					return 0, fmt.Errorf("reading node %d of %v: %w", seq-1, log, err), nil
 				}
 				prev = HashNode(pb)
 			}
 			if n.Links[0].Hash != prev {
-				return 0, fmt.Errorf("ingesting node %d of %v: first link does not hash-match node %d: %w", seq, log, seq-1, ErrBadNode)
+				return 0, fmt.Errorf("ingesting node %d of %v: first link does not hash-match node %d: %w", seq, log, seq-1, ErrBadNode), nil
 			}
 		}
 		prev = HashNode(b)
@@ -281,48 +355,48 @@ func (d *DAG) Ingest(ctx context.Context, idx IndexKey, log feedtree.Key, p *fee
 		fresh[seq] = freshNode{n, prev}
 	}
 	newHeld := max(held, p.End)
-	var applied uint64 = 1
+	var appliedTo uint64 = 1
 	if l != nil {
-		applied = l.applied
+		appliedTo = l.applied
 	}
-	before, after := pendingOf(held, applied), pendingOf(newHeld, applied)
-	if ix.pending+after-before > d.opts.MaxPending && !d.unblocks(ix, p.Start, applied, blocks) {
-		return 0, fmt.Errorf("ingesting %v: %d pending nodes, limit %d: %w", log, ix.pending+after-before, d.opts.MaxPending, ErrPendingFull)
+	before, after := pendingOf(held, appliedTo), pendingOf(newHeld, appliedTo)
+	if ix.pending+after-before > d.opts.MaxPending && !d.unblocks(ix, p.Start, appliedTo, blocks) {
+		return 0, fmt.Errorf("ingesting %v: %d pending nodes, limit %d: %w", log, ix.pending+after-before, d.opts.MaxPending, ErrPendingFull), nil
 	}
 	if f == nil {
 		if f, err = feedtree.OpenFeed(d.store, log, nil); err != nil {
-			return 0, fmt.Errorf("dag: opening log %v: %w", log, err)
+			return 0, fmt.Errorf("dag: opening log %v: %w", log, err), nil
 		}
 	}
-	// The feed's writes go into the apply's transaction (see stagingStore).
-	a := &applier{d: d, txn: d.db.NewTransaction(true)}
+	// The feed's writes go into a's transaction (see stagingStore).
 	d.store.a = a
 	err = f.Put(p, blocks)
 	d.store.a = nil
 	if err != nil {
 		// Put stages nothing of a range that fails; a fork it detected is
-		// recorded in the feed's keyspace and must be kept.
-		cerr := a.txn.Commit()
-		a.txn.Discard()
-		if cerr != nil {
-			err = fmt.Errorf("%w (and storing: %v)", err, cerr)
-		}
+		// recorded in the feed's keyspace and must be kept, and recordFork
+		// may append a node with its own transaction: commit what is
+		// staged first.
 		var fe *feedtree.ForkError
-		if errors.As(err, &fe) && l != nil {
-			if ferr := d.recordFork(ix, l, fe); ferr != nil {
-				return 0, fmt.Errorf("%w (recording it: %v)", err, ferr)
+		if errors.As(err, &fe) {
+			if cerr := a.commit(); cerr != nil {
+				return 0, err, cerr
+			}
+			if l != nil {
+				if ferr := d.recordFork(ix, l, fe); ferr != nil {
+					err = fmt.Errorf("%w (recording it: %v)", err, ferr)
+				}
 			}
 		}
 		if l == nil {
 			f.Close()
 		}
-		return 0, fmt.Errorf("ingesting %v blocks [%d,%d): %w", log, p.Start, p.End, err)
+		return 0, fmt.Errorf("ingesting %v blocks [%d,%d): %w", log, p.Start, p.End, err), nil
 	}
 	if l == nil {
 		if l, err = d.register(ix, log, cert.Identity, f); err != nil {
-			a.txn.Discard() // the staged blocks of a feed no one holds
 			f.Close()
-			return 0, err
+			return 0, nil, err // the staged blocks belong to a feed no one holds
 		}
 	}
 	l.held = newHeld
@@ -330,8 +404,28 @@ func (d *DAG) Ingest(ctx context.Context, idx IndexKey, log feedtree.Key, p *fee
 		l.held++
 	}
 	ix.pending += pendingOf(l.held, l.applied) - before
-	l.fresh = fresh
-	return d.applyIn(ix, []*logState{l}, a)
+	// The nodes stay decoded until the batch commits: a later range may
+	// unblock them, and their blocks are not readable from the store yet.
+	if l.fresh == nil {
+		l.fresh = fresh
+	} else {
+		maps.Copy(l.fresh, fresh)
+	}
+	a.touched = append(a.touched, l)
+	n, err := d.applyLoop(ix, []*logState{l}, a)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, nil, nil
+}
+
+// freshNode returns node seq of l if an Ingest in progress holds it decoded.
+func (l *logState) freshNode(seq uint64) (freshNode, bool) {
+	if l == nil {
+		return freshNode{}, false
+	}
+	fn, ok := l.fresh[seq]
+	return fn, ok && fn.node != nil
 }
 
 // unblocks reports whether the next node to apply of a log (seq applied)

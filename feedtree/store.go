@@ -55,6 +55,13 @@ func (b *Batch) Delete(key []byte) { b.ops = append(b.ops, batchOp{key: key, del
 // Len returns the number of writes in b.
 func (b *Batch) Len() int { return len(b.ops) }
 
+// Each calls fn for each write of b, in order; value is nil for a deletion.
+func (b *Batch) Each(fn func(key, value []byte, del bool)) {
+	for _, op := range b.ops {
+		fn(op.key, op.value, op.del)
+	}
+}
+
 // Reset empties b, keeping its capacity.
 func (b *Batch) Reset() { clear(b.ops); b.ops = b.ops[:0] }
 
