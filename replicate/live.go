@@ -317,8 +317,8 @@ func (x *Host) syncSoon(p peer.ID, idx dag.IndexKey) {
 }
 
 // SyncNow runs one catch-up session for idx with every connected peer that
-// follows it, concurrently, and returns when all have ended. It returns the
-// first error.
+// follows it, concurrently, and returns when all have ended (waiting for a
+// session a peer runs with us to end first). It returns the first error.
 func (x *Host) SyncNow(ctx context.Context, idx dag.IndexKey) error {
 	x.mu.Lock()
 	f, ok := x.follows[idx]
@@ -332,7 +332,25 @@ func (x *Host) SyncNow(ctx context.Context, idx dag.IndexKey) error {
 	}
 	var g errgroup.Group
 	for _, p := range f.topic.ListPeers() {
-		g.Go(func() error { return x.syncWith(ctx, p, idx) })
+		g.Go(func() error {
+			// A peer running its own session with us answers busy; that
+			// session may have started before what the caller wants
+			// synced, so wait for it to end and sync again.
+			wait := 20 * time.Millisecond
+			for {
+				err := x.syncWith(ctx, p, idx)
+				var re *RemoteError
+				if !errors.As(err, &re) || re.Code != codeBusy {
+					return err
+				}
+				select {
+				case <-time.After(wait):
+				case <-ctx.Done():
+					return err
+				}
+				wait = min(2*wait, time.Second)
+			}
+		})
 	}
 	return g.Wait()
 }

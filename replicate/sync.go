@@ -24,6 +24,7 @@ type dagStore interface {
 	Logs(idx dag.IndexKey) ([]dag.LogState, error)
 	Feed(log feedtree.Key) (*feedtree.Feed, error)
 	Ingest(ctx context.Context, idx dag.IndexKey, log feedtree.Key, p *feedtree.Proof, blocks [][]byte) (int, error)
+	IngestMany(ctx context.Context, idx dag.IndexKey, rs []dag.Range) (int, []error)
 	Manifest(idx dag.IndexKey) (*dag.Manifest, error)
 	PutManifest(m *dag.Manifest) error
 }
@@ -41,6 +42,9 @@ const (
 	// read (a seek per range instead of a lookup per block); at most
 	// readAhead blocks per pushed log stay in memory.
 	readAhead = 32
+	// ingestBatch is how many queued Data frames the receiver stores with
+	// one commit.
+	ingestBatch = 16
 )
 
 // maxStaleFrames bounds the Data frames of one session that verify but do
@@ -397,29 +401,49 @@ func (s *session) writeChunk(ps *pushState, limit int64) (done bool, err error) 
 	return end >= ps.end, nil
 }
 
-// ingest verifies and stores one Data frame. A frame that fails verification
-// is the peer's fault: the session ends and the peer is penalised.
-func (s *session) ingest(body []byte) error {
-	m, err := decodeData(body)
-	if err != nil {
-		return err
+// ingest verifies and stores Data frames, in order, with one dag commit for
+// all of them. A frame that fails verification is the peer's fault: the
+// session ends and the peer is penalised (the frames before it are kept).
+func (s *session) ingest(bodies [][]byte) error {
+	rs := make([]dag.Range, 0, len(bodies))
+	var bad error
+	for _, body := range bodies {
+		m, err := decodeData(body)
+		if err != nil {
+			bad = err
+			break
+		}
+		p, err := feedtree.DecodeProof(m.Proof)
+		if err != nil {
+			bad = fmt.Errorf("decoding proof: %v: %w", err, ErrMalformed)
+			break
+		}
+		rs = append(rs, dag.Range{Log: m.Key, Proof: p, Blocks: m.Blocks})
 	}
-	p, err := feedtree.DecodeProof(m.Proof)
-	if err != nil {
-		return fmt.Errorf("decoding proof: %v: %w", err, ErrMalformed)
+	if len(rs) > 0 {
+		_, errs := s.x.d.IngestMany(s.ctx, s.idx, rs)
+		for i, r := range rs {
+			if err := s.ingested(r, errs[i]); err != nil {
+				return err
+			}
+		}
 	}
-	_, err = s.x.d.Ingest(s.ctx, s.idx, m.Key, p, m.Blocks)
+	return bad
+}
+
+// ingested handles the outcome err of ingesting r.
+func (s *session) ingested(r dag.Range, err error) error {
 	switch {
 	case err == nil:
-		s.x.st.blocksIn.Add(uint64(len(m.Blocks)))
+		s.x.st.blocksIn.Add(uint64(len(r.Blocks)))
 		s.tmu.Lock()
 		if s.touched == nil {
 			s.touched = map[[32]byte]bool{}
 		}
-		s.touched[m.Key.Bytes()] = true
+		s.touched[r.Log.Bytes()] = true
 		s.tmu.Unlock()
 		return nil
-	case s.x.faulty(m.Key, p, m.Blocks, err):
+	case s.x.faulty(r.Log, r.Proof, r.Blocks, err):
 		return err
 	case errors.Is(err, feedtree.ErrForked), errors.Is(err, dag.ErrForked):
 		// dag recorded the fork proof; nothing else of this log applies.
@@ -432,9 +456,9 @@ func (s *session) ingest(body []byte) error {
 			return fmt.Errorf("more than %d frames that do not apply: %w", maxStaleFrames, err)
 		}
 		s.retry.Store(true)
-		k := m.Key.Bytes()
+		k := r.Log.Bytes()
 		s.send(frameStop, k[:])
-		s.x.log.Debug("replicate: sync data not applied", "log", m.Key, "err", err)
+		s.x.log.Debug("replicate: sync data not applied", "log", r.Log, "err", err)
 		return nil
 	}
 }
@@ -529,7 +553,22 @@ func (s *session) run(reconDone bool) error {
 		defer wg.Done()
 		defer close(ingestDone)
 		for b := range datac {
-			if err := s.ingest(b); err != nil {
+			// Frames that queued up while the last batch was stored go
+			// into the next one: one commit for all of them.
+			batch := [][]byte{b}
+		more:
+			for len(batch) < ingestBatch {
+				select {
+				case b, ok := <-datac:
+					if !ok {
+						break more
+					}
+					batch = append(batch, b)
+				default:
+					break more
+				}
+			}
+			if err := s.ingest(batch); err != nil {
 				if peerFault(err) || errors.Is(err, ErrMalformed) {
 					s.x.penalize(s.peer, err)
 				}
