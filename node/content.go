@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -365,9 +366,23 @@ func (n *Node) Get(ctx context.Context, req GetRequest, progress GetProgress) (*
 		}
 		h.Provide(f.Key())
 	}
-	before := h.ContentStats().BlocksIn
+	// fetched counts the blocks this call's downloads stored (from their
+	// progress), not the host's counters, which a daemon's other transfers
+	// move too.
+	var fetched atomic.Uint64
+	download := func(ctx context.Context, ranges []replicate.BlockRange, progress GetProgress) error {
+		var done atomic.Uint64
+		err := h.Download(ctx, f, ranges, peers, func(d, total uint64) {
+			done.Store(d)
+			if progress != nil {
+				progress(d, total)
+			}
+		})
+		fetched.Add(done.Load())
+		return err
+	}
 	fetch := func(ctx context.Context, start, end uint64) error {
-		return h.Download(ctx, f, []replicate.BlockRange{{Start: start, End: end}}, peers, nil)
+		return download(ctx, []replicate.BlockRange{{Start: start, End: end}}, nil)
 	}
 	m, err := content.ReadManifest(ctx, f, fetch)
 	if err != nil {
@@ -392,7 +407,7 @@ func (n *Node) Get(ctx context.Context, req GetRequest, progress GetProgress) (*
 			ranges = append(ranges, replicate.BlockRange{Start: r.Start, End: r.End})
 		}
 	}
-	if err := h.Download(ctx, f, ranges, peers, progress); err != nil {
+	if err := download(ctx, ranges, progress); err != nil {
 		return nil, fmt.Errorf("downloading %s: %w", req.Feed, err)
 	}
 	if err := content.Extract(ctx, f, m, out, content.ExtractOptions{Only: req.Files, Fetch: fetch}); err != nil {
@@ -402,7 +417,7 @@ func (n *Node) Get(ctx context.Context, req GetRequest, progress GetProgress) (*
 		return nil, err
 	}
 	return &GetResult{Feed: req.Feed, Length: m.Length, Files: len(files), Size: size,
-		Fetched: h.ContentStats().BlocksIn - before, Peers: len(peers)}, nil
+		Fetched: fetched.Load(), Peers: len(peers)}, nil
 }
 
 // StreamRequest follows one file of a content feed.
