@@ -54,7 +54,8 @@ type Options struct {
 	// Default: false.
 	Durable bool
 
-	noFastPath bool // tests: always use bleve's searchers
+	noFastPath     bool // tests: always use bleve's searchers
+	noPostingCount bool // tests: always count publishers by searching
 }
 
 func (o Options) batchSize() int {

@@ -488,3 +488,68 @@ func TestConcurrentApplySearch(t *testing.T) {
 		t.Fatalf("Count() = %d; want 1000", n)
 	}
 }
+
+// TestPublishersByPostings cross-checks the publisher counts read from the
+// infohash postings against the search that counts them otherwise, on
+// documents where infohashes repeat (v1 only, v2 only, both) and some
+// reposts were deleted.
+func TestPublishersByPostings(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	var docs []Doc
+	var deletes []string
+	words := []string{"alpha", "beta", "gamma", "delta"}
+	for i := range 400 {
+		h := rng.Intn(60)
+		d := Doc{ID: hexID(i + 1), Index: "idx", Title: words[i%4] + " " + words[h%4], Author: fmt.Sprint("a", i%7), Published: t0}
+		switch h % 3 {
+		case 0:
+			d.InfohashV1 = fmt.Sprintf("%040x", h)
+		case 1:
+			d.InfohashV2 = fmt.Sprintf("%064x", h)
+		default:
+			d.InfohashV1, d.InfohashV2 = fmt.Sprintf("%040x", h), fmt.Sprintf("%064x", h)
+		}
+		docs = append(docs, d)
+		if rng.Intn(10) == 0 {
+			deletes = append(deletes, d.ID)
+		}
+	}
+	fast, err := Open("", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fast.Close()
+	slow, err := Open("", Options{noPostingCount: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	for _, s := range []*Index{fast, slow} {
+		if err := s.Apply(docs, deletes, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []Query{{Text: "alpha"}, {Text: "beta gamma"}, {Text: "delta", Limit: 50}, {Text: "", Limit: 100}} {
+		a, err := fast.Search(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := slow.Search(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		multi := 0
+		for i := range b.Hits {
+			if b.Hits[i].Publishers > 1 {
+				multi++
+			}
+			b.Hits[i].Fragments, a.Hits[i].Fragments = nil, nil
+		}
+		if fmt.Sprint(a.Hits) != fmt.Sprint(b.Hits) {
+			t.Errorf("Search(%q) by postings = %+v; by search %+v", q.Text, a.Hits, b.Hits)
+		}
+		if multi == 0 {
+			t.Errorf("Search(%q): no hit with several publishers; the test checks nothing", q.Text)
+		}
+	}
+}

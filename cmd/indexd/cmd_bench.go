@@ -61,6 +61,7 @@ func cmdBench(c *cli, args []string) error {
 	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of the import to this file")
 	memprof := fs.String("memprofile", "", "write a heap profile taken right after the import to this file")
 	searchprof := fs.String("searchprofile", "", "write a CPU profile of the search-latency phase to this file")
+	searchOnly := fs.Bool("search-only", false, "with --dir of an earlier run: only measure search latency on its node")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
@@ -84,10 +85,31 @@ func cmdBench(c *cli, args []string) error {
 		return benchSync(c, work, *n, fs.asJSON(), logf)
 	}
 	rep := benchReport{Entries: *n, BaselineDocs: *baseN, GoMaxProcs: runtime.GOMAXPROCS(0)}
+	file := filepath.Join(work, "entries.jsonl")
+	dir := filepath.Join(work, "node")
+	if *searchOnly {
+		if *keep == "" {
+			return usageError("--search-only needs --dir of an earlier run")
+		}
+		words, err := readWords(file)
+		if err != nil {
+			return err
+		}
+		nd, err := node.Open(c.ctx, node.Options{Dir: dir})
+		if err != nil {
+			return err
+		}
+		defer nd.Close()
+		rep = benchReport{GoMaxProcs: runtime.GOMAXPROCS(0)}
+		if err := benchSearch(c, nd, words, *queries, *searchprof, &rep); err != nil {
+			return err
+		}
+		rep.PeakRSSBytes = peakRSS()
+		return writeJSON(c.stdout, rep)
+	}
 
 	// 1. Synthetic entries as JSON Lines, the format of export/import.
 	logf("generating %d entries", *n)
-	file := filepath.Join(work, "entries.jsonl")
 	words, err := writeSynth(file, *n)
 	if err != nil {
 		return err
@@ -95,7 +117,6 @@ func cmdBench(c *cli, args []string) error {
 
 	// 2. The whole import pipeline: DAG appends (one signature per batch),
 	// materialised entries, bleve.
-	dir := filepath.Join(work, "node")
 	if _, err := node.Init(c.ctx, dir); err != nil {
 		return err
 	}
@@ -157,40 +178,11 @@ func cmdBench(c *cli, args []string) error {
 	// 3. Search latency through the node (search + entry lookups), for
 	// 1-3 common words, and with a category filter.
 	runtime.GC()
+	if err := benchSearch(c, nd, words, *queries, *searchprof, &rep); err != nil {
+		nd.Close()
+		return err
+	}
 	qs := benchQueries(words, *queries)
-	var plain, cat []time.Duration
-	if *searchprof != "" {
-		pf, err := os.Create(*searchprof)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
-		}
-	}
-	for i, q := range qs {
-		req := node.SearchRequest{Query: q, Limit: 20}
-		if i%2 == 1 {
-			req.Categories = []string{[]string{"2000", "5000", "3000", "4000"}[i/2%4]}
-		}
-		t0 := time.Now()
-		if _, err := nd.Search(c.ctx, req); err != nil {
-			nd.Close()
-			return fmt.Errorf("query %q: %w", q, err)
-		}
-		d := time.Since(t0)
-		if i%2 == 1 {
-			cat = append(cat, d)
-		} else {
-			plain = append(plain, d)
-		}
-	}
-	if *searchprof != "" {
-		pprof.StopCPUProfile()
-	}
-	rep.SearchQueries = len(qs)
-	rep.SearchP50ms, rep.SearchP99ms = percentiles(plain)
-	rep.CategoryP50ms, rep.CategoryP99ms = percentiles(cat)
 	rep.PeakRSSBytes = peakRSS()
 	if err := nd.Close(); err != nil {
 		return err
@@ -262,6 +254,44 @@ func cmdBench(c *cli, args []string) error {
 	return nil
 }
 
+// benchSearch measures search latency through nd for queries of 1-3 of
+// words, every other one with a category filter.
+func benchSearch(c *cli, nd *node.Node, words []string, queries int, profile string, rep *benchReport) error {
+	qs := benchQueries(words, queries)
+	var plain, cat []time.Duration
+	if profile != "" {
+		pf, err := os.Create(profile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	for i, q := range qs {
+		req := node.SearchRequest{Query: q, Limit: 20}
+		if i%2 == 1 {
+			req.Categories = []string{[]string{"2000", "5000", "3000", "4000"}[i/2%4]}
+		}
+		t0 := time.Now()
+		if _, err := nd.Search(c.ctx, req); err != nil {
+			return fmt.Errorf("query %q: %w", q, err)
+		}
+		d := time.Since(t0)
+		if i%2 == 1 {
+			cat = append(cat, d)
+		} else {
+			plain = append(plain, d)
+		}
+	}
+	rep.SearchQueries = len(qs)
+	rep.SearchP50ms, rep.SearchP99ms = percentiles(plain)
+	rep.CategoryP50ms, rep.CategoryP99ms = percentiles(cat)
+	return nil
+}
+
 // writeSynth writes n synthetic entries as JSON Lines and returns the most
 // common title words, for queries.
 func writeSynth(path string, n int) ([]string, error) {
@@ -286,17 +316,27 @@ func writeSynth(path string, n int) ([]string, error) {
 			v.Files = append(v.Files, node.FileView{Path: p, Size: e.Size / uint64(len(e.Files))})
 		}
 		if i < 20000 {
-			for _, w := range strings.Fields(strings.ToLower(e.Title)) {
-				if len(w) > 2 && strings.IndexFunc(w, func(r rune) bool { return r < 'a' || r > 'z' }) < 0 {
-					freq[w]++
-				}
-			}
+			countWords(freq, e.Title)
 		}
 		werr = enc.Encode(&v)
 	})
 	if werr != nil {
 		return nil, werr
 	}
+	return commonWords(freq), bw.Flush()
+}
+
+// countWords counts the plain lowercase words of title.
+func countWords(freq map[string]int, title string) {
+	for _, w := range strings.Fields(strings.ToLower(title)) {
+		if len(w) > 2 && strings.IndexFunc(w, func(r rune) bool { return r < 'a' || r > 'z' }) < 0 {
+			freq[w]++
+		}
+	}
+}
+
+// commonWords returns the 40 most frequent words of freq.
+func commonWords(freq map[string]int) []string {
 	words := make([]string, 0, len(freq))
 	for w := range freq {
 		words = append(words, w)
@@ -310,7 +350,28 @@ func writeSynth(path string, n int) ([]string, error) {
 	if len(words) > 40 {
 		words = words[:40]
 	}
-	return words, bw.Flush()
+	return words
+}
+
+// readWords returns the common title words of the first 20,000 entries of
+// a JSON Lines file, as writeSynth did when it wrote the file.
+func readWords(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 4<<20)
+	freq := map[string]int{}
+	for i := 0; i < 20000 && sc.Scan(); i++ {
+		var v node.EntryView
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			return nil, err
+		}
+		countWords(freq, v.Title)
+	}
+	return commonWords(freq), sc.Err()
 }
 
 // benchQueries makes k queries of 1-3 words drawn from the common words.
