@@ -310,31 +310,41 @@ func (f *Feed) node(x uint64) (Node, error) {
 
 // nodeCacheSize is how many tree nodes a feed keeps from its store reads.
 // Proofs of consecutive ranges ask for the same uncles again and again.
-const nodeCacheSize = 256
+const nodeCacheSize = 128
 
-// nodeCache is a small direct-mapped cache of stored tree nodes. A node at
-// an index never changes once stored (a fork stops the feed), so entries
-// need no invalidation.
+// nodeCache is a small direct-mapped cache of stored tree nodes, allocated
+// at the first read (a node holds thousands of author logs open; only
+// those it proves ranges of pay for it, 6 KiB each). A node at an index
+// never changes once stored (a fork stops the feed), so entries need no
+// invalidation.
 type nodeCache struct {
 	mu    sync.Mutex
-	slots [nodeCacheSize]Node
-	valid [nodeCacheSize]bool
+	slots *[nodeCacheSize]cachedNode
+}
+
+type cachedNode struct {
+	Node
+	valid bool
 }
 
 func (c *nodeCache) get(x uint64) (Node, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	i := x % nodeCacheSize
-	if c.valid[i] && c.slots[i].Index == x {
-		return c.slots[i], true
+	if c.slots == nil {
+		return Node{}, false
+	}
+	if s := c.slots[x%nodeCacheSize]; s.valid && s.Index == x {
+		return s.Node, true
 	}
 	return Node{}, false
 }
 
 func (c *nodeCache) put(n Node) {
 	c.mu.Lock()
-	i := n.Index % nodeCacheSize
-	c.slots[i], c.valid[i] = n, true
+	if c.slots == nil {
+		c.slots = new([nodeCacheSize]cachedNode)
+	}
+	c.slots[n.Index%nodeCacheSize] = cachedNode{n, true}
 	c.mu.Unlock()
 }
 
