@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"io"
+	"os"
+	"runtime/pprof"
 	"syscall"
 	"testing"
 	"time"
@@ -63,14 +65,14 @@ func BenchmarkContentTransfer(b *testing.B) {
 	for range b.N {
 		// Raw copy.
 		c0, t0 := cpuSeconds(), time.Now()
-		if envInt("CONTENT_BENCH_RAW", 1) != 0 { // 0: profile the feed transfer alone
+		if os.Getenv("CONTENT_BENCH_RAW") != "0" { // 0: profile the feed transfer alone
 			rawCopy(b, c, a, total)
 		}
 		rawSec += time.Since(t0).Seconds()
 		rawCPU += cpuSeconds() - c0
 		// Feed transfer into a fresh badger replica.
 		var rs feedtree.Store = feedtree.NewMemStore()
-		if envInt("CONTENT_BENCH_BADGER", 1) == 1 {
+		if os.Getenv("CONTENT_BENCH_BADGER") != "0" { // 0: an in-memory receiving store
 			rs = feedtree.NewBadgerStore(openNodeDB(b), []byte("c/"))
 		}
 		r, err := feedtree.OpenFeed(rs, w.Key(), nil)
@@ -78,6 +80,11 @@ func BenchmarkContentTransfer(b *testing.B) {
 			b.Fatal(err)
 		}
 		before := c.h.ContentStats()
+		if p := os.Getenv("CONTENT_BENCH_CPUPROFILE"); p != "" {
+			f, _ := os.Create(p)
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile() // the last transfer's profile
+		}
 		c0, t0 = cpuSeconds(), time.Now()
 		if err := c.h.FetchRange(ctx, a.h.ID(), r, 0, uint64(nblocks)); err != nil {
 			b.Fatal(err)
