@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -68,6 +69,9 @@ type Node struct {
 	closeOnce sync.Once
 	closed    chan struct{}
 	trimDone  chan struct{} // closed when trimMappedFiles returns
+	// bulkWrites counts the bulk writes (imports) running; the data
+	// files are trimmed only then (trim.go).
+	bulkWrites atomic.Int32
 }
 
 // Open opens an initialised data directory and brings the derived views

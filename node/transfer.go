@@ -38,6 +38,8 @@ func (n *Node) Import(ctx context.Context, r io.Reader, which string, progress f
 	// earlier instead; with the live heap this far below it, that costs
 	// little (import rate within the noise at 200k). A lower limit set by
 	// the user (GOMEMLIMIT) stays.
+	n.bulkWrites.Add(1)
+	defer n.bulkWrites.Add(-1)
 	if old := debug.SetMemoryLimit(-1); old > importMemoryLimit {
 		debug.SetMemoryLimit(importMemoryLimit)
 		defer debug.SetMemoryLimit(old)
