@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,47 +14,12 @@ import (
 // bootstrapping from boot when given.
 func startDaemonDHT(t *testing.T, boot string) *daemon {
 	t.Helper()
-	d := &daemon{dir: t.TempDir(), stderr: &bytes.Buffer{}}
-	mustBin(t, "init", "--data", d.dir)
-	args := []string{"serve", "--data", d.dir, "--http", "127.0.0.1:0",
-		"--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--log-level", "warn"}
-	if boot != "" {
-		args = append(args, "--bootstrap", boot)
+	dir := t.TempDir()
+	mustBin(t, "init", "--data", dir)
+	if boot == "" {
+		return serveDaemon(t, dir, true)
 	}
-	d.cmd = exec.Command(indexdBin(t), args...)
-	d.cmd.Stderr = d.stderr
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		d.cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { d.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			d.cmd.Process.Kill()
-			<-done
-		}
-	})
-	waitFor(t, 60*time.Second, "daemon to serve", func() bool {
-		if info, err := node.ReadDaemonInfo(d.dir); err != nil || info.HTTP == "" {
-			return false
-		}
-		out, err := runBin(t, nil, "status", "--json", "--data", d.dir)
-		var st node.Status
-		if err != nil || json.Unmarshal([]byte(out), &st) != nil || !st.Serving {
-			return false
-		}
-		for _, a := range st.Addrs {
-			if strings.HasPrefix(a, "/ip4/127.0.0.1/tcp/") {
-				d.addr = a
-				return true
-			}
-		}
-		return false
-	})
-	return d
+	return serveDaemon(t, dir, true, "--bootstrap", boot)
 }
 
 // TestContentGetDHTE2E: A shares a folder and provides the feed on the DHT;

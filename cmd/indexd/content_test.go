@@ -107,48 +107,9 @@ func mustBin(t *testing.T, args ...string) string {
 
 func startDaemon(t *testing.T) *daemon {
 	t.Helper()
-	d := &daemon{dir: t.TempDir(), stderr: &bytes.Buffer{}}
-	mustBin(t, "init", "--data", d.dir)
-	d.cmd = exec.Command(indexdBin(t), "serve", "--data", d.dir, "--http", "127.0.0.1:0",
-		"--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--no-dht", "--log-level", "warn")
-	d.cmd.Stderr = d.stderr
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		d.cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { d.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			d.cmd.Process.Kill()
-			<-done
-		}
-	})
-	waitFor(t, 60*time.Second, "daemon to serve", func() bool {
-		// Only ask once the daemon owns the directory: a CLI run before
-		// that would open the directory itself and race the daemon for it.
-		if info, err := node.ReadDaemonInfo(d.dir); err != nil || info.HTTP == "" {
-			return false
-		}
-		out, err := runBin(t, nil, "status", "--json", "--data", d.dir)
-		if err != nil {
-			return false
-		}
-		var st node.Status
-		if json.Unmarshal([]byte(out), &st) != nil || !st.Serving {
-			return false
-		}
-		for _, a := range st.Addrs {
-			if strings.HasPrefix(a, "/ip4/127.0.0.1/tcp/") {
-				d.addr = a
-				return true
-			}
-		}
-		return false
-	})
-	return d
+	dir := t.TempDir()
+	mustBin(t, "init", "--data", dir)
+	return startDaemonIn(t, dir)
 }
 
 // makeTree writes random files (some large, some empty, unicode names).
@@ -417,19 +378,39 @@ func TestContentUnsafeManifestE2E(t *testing.T) {
 	}
 }
 
-// startDaemonIn starts a daemon on an initialised data directory.
+// startDaemonIn starts a daemon on an initialised data directory, on
+// loopback with neither mDNS nor the DHT.
 func startDaemonIn(t *testing.T, dir string) *daemon {
 	t.Helper()
+	return serveDaemon(t, dir, false)
+}
+
+// serveDaemon starts a daemon on an initialised data directory, on
+// loopback without mDNS, with the DHT when dht is set, plus extra serve
+// flags.
+func serveDaemon(t *testing.T, dir string, dht bool, extra ...string) *daemon {
+	t.Helper()
 	d := &daemon{dir: dir, stderr: &bytes.Buffer{}}
-	d.cmd = exec.Command(indexdBin(t), "serve", "--data", d.dir, "--http", "127.0.0.1:0",
-		"--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--no-dht", "--log-level", "warn")
+	args := append([]string{"serve", "--data", d.dir, "--http", "127.0.0.1:0",
+		"--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--log-level", "warn"}, extra...)
+	if !dht {
+		args = append(args, "--no-dht")
+	}
+	d.cmd = exec.Command(indexdBin(t), args...)
 	d.cmd.Stderr = d.stderr
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		d.cmd.Process.Signal(os.Interrupt)
-		d.cmd.Wait()
+		done := make(chan struct{})
+		go func() { d.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			d.cmd.Process.Kill()
+			<-done
+		}
 	})
 	waitFor(t, 60*time.Second, "daemon to serve", func() bool {
 		// Only ask once the daemon owns the directory: a CLI run before
