@@ -229,7 +229,7 @@ func TestContentCorruptPeer(t *testing.T) {
 	}
 }
 
-// corruptAll flips a bit in every block read.
+// corruptAll flips a bit in every block read (Get and Scan).
 type corruptAll struct{ feedtree.Store }
 
 func (s corruptAll) Get(feed feedtree.Key, key, dst []byte) ([]byte, error) {
@@ -239,6 +239,16 @@ func (s corruptAll) Get(feed feedtree.Key, key, dst []byte) ([]byte, error) {
 		v[len(v)/2] ^= 1
 	}
 	return v, err
+}
+
+func (s corruptAll) Scan(feed feedtree.Key, from, to []byte, fn func(key, value []byte) error) error {
+	return s.Store.Scan(feed, from, to, func(k, v []byte) error {
+		if len(k) == 9 && k[0] == 'b' && len(v) > 0 {
+			v = append([]byte(nil), v...)
+			v[len(v)/2] ^= 1
+		}
+		return fn(k, v)
+	})
 }
 
 func TestContentLive(t *testing.T) {
