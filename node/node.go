@@ -42,6 +42,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock used for node times. Default: time.Now.
 	Now func() time.Time
+	// TrimDuringImport reclaims the resident pages of the data files'
+	// mappings while an import runs (see trim_linux.go), so the process's
+	// resident set stays near its anonymous memory (1M entries: VmHWM
+	// 461 MiB instead of 3.2 GiB) at a cost in import speed (1M: about
+	// 30 % slower: merges and compactions read pages back from disk).
+	// Default: false.
+	TrimDuringImport bool
 }
 
 // Node is an open data directory. Its methods are safe for concurrent use.
@@ -111,13 +118,17 @@ func Open(ctx context.Context, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening database (is another indexd using %s?): %w", dir, err)
 	}
-	n.trimDone = make(chan struct{})
-	go n.trimMappedFiles(n.trimDone)
+	if opts.TrimDuringImport {
+		n.trimDone = make(chan struct{})
+		go n.trimMappedFiles(n.trimDone)
+	}
 	ok := false
 	defer func() {
 		if !ok {
 			close(n.closed)
-			<-n.trimDone
+			if n.trimDone != nil {
+				<-n.trimDone
+			}
 			n.closeStores()
 		}
 	}()

@@ -15,9 +15,9 @@ const trimInterval = 200 * time.Millisecond
 // the node trims the mappings of its data files.
 const trimAbove = 64 << 20
 
-// trimMappedFiles trims the mapped data files of the node while a bulk
-// write (Import) runs and the process's file-backed resident memory
-// exceeds trimAbove, until n.closed is closed; done is closed when it
+// trimMappedFiles (run when Options.TrimDuringImport is set) trims the
+// mapped data files of the node while a bulk write (Import) runs and the
+// process's file-backed resident memory exceeds trimAbove, until n.closed is closed; done is closed when it
 // returns. It does not trim otherwise: the pages it reclaims are read back
 // from disk, and a search over a reclaimed index took 140 ms instead of
 // 6 ms at 1M entries.

@@ -61,6 +61,7 @@ func cmdBench(c *cli, args []string) error {
 	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of the import to this file")
 	memprof := fs.String("memprofile", "", "write a heap profile taken right after the import to this file")
 	searchprof := fs.String("searchprofile", "", "write a CPU profile of the search-latency phase to this file")
+	trim := fs.Bool("trim", false, "reclaim the data files' mapped pages during the import (node.Options.TrimDuringImport)")
 	searchOnly := fs.Bool("search-only", false, "with --dir of an earlier run: only measure search latency on its node")
 	if err := c.parse(fs, args); err != nil {
 		return err
@@ -120,7 +121,7 @@ func cmdBench(c *cli, args []string) error {
 	if _, err := node.Init(c.ctx, dir); err != nil {
 		return err
 	}
-	nd, err := node.Open(c.ctx, node.Options{Dir: dir})
+	nd, err := node.Open(c.ctx, node.Options{Dir: dir, TrimDuringImport: *trim})
 	if err != nil {
 		return err
 	}
