@@ -76,6 +76,7 @@ type Node struct {
 	closeOnce sync.Once
 	closed    chan struct{}
 	trimDone  chan struct{} // closed when trimMappedFiles returns
+	gcDone    chan struct{} // closed when collectValueLog returns
 	// bulkWrites counts the bulk writes (imports) running; the data
 	// files are trimmed only then (trim.go).
 	bulkWrites atomic.Int32
@@ -122,6 +123,8 @@ func Open(ctx context.Context, opts Options) (*Node, error) {
 		n.trimDone = make(chan struct{})
 		go n.trimMappedFiles(n.trimDone)
 	}
+	n.gcDone = make(chan struct{})
+	go n.collectValueLog(n.gcDone)
 	ok := false
 	defer func() {
 		if !ok {
@@ -129,6 +132,7 @@ func Open(ctx context.Context, opts Options) (*Node, error) {
 			if n.trimDone != nil {
 				<-n.trimDone
 			}
+			<-n.gcDone
 			n.closeStores()
 		}
 	}()
@@ -217,6 +221,7 @@ func (n *Node) Close() error {
 		if n.trimDone != nil {
 			<-n.trimDone
 		}
+		<-n.gcDone
 		n.stopNet()
 		err = n.closeStores()
 	})
