@@ -94,10 +94,7 @@ func (n *Node) serveIndex(ctx context.Context, h *replicate.Host, idx dag.IndexK
 }
 
 // pump keeps index and search up to date with nodes that replication
-// applies to the DAG, until ctx ends or the node closes. Entries are
-// materialised here and fed to bleve by a second goroutine, one batch
-// behind, so that during a catch-up the two stages use both cores (as
-// Import does).
+// applies to the DAG, until ctx ends or the node closes.
 func (n *Node) pump(ctx context.Context, idx dag.IndexKey) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -108,35 +105,21 @@ func (n *Node) pump(ctx context.Context, idx dag.IndexKey) {
 		case <-ctx.Done():
 		}
 	}()
-	kick := make(chan struct{}, 1)
-	go func() {
-		for {
-			select {
-			case <-kick:
-			case <-ctx.Done():
-				return
-			}
-			if _, err := n.syncSearch(ctx, idx); err != nil && ctx.Err() == nil {
-				n.log.Warn("pipeline", "index", idx.String(), "err", err)
-			}
-		}
-	}()
 	var last uint64
 	for {
 		if err := n.dag.WaitApplied(ctx, idx, last); err != nil {
 			return
 		}
-		c, err := n.dag.Counter(idx)
-		if err != nil {
-			return
+		applied, err := n.dag.Applied(idx, last, 1<<20)
+		if err != nil || len(applied) == 0 {
+			if ctx.Err() != nil {
+				return
+			}
+			continue
 		}
-		last = c
-		if err := n.syncEntries(ctx, idx); err != nil && ctx.Err() == nil {
+		last = applied[len(applied)-1].Seq
+		if _, err := n.refresh(ctx, idx); err != nil && ctx.Err() == nil {
 			n.log.Warn("pipeline", "index", idx.String(), "err", err)
-		}
-		select {
-		case kick <- struct{}{}:
-		default: // the search goroutine takes this batch on its next pass
 		}
 	}
 }
