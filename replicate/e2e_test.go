@@ -71,10 +71,24 @@ type e2eDaemon struct {
 	cmd    *exec.Cmd
 	addr   string
 	stderr *bytes.Buffer
+	bin    string // the indexd binary; e2eBin when empty
+	ns     string // a network namespace to run in (ip netns exec), or none
+}
+
+// command is indexd with args as this daemon's CLI runs it.
+func (d *e2eDaemon) command(args ...string) *exec.Cmd {
+	bin := d.bin
+	if bin == "" {
+		bin = e2eBin
+	}
+	if d.ns == "" {
+		return exec.Command(bin, args...)
+	}
+	return exec.Command("ip", append([]string{"netns", "exec", d.ns, bin}, args...)...)
 }
 
 func (d *e2eDaemon) run(args ...string) (string, error) {
-	cmd := exec.Command(e2eBin, append(args, "--data", d.dir)...)
+	cmd := d.command(append(args, "--data", d.dir)...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {

@@ -112,31 +112,8 @@ func newNetnsLAN(t *testing.T, n int) *netnsLAN {
 // nsDaemon is an `indexd serve` process in a namespace, driven by the CLI
 // run in the same namespace (the HTTP API listens on its 127.0.0.1).
 type nsDaemon struct {
-	t       *testing.T
-	bin     string
-	ns, dir string
-	log     string // the daemon's stderr, a file
-	cmd     *exec.Cmd
-}
-
-func (d *nsDaemon) run(args ...string) (string, error) {
-	full := append([]string{"netns", "exec", d.ns, d.bin}, append(args, "--data", d.dir)...)
-	cmd := exec.Command("ip", full...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return out.String(), fmt.Errorf("indexd %s: %v: %s", strings.Join(args, " "), err, errb.String())
-	}
-	return out.String(), nil
-}
-
-func (d *nsDaemon) must(args ...string) string {
-	d.t.Helper()
-	out, err := d.run(args...)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	return out
+	e2eDaemon
+	log string // the daemon's stderr, a file
 }
 
 // startNSDaemon runs `indexd serve` as a user would on a LAN: default listen
@@ -145,7 +122,7 @@ func (d *nsDaemon) must(args ...string) string {
 func startNSDaemon(t *testing.T, bin, ns string) *nsDaemon {
 	t.Helper()
 	dir := t.TempDir()
-	d := &nsDaemon{t: t, bin: bin, ns: ns, dir: dir, log: filepath.Join(dir, "serve.log")}
+	d := &nsDaemon{e2eDaemon: e2eDaemon{t: t, bin: bin, ns: ns, dir: dir}, log: filepath.Join(dir, "serve.log")}
 	d.must("init")
 	logf, err := os.Create(d.log)
 	if err != nil {
