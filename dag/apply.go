@@ -58,6 +58,7 @@ type applier struct {
 	txn     *badger.Txn
 	nodes   int
 	touched []*logState // logs whose fresh nodes wait for the commit
+	staged  int         // bytes of feed records staged in txn since its last commit
 }
 
 // commit commits the writes so far and goes on in a new transaction.
@@ -67,6 +68,7 @@ func (a *applier) commit() error {
 	}
 	a.d.store.settle()
 	a.txn = a.d.db.NewTransaction(true)
+	a.staged = 0
 	return nil
 }
 

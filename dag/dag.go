@@ -118,7 +118,10 @@ func (s *stagingStore) Commit(feed feedtree.Key, b *feedtree.Batch) error {
 		ov = map[string]staged{}
 		s.overlay[feed] = ov
 	}
-	b.Each(func(k, v []byte, del bool) { ov[string(k)] = staged{v, del} })
+	b.Each(func(k, v []byte, del bool) {
+		ov[string(k)] = staged{v, del}
+		s.a.staged += len(k) + len(v)
+	})
 	s.mu.Unlock()
 	txn, err := s.BadgerStore.CommitIn(s.a.txn, feed, b)
 	s.a.txn = txn

@@ -1,6 +1,7 @@
 package dag
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -285,5 +286,48 @@ func TestIngestMany(t *testing.T) {
 	ss, _ := src.Heads(idx)
 	if fmt.Sprint(ds) != fmt.Sprint(ss) {
 		t.Errorf("heads %v; want %v", ds, ss)
+	}
+}
+
+// TestIngestManyLarge ingests a batch whose blocks add up to several times
+// maxStagedBytes in one call: it commits along the way at range boundaries,
+// applies everything, and the state survives a reopen.
+func TestIngestManyLarge(t *testing.T) {
+	m := testManifest(t)
+	idx := m.Key()
+	rs := replicas(t, 2, m)
+	src, dst := rs[0], rs[1]
+	x := testAuthor(1)
+	desc := string(bytes.Repeat([]byte("d"), MaxDescriptionLen-100))
+	for i := range 64 { // ~2 MiB of nodes
+		op := putOp(i)
+		op.Put.Description = desc
+		mustAppend(t, src, idx, x, op)
+	}
+	f, _ := src.Feed(x.Log.Public())
+	var batch []Range
+	for s := uint64(0); s < f.Length(); s += 4 {
+		e := min(s+4, f.Length())
+		p, err := f.Proof(s, e, min(s, 1)*f.Length()) // the first range upgrades, the rest are under the head
+		if err != nil {
+			t.Fatal(err)
+		}
+		var blocks [][]byte
+		for i := s; i < e; i++ {
+			blocks = append(blocks, mustGet(t, f, i))
+		}
+		batch = append(batch, Range{Log: x.Log.Public(), Proof: p, Blocks: blocks})
+	}
+	n, errs := dst.IngestMany(context.Background(), idx, batch)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("range %d: %v", i, err)
+		}
+	}
+	if n != 64 {
+		t.Fatalf("applied %d; want 64", n)
+	}
+	if got, want := appliedIDs(t, dst, idx), appliedIDs(t, src, idx); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatal("applied nodes differ from the source's")
 	}
 }

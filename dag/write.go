@@ -249,6 +249,12 @@ func (d *DAG) IngestMany(ctx context.Context, idx IndexKey, rs []Range) (int, []
 		var n int
 		n, errs[i], storeErr = d.ingestLocked(ix, r, a)
 		applied += n
+		if storeErr == nil && a.staged > maxStagedBytes {
+			// Keep the transaction well under badger's size limit, which
+			// applier.set does not handle; a range boundary is a node
+			// boundary, where a commit leaves a consistent state.
+			storeErr = a.commit()
+		}
 		if storeErr != nil {
 			break
 		}
@@ -278,6 +284,10 @@ func (d *DAG) IngestMany(ctx context.Context, idx IndexKey, rs []Range) (int, []
 	}
 	return applied, errs
 }
+
+// maxStagedBytes bounds the feed records one IngestMany transaction
+// gathers before it commits at the next range boundary.
+const maxStagedBytes = 512 << 10
 
 // ingestLocked checks range r, stages its blocks in a's transaction and
 // applies what it makes applicable there (see IngestMany). err is the
