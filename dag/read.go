@@ -143,6 +143,19 @@ func (d *DAG) WaitApplied(ctx context.Context, idx IndexKey, after uint64) error
 	}
 }
 
+// Counter returns the apply counter of idx: the Seq of the last node
+// applied (0 before the first). Cheap: what WaitApplied's callers need to
+// learn how far the DAG got without reading what it applied.
+func (d *DAG) Counter(idx IndexKey) (uint64, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ix, err := d.index(idx)
+	if err != nil {
+		return 0, err
+	}
+	return ix.counter, nil
+}
+
 // Node returns an applied node by its ID, with the identity of its log.
 // ErrNotFound if no applied node has that ID.
 func (d *DAG) Node(id ID) (*Node, Identity, error) {

@@ -110,14 +110,11 @@ func (n *Node) pump(ctx context.Context, idx dag.IndexKey) {
 		if err := n.dag.WaitApplied(ctx, idx, last); err != nil {
 			return
 		}
-		applied, err := n.dag.Applied(idx, last, 1<<20)
-		if err != nil || len(applied) == 0 {
-			if ctx.Err() != nil {
-				return
-			}
-			continue
+		c, err := n.dag.Counter(idx)
+		if err != nil {
+			return
 		}
-		last = applied[len(applied)-1].Seq
+		last = c
 		if _, err := n.refresh(ctx, idx); err != nil && ctx.Err() == nil {
 			n.log.Warn("pipeline", "index", idx.String(), "err", err)
 		}
