@@ -274,6 +274,9 @@ func TestIngestMany(t *testing.T) {
 	if n != 4 {
 		t.Errorf("applied %d; want 4", n)
 	}
+	if c, err := dst.Counter(idx); err != nil || c != 4 {
+		t.Errorf("Counter = %d, %v; want 4", c, err)
+	}
 	for i, want := range []error{nil, feedtree.ErrBadProof, ErrBadCert, nil, nil} {
 		if (want == nil) != (errs[i] == nil) || (want != nil && !errors.Is(errs[i], want) && !errors.As(errs[i], new(*feedtree.MismatchError))) {
 			t.Errorf("range %d: %v; want %v", i, errs[i], want)
