@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"indexd/dag"
 	"indexd/feedtree"
 )
 
@@ -41,22 +40,7 @@ type contentNode struct {
 
 func newContentNode(t testing.TB) *contentNode {
 	t.Helper()
-	db := openDB(t)
-	d, err := dag.Open(db, []byte("d/"), dag.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs := &feedSet{m: map[feedtree.Key]*feedtree.Feed{}}
-	h, err := New(context.Background(), d, fs, Options{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		h.Close()
-		d.Close()
-		db.Close()
-	})
-	return &contentNode{h: h, feeds: fs}
+	return newContentNodeOpts(t, Options{})
 }
 
 func (n *contentNode) connect(t testing.TB, o *contentNode) {

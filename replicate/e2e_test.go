@@ -108,6 +108,7 @@ func (d *e2eDaemon) must(args ...string) string {
 
 // e2eStatus is the part of `indexd status --json` these tests read.
 type e2eStatus struct {
+	PeerID  string   `json:"peer_id"`
 	Serving bool     `json:"serving"`
 	Addrs   []string `json:"addrs"`
 	Peers   int      `json:"peers"`

@@ -160,20 +160,6 @@ func (d *nsDaemon) stop() {
 	d.cmd = nil
 }
 
-type nsStatus struct {
-	e2eStatus
-	PeerID string `json:"peer_id"`
-}
-
-func (d *nsDaemon) status() (nsStatus, error) {
-	var st nsStatus
-	out, err := d.run("status", "--json")
-	if err != nil {
-		return st, err
-	}
-	return st, json.Unmarshal([]byte(out), &st)
-}
-
 type nsPeer struct {
 	ID      string   `json:"id"`
 	Addrs   []string `json:"addrs"`
@@ -285,8 +271,8 @@ func TestMDNSDaemons(t *testing.T) {
 		return len(b.searchHits(key, "mdnsprobe")) == 1
 	})
 	t.Logf("A's entry searchable on B after %v", time.Since(start).Round(time.Millisecond))
-	dA, nA := a.digestOf(key)
-	dB, nB := b.digestOf(key)
+	dA, nA := a.digest(key)
+	dB, nB := b.digest(key)
 	if dA == "" || dA != dB || nA != 1 || nB != 1 {
 		t.Errorf("digests: A %q (%d entries), B %q (%d entries); want one equal digest of 1 entry", dA, nA, dB, nB)
 	}
@@ -324,24 +310,11 @@ func TestMDNSDaemons(t *testing.T) {
 		return len(c.searchHits(key, "mdnsprobe")) == 1 && len(c.searchHits(key, "mdnslive")) == 1
 	})
 	t.Logf("late C found A and B and caught up %v after following", time.Since(start).Round(time.Millisecond))
-	dA, nA = a.digestOf(key)
-	dC, nC := c.digestOf(key)
+	dA, nA = a.digest(key)
+	dC, nC := c.digest(key)
 	if dA == "" || dA != dC || nA != 2 || nC != 2 {
 		t.Errorf("digests: A %q (%d entries), C %q (%d entries); want one equal digest of 2 entries", dA, nA, dC, nC)
 	}
-}
-
-func (d *nsDaemon) digestOf(key string) (string, int) {
-	st, err := d.status()
-	if err != nil {
-		return "", -1
-	}
-	for _, ix := range st.Indexes {
-		if ix.Key == key {
-			return ix.Digest, ix.Entries
-		}
-	}
-	return "", -1
 }
 
 // inNetns re-runs the test t inside a fresh network namespace prepared by
