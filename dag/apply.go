@@ -59,6 +59,23 @@ type applier struct {
 	nodes   int
 	touched []*logState // logs whose fresh nodes wait for the commit
 	staged  int         // bytes of feed records staged in txn since its last commit
+	done    []doneNode  // nodes applied in txn, for DAG.applied once it commits
+}
+
+type doneNode struct {
+	ref nodeRef
+	n   appliedNode
+}
+
+// committed hands the nodes of the transaction just committed to the
+// DAG's cache.
+func (a *applier) committed() {
+	if a.d.applied != nil {
+		for _, x := range a.done {
+			a.d.applied.Put(x.ref, x.n)
+		}
+	}
+	a.done = a.done[:0]
 }
 
 // commit commits the writes so far and goes on in a new transaction.
@@ -66,6 +83,7 @@ func (a *applier) commit() error {
 	if err := a.txn.Commit(); err != nil {
 		return err
 	}
+	a.committed()
 	a.d.store.settle()
 	a.txn = a.d.db.NewTransaction(true)
 	a.staged = 0
@@ -103,7 +121,9 @@ func (d *DAG) applyIn(ix *indexState, queue []*logState, a *applier) (int, error
 		l.fresh = nil
 	}
 	if err == nil {
-		err = a.txn.Commit()
+		if err = a.txn.Commit(); err == nil {
+			a.committed()
+		}
 	} else {
 		a.txn.Discard()
 	}
@@ -197,6 +217,7 @@ func (d *DAG) applyNode(ix *indexState, l *logState, n *Node, id ID, a *applier)
 	if err := a.set(k.head(ix.key, l.key), h.encode()); err != nil {
 		return err
 	}
+	a.done = append(a.done, doneNode{nodeRef{l.key, n.Seq}, appliedNode{id, n}})
 	l.applied = n.Seq + 1
 	l.lastHash = id
 	ix.pending--

@@ -107,6 +107,11 @@ func (d *DAG) Applied(idx IndexKey, after uint64, limit int) ([]Applied, error) 
 }
 
 func (d *DAG) readNode(l *logState, seq uint64, want ID) (*Node, error) {
+	if d.applied != nil {
+		if x, ok := d.applied.Get(nodeRef{l.key, seq}); ok && x.id == want {
+			return x.n, nil
+		}
+	}
 	b, err := l.feed.Get(seq)
 	if err != nil {
 		return nil, fmt.Errorf("reading node %d of %v: %w", seq, l.key, err)
@@ -157,7 +162,8 @@ func (d *DAG) Counter(idx IndexKey) (uint64, error) {
 }
 
 // Node returns an applied node by its ID, with the identity of its log.
-// ErrNotFound if no applied node has that ID.
+// ErrNotFound if no applied node has that ID. The node may be shared with
+// other readers: do not modify it.
 func (d *DAG) Node(id ID) (*Node, Identity, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -263,7 +263,9 @@ func (d *DAG) IngestMany(ctx context.Context, idx IndexKey, rs []Range) (int, []
 		l.fresh = nil
 	}
 	if storeErr == nil {
-		storeErr = a.txn.Commit()
+		if storeErr = a.txn.Commit(); storeErr == nil {
+			a.committed()
+		}
 	}
 	a.txn.Discard()
 	d.store.settle()

@@ -281,3 +281,42 @@ func TestConcurrentReads(t *testing.T) {
 		t.Error("batch size changed the state")
 	}
 }
+
+// TestMaterialisingLeavesNodesAlone applies an amend that deletes a meta
+// field before the put it amends arrives: the entry loses the field, the
+// DAG's node (which the DAG shares with its readers) keeps it, and a
+// Rebuild, reading the nodes again, gives the same state.
+func TestMaterialisingLeavesNodesAlone(t *testing.T) {
+	db := openDB(t)
+	alice, alice2 := testAuthor(1, 0), testAuthor(1, 1)
+	m := testManifest(t, dag.PolicyOpen, alice)
+	idx := m.Key()
+	w := newReplica(t, db, "w", m, nil)
+	p := testPut(7)
+	p.Meta = map[string]string{"year": "1999", "imdb": "tt0000001"}
+	id := mustAppend(t, w.d, idx, alice, dag.Op{Kind: dag.OpPut, Put: p})[0]
+	w2 := newReplica(t, db, "w2", m, clockFrom(500))
+	mustAppend(t, w2.d, idx, alice2, dag.Op{Kind: dag.OpAmend, Target: id, Amend: &dag.Amend{Meta: map[string]string{"year": ""}}})
+	r := newReplica(t, db, "r", m, nil)
+	syncLogs(t, w2.d, r.d, idx)
+	mustSync(t, r.x, idx)
+	syncLogs(t, w.d, r.d, idx)
+	mustSync(t, r.x, idx)
+	if e := mustEntry(t, r.x, id); len(e.Meta) != 1 || e.Meta["imdb"] != "tt0000001" {
+		t.Fatalf("entry meta = %v; want only imdb", e.Meta)
+	}
+	n, _, err := r.d.Node(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Op.Put.Meta["year"] != "1999" {
+		t.Errorf("the put node's meta became %v: materialising changed a shared node", n.Op.Put.Meta)
+	}
+	_, before := state(t, r.x, idx)
+	if err := r.x.Rebuild(context.Background(), idx); err != nil {
+		t.Fatal(err)
+	}
+	if _, after := state(t, r.x, idx); after != before {
+		t.Error("Rebuild gave another digest")
+	}
+}

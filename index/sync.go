@@ -121,6 +121,7 @@ func (x *Index) rebuildLocked(ctx context.Context, idx dag.IndexKey) (int, error
 			return 0, err
 		}
 	}
+	x.written.Clear()
 	if err := wb.Flush(); err != nil {
 		return 0, err
 	}
@@ -129,6 +130,7 @@ func (x *Index) rebuildLocked(ctx context.Context, idx dag.IndexKey) (int, error
 			return 0, err
 		}
 	}
+
 	// Report the old ids, write the fork set, clear the marker.
 	s := x.newSyncer(idx, nil)
 	defer s.discard()
@@ -214,12 +216,13 @@ type syncer struct {
 	stats    statsRecord
 	ctr      uint64 // change counter
 	loaded   bool
-	changes  map[dag.ID]bool // entries changed in this transaction
-	commited int             // entries changed in committed transactions
+	changes  map[dag.ID]bool   // entries changed in this transaction
+	written  map[dag.ID][]byte // entries written in this transaction, for Index.written
+	commited int               // entries changed in committed transactions
 }
 
 func (x *Index) newSyncer(idx dag.IndexKey, m *dag.Manifest) *syncer {
-	s := &syncer{x: x, idx: idx, txn: x.db.NewTransaction(true), changes: map[dag.ID]bool{}}
+	s := &syncer{x: x, idx: idx, txn: x.db.NewTransaction(true), changes: map[dag.ID]bool{}, written: map[dag.ID][]byte{}}
 	if m != nil {
 		s.allow = m.Policy == dag.PolicyAllowlist
 		s.creator = m.Creator
@@ -307,8 +310,13 @@ func (s *syncer) commit() error {
 		}
 	}
 	if err := s.txn.Commit(); err != nil {
+		clear(s.written)
 		return err
 	}
+	for id, b := range s.written {
+		s.x.written.Put(id, b)
+	}
+	clear(s.written)
 	s.commited += len(s.changes)
 	clear(s.changes)
 	s.txn = s.x.db.NewTransaction(true)
@@ -577,6 +585,8 @@ func (s *syncer) put(a *dag.Applied) error {
 		Published: n.Time, Updated: n.Time, Put: *n.Op.Put,
 		History: []Revision{{Hash: a.Hash, Kind: dag.OpPut, Time: n.Time, Author: a.Identity}},
 	}
+	// The DAG shares its nodes with every reader; amends edit Meta in place.
+	e.Meta = maps.Clone(e.Meta)
 	revs, err := s.readRevs(a.Hash, a.Identity)
 	if err != nil {
 		return err
@@ -784,6 +794,7 @@ func (s *syncer) writeEntry(e *Entry) error {
 	if err := s.set(s.x.k.entry(s.idx, e.ID), b); err != nil {
 		return err
 	}
+	s.written[e.ID] = b
 	return s.noteChange(e.ID)
 }
 
