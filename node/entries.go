@@ -384,7 +384,11 @@ func (n *Node) Entry(ctx context.Context, id string) (*EntryView, error) {
 	return n.entry(eid)
 }
 
-func (n *Node) entry(id dag.ID) (*EntryView, error) {
+func (n *Node) entry(id dag.ID) (*EntryView, error) { return n.entryView(id, true) }
+
+// entryView is entry; countPublishers false sets Publishers to 1 without
+// looking up the entries that share the infohash.
+func (n *Node) entryView(id dag.ID, countPublishers bool) (*EntryView, error) {
 	e, err := n.idx.Entry(id)
 	if errors.Is(err, index.ErrNotFound) {
 		return nil, fmt.Errorf("%w: entry %s", ErrNotFound, id)
@@ -392,7 +396,10 @@ func (n *Node) entry(id dag.ID) (*EntryView, error) {
 		return nil, err
 	}
 	v := viewOf(e)
-	v.Publishers = n.publishers(e)
+	v.Publishers = 1
+	if countPublishers {
+		v.Publishers = n.publishers(e)
+	}
 	return v, nil
 }
 
