@@ -149,7 +149,19 @@ func (h *candHeap) offer(x *cand, n int) *cand {
 // their IDs.
 func (c *collection) finish(h *candHeap) (*collection, error) {
 	c.hits = h.cands
-	slices.SortFunc(c.hits, func(a, b *cand) int {
+	sortCands(c, c.hits)
+	if c.err != nil {
+		return nil, c.err
+	}
+	for _, x := range c.hits {
+		c.loadID(x)
+	}
+	return c, c.err
+}
+
+// sortCands sorts hits best first as c ranks them.
+func sortCands(c *collection, hits []*cand) {
+	slices.SortFunc(hits, func(a, b *cand) int {
 		if c.better(a, b) {
 			return -1
 		}
@@ -158,13 +170,6 @@ func (c *collection) finish(h *candHeap) (*collection, error) {
 		}
 		return 0
 	})
-	if c.err != nil {
-		return nil, c.err
-	}
-	for _, x := range c.hits {
-		c.loadID(x)
-	}
-	return c, c.err
 }
 
 // better reports whether a ranks before b: by the sort key, then by ID

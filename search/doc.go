@@ -13,6 +13,11 @@
 // depend only on the documents, and ranking ties break by entry ID
 // (collect.go), whatever order or batching the documents came in.
 //
+// The documents are spread over shards (shards.go), bleve indexes that
+// Apply feeds and Search asks at once, so that one query, or one batch,
+// uses every core. Each shard scores with the counts of all shards, so a
+// hit scores as it would in one index, whatever the number of shards.
+//
 // What is indexed (mapping.go): one merged full-text field of title,
 // name, description and file paths, analysed by ReleaseTokenizer (release
 // names and paths split on . _ - / and letter/digit boundaries, the whole

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
@@ -131,33 +133,44 @@ func (s *Index) Search(ctx context.Context, q Query) (res *Result, err error) {
 		return nil, fmt.Errorf("%w: offset %d beyond %d", ErrBadQuery, offset, maxOffset)
 	}
 
-	adv, err := s.idx.Advanced()
+	v, err := s.view()
 	if err != nil {
-		return nil, fmt.Errorf("search: %w", err)
+		return nil, err
 	}
-	ir, err := adv.Reader()
-	if err != nil {
-		return nil, fmt.Errorf("search: opening reader: %w", err)
-	}
-	defer ir.Close()
-	var col *collection
+	defer v.close()
+	k := len(v.readers)
+	m := s.shards[0].idx.Mapping()
+	n := offset + limit + s.opts.collapseWindow()
 	terms, onlyTerms := termsOf(tq, nil)
-	switch {
-	case strings.TrimSpace(q.Text) == "" && spec.field == fieldPublished && !q.Facets:
-		col, err = collectByDay(ctx, ir, s.idx.Mapping(), tq, spec, offset+limit+s.opts.collapseWindow())
-	case onlyTerms && len(terms) == 1 && spec.field == "" && !q.Facets && !s.opts.noFastPath:
-		// Measured at 1M: 10–20 % less CPU for one term; for several,
-		// bleve's conjunction was faster, so it keeps them.
-		col, err = collectTerms(ctx, ir, terms, offset+limit+s.opts.collapseWindow())
-	default:
-		col, err = collect(ctx, ir, s.idx.Mapping(), tq, spec, offset+limit+s.opts.collapseWindow(), q.Facets)
-	}
+	cols := make([]*collection, k)
+	err = eachShard(k, func(i int) error {
+		ir := v.readers[i]
+		if spec.field == "" { // ranked by score: score with all shards' statistics
+			var err error
+			if ir, err = v.scoring(i); err != nil {
+				return err
+			}
+		}
+		var err error
+		switch {
+		case strings.TrimSpace(q.Text) == "" && spec.field == fieldPublished && !q.Facets:
+			cols[i], err = collectByDay(ctx, ir, m, tq, spec, n)
+		case onlyTerms && len(terms) == 1 && spec.field == "" && !q.Facets && !s.opts.noFastPath:
+			// Measured at 1M: 10–20 % less CPU for one term; for several,
+			// bleve's conjunction was faster, so it keeps them.
+			cols[i], err = collectTerms(ctx, ir, terms, n)
+		default:
+			cols[i], err = collect(ctx, ir, m, tq, spec, n, q.Facets)
+		}
+		return err
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, fmt.Errorf("%w: %v", ErrBadQuery, err)
 	}
+	col := merge(cols, spec, n)
 	res = &Result{Total: col.total}
 	if q.Facets {
 		res.Categories, res.Tags = col.cats, col.tags
@@ -168,36 +181,50 @@ func (s *Index) Search(ctx context.Context, q Query) (res *Result, err error) {
 		return res, nil
 	}
 
-	// Second pass over this page only: stored infohashes and fragments.
-	ids := make([]string, len(page))
-	for i, c := range page {
-		ids[i] = c.id
+	// Second pass over this page only, each shard for its own hits: stored
+	// infohashes and fragments.
+	ids := make([][]string, k)
+	for _, c := range page {
+		i := shardOf(c.id, k)
+		ids[i] = append(ids[i], c.id)
 	}
-	// The IDs match already; tq is needed only for the term locations
-	// that highlighting marks (and bleve's match-all Advance walks every
-	// document, so it must not come along otherwise).
-	var pq query.Query = query.NewDocIDQuery(ids)
-	if q.Highlight && strings.TrimSpace(q.Text) != "" {
-		pq = docIDs(tq, ids)
-	}
-	req := bleve.NewSearchRequestOptions(pq, len(ids), 0, false)
-	req.Fields = []string{fieldV1, fieldV2}
-	if q.Highlight {
-		req.Highlight = bleve.NewHighlightWithStyle("html")
-		req.Highlight.Fields = []string{fieldTitle, fieldName}
-	} else {
-		req.Score = "none"
-	}
-	sr, err := s.idx.SearchInContext(ctx, req)
+	var mu sync.Mutex
+	byID := make(map[string]*search.DocumentMatch, len(page))
+	err = eachShard(k, func(i int) error {
+		if len(ids[i]) == 0 {
+			return nil
+		}
+		// The IDs match already; tq is needed only for the term locations
+		// that highlighting marks (and bleve's match-all Advance walks
+		// every document, so it must not come along otherwise).
+		var pq query.Query = query.NewDocIDQuery(ids[i])
+		if q.Highlight && strings.TrimSpace(q.Text) != "" {
+			pq = docIDs(tq, ids[i])
+		}
+		req := bleve.NewSearchRequestOptions(pq, len(ids[i]), 0, false)
+		req.Fields = []string{fieldV1, fieldV2}
+		if q.Highlight {
+			req.Highlight = bleve.NewHighlightWithStyle("html")
+			req.Highlight.Fields = []string{fieldTitle, fieldName}
+		} else {
+			req.Score = "none"
+		}
+		sr, err := s.shards[i].idx.SearchInContext(ctx, req)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, h := range sr.Hits {
+			byID[h.ID] = h
+		}
+		return nil
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, fmt.Errorf("search: loading page: %w", err)
-	}
-	byID := make(map[string]*search.DocumentMatch, len(sr.Hits))
-	for _, h := range sr.Hits {
-		byID[h.ID] = h
 	}
 	ordered := make(search.DocumentMatchCollection, 0, len(page))
 	for _, c := range page {
@@ -290,7 +317,7 @@ func (s *Index) countPublishers(ctx context.Context, q Query, hits []Hit) error 
 	req.Fields = []string{fieldV1, fieldV2}
 	req.Score = "none"
 	req.SortBy([]string{"_id"})
-	sr, err := s.idx.SearchInContext(ctx, req)
+	sr, err := s.alias().SearchInContext(ctx, req)
 	if err != nil {
 		return fmt.Errorf("search: counting publishers: %w", err)
 	}
@@ -316,49 +343,60 @@ func (s *Index) countPublishers(ctx context.Context, q Query, hits []Hit) error 
 // maxPublisherScan documents, where countPublishers' bound applies, so the
 // counts are always the same as countPublishers'.
 func (s *Index) countPublishersByPostings(ctx context.Context, hits []Hit) (bool, error) {
-	adv, err := s.idx.Advanced()
+	v, err := s.view()
 	if err != nil {
-		return false, fmt.Errorf("search: %w", err)
+		return false, err
 	}
-	ir, err := adv.Reader()
-	if err != nil {
-		return false, fmt.Errorf("search: opening reader: %w", err)
-	}
-	defer ir.Close()
-	counts := make([]int, len(hits))
-	scanned := 0
-	var tfd index.TermFieldDoc
-	for i, h := range hits {
-		seen := map[string]bool{}
-		for _, ft := range [2][2]string{{fieldV1, h.InfohashV1}, {fieldV2, h.InfohashV2}} {
-			if ft[1] == "" {
-				continue
-			}
-			r, err := ir.TermFieldReader(ctx, []byte(ft[1]), ft[0], false, false, false)
-			if err != nil {
-				return false, fmt.Errorf("search: counting publishers: %w", err)
-			}
-			if scanned += int(r.Count()); scanned > maxPublisherScan {
-				r.Close()
-				return false, nil
-			}
-			for {
-				d, err := r.Next(&tfd)
+	defer v.close()
+	k := len(v.readers)
+	counts := make([][]int, k) // per shard, per hit
+	var scanned atomic.Int64
+	var over atomic.Bool
+	err = eachShard(k, func(si int) error {
+		ir := v.readers[si]
+		counts[si] = make([]int, len(hits))
+		var tfd index.TermFieldDoc
+		for i, h := range hits {
+			seen := map[string]bool{}
+			for _, ft := range [2][2]string{{fieldV1, h.InfohashV1}, {fieldV2, h.InfohashV2}} {
+				if ft[1] == "" {
+					continue
+				}
+				r, err := ir.TermFieldReader(ctx, []byte(ft[1]), ft[0], false, false, false)
 				if err != nil {
+					return fmt.Errorf("search: counting publishers: %w", err)
+				}
+				if scanned.Add(int64(r.Count())) > maxPublisherScan || over.Load() {
+					over.Store(true)
 					r.Close()
-					return false, fmt.Errorf("search: counting publishers: %w", err)
+					return nil
 				}
-				if d == nil {
-					break
+				for {
+					d, err := r.Next(&tfd)
+					if err != nil {
+						r.Close()
+						return fmt.Errorf("search: counting publishers: %w", err)
+					}
+					if d == nil {
+						break
+					}
+					seen[string(d.ID)] = true
 				}
-				seen[string(d.ID)] = true
+				r.Close()
 			}
-			r.Close()
+			counts[si][i] = len(seen)
 		}
-		counts[i] = len(seen)
+		return nil
+	})
+	if err != nil || over.Load() {
+		return false, err
 	}
 	for i := range hits {
-		hits[i].Publishers = max(counts[i], hits[i].Publishers, 1)
+		n := 0
+		for si := range k {
+			n += counts[si][i]
+		}
+		hits[i].Publishers = max(n, hits[i].Publishers, 1)
 	}
 	return true, nil
 }

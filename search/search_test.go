@@ -403,7 +403,7 @@ func genDocsForTest(n int) []Doc {
 
 // collectTerms, for any number of terms, ranks as bleve's searchers do.
 func TestCollectTermsMatchesCollect(t *testing.T) {
-	s, err := Open("", Options{BatchSize: 400})
+	s, err := Open("", Options{BatchSize: 400, Shards: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +411,7 @@ func TestCollectTermsMatchesCollect(t *testing.T) {
 	if err := s.Apply(genDocsForTest(3000), nil, 1); err != nil {
 		t.Fatal(err)
 	}
-	adv, err := s.idx.Advanced()
+	adv, err := s.shards[0].idx.Advanced()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,7 +434,7 @@ func TestCollectTermsMatchesCollect(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := collect(context.Background(), ir, s.idx.Mapping(), tq, sortSpec{}, 30, false)
+		b, err := collect(context.Background(), ir, s.shards[0].idx.Mapping(), tq, sortSpec{}, 30, false)
 		if err != nil {
 			t.Fatal(err)
 		}
