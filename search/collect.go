@@ -96,7 +96,7 @@ func collect(ctx context.Context, ir index.IndexReader, m mapping.IndexMapping, 
 			x = &cand{}
 		}
 		free = nil
-		*x = cand{score: d.Score, iid: append(x.iid[:0], d.IndexInternalID...)}
+		*x = cand{score: rankScore(d.Score), iid: append(x.iid[:0], d.IndexInternalID...)}
 		if dvr != nil {
 			err := dvr.VisitDocValues(d.IndexInternalID, func(field string, term []byte) {
 				switch field {
@@ -219,3 +219,12 @@ func (h *candHeap) Pop() any {
 func docIDs(q query.Query, ids []string) query.Query {
 	return query.NewConjunctionQuery([]query.Query{query.NewDocIDQuery(ids), q})
 }
+
+// rankScore is a score of bleve's searchers as candidates are ranked by:
+// rounded to float32. bleve sums the scores of a disjunction's clauses
+// (a wildcard's terms, an OR) in the order its heap yields them, which
+// depends on how the documents fell into segments (and so on batching and
+// merge timing), so two documents of equal score could differ in the last
+// bits and swap places between two replicas, or two runs. Rounded, they
+// tie, and the tie breaks by ID. (collectTerms sums in a fixed order.)
+func rankScore(s float64) float64 { return float64(float32(s)) }

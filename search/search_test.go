@@ -386,7 +386,7 @@ func TestFastPathMatchesBleve(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(ids(a), ids(b)) || a.Total != b.Total {
+		if !sameRanking(a, b) || a.Total != b.Total {
 			t.Errorf("%+v: fast %v (%d); bleve %v (%d)", q, ids(a), a.Total, ids(b), b.Total)
 		}
 	}
@@ -552,4 +552,32 @@ func TestPublishersByPostings(t *testing.T) {
 			t.Errorf("Search(%q): no hit with several publishers; the test checks nothing", q.Text)
 		}
 	}
+}
+
+// sameRanking reports whether a and b list the same hits in the same
+// order, but for hits whose scores in a are equal to float32 precision
+// (bleve's searchers rank by scores rounded so, collectTerms by exact
+// ones, which differ from bleve's by a constant factor): within such a run
+// the order is by ID in one and may differ in the other. A run that
+// reaches the end of the page may hold different hits.
+func sameRanking(a, b *Result) bool {
+	if len(a.Hits) != len(b.Hits) {
+		return false
+	}
+	for i := 0; i < len(a.Hits); {
+		j := i + 1
+		for j < len(a.Hits) && float32(a.Hits[j].Score) == float32(a.Hits[i].Score) {
+			j++
+		}
+		if j-i == 1 || j < len(a.Hits) {
+			x, y := ids(&Result{Hits: a.Hits[i:j]}), ids(&Result{Hits: b.Hits[i:j]})
+			slices.Sort(x)
+			slices.Sort(y)
+			if !slices.Equal(x, y) {
+				return false
+			}
+		}
+		i = j
+	}
+	return true
 }
