@@ -27,10 +27,11 @@
 // keyword (recent.go). Stored: title and name (for highlighting) and the
 // infohashes (for collapsing), nothing else.
 //
-// Cost: about 0.75 KiB of disk per entry (734 MiB at 1M). A text query
-// costs time linear in the postings of its words, as bleve has no early
-// termination (10–15 ms for common words at 1M on a shared 2-core
-// machine); size and date ranges read the doc values of every candidate;
-// listing the most recent entries walks publish days from the newest.
-// See BENCHMARKS.md, section "search".
+// Cost: about 0.75 KiB of disk per entry (720 MiB at 1M). A text query
+// costs CPU time linear in the postings of its words, as bleve has no
+// early termination (about 10 ms of CPU for 1-3 common words at 1M, 4.5-5
+// ms of wall time on two cores with two shards); size and date ranges read
+// the doc values of every candidate; listing the most recent entries walks
+// publish days from the newest. See BENCHMARKS.md, sections "search" and
+// "pipeline".
 package search
