@@ -24,7 +24,7 @@ import (
 // shards.
 
 // defaultShards is Options.Shards' default: the cores of the machine this
-// was measured on (BENCHMARKS.md, section "search"). It is fixed, not
+// was measured on (BENCHMARKS.md, section "pipeline"). It is fixed, not
 // GOMAXPROCS, so that a data directory moved to another machine stays valid.
 const defaultShards = 2
 
