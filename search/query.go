@@ -180,60 +180,73 @@ func (s *Index) Search(ctx context.Context, q Query) (res *Result, err error) {
 	}
 
 	// Second pass over this page only, each shard for its own hits: stored
-	// infohashes and fragments.
-	ids := make([][]string, k)
-	for _, c := range page {
-		i := shardOf(c.id, k)
-		ids[i] = append(ids[i], c.id)
-	}
+	// infohashes and fragments. Candidates are loaded in order until they
+	// fill the page after collapsing (the window beyond is for reposts,
+	// about 2 % of entries, and mostly stays unread).
 	var mu sync.Mutex
 	byID := make(map[string]*search.DocumentMatch, len(page))
-	err = eachShard(k, func(i int) error {
-		if len(ids[i]) == 0 {
+	load := func(cands []*cand) error {
+		ids := make([][]string, k)
+		for _, c := range cands {
+			i := shardOf(c.id, k)
+			ids[i] = append(ids[i], c.id)
+		}
+		return eachShard(k, func(i int) error {
+			if len(ids[i]) == 0 {
+				return nil
+			}
+			// The IDs match already; tq is needed only for the term
+			// locations that highlighting marks (and bleve's match-all
+			// Advance walks every document, so it must not come along
+			// otherwise).
+			var pq query.Query = query.NewDocIDQuery(ids[i])
+			if q.Highlight && strings.TrimSpace(q.Text) != "" {
+				pq = docIDs(tq, ids[i])
+			}
+			req := bleve.NewSearchRequestOptions(pq, len(ids[i]), 0, false)
+			req.Fields = []string{fieldV1, fieldV2}
+			if q.Highlight {
+				req.Highlight = bleve.NewHighlightWithStyle("html")
+				req.Highlight.Fields = []string{fieldTitle, fieldName}
+			} else {
+				req.Score = "none"
+			}
+			sr, err := s.shards[i].idx.SearchInContext(ctx, req)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, h := range sr.Hits {
+				byID[h.ID] = h
+			}
 			return nil
-		}
-		// The IDs match already; tq is needed only for the term locations
-		// that highlighting marks (and bleve's match-all Advance walks
-		// every document, so it must not come along otherwise).
-		var pq query.Query = query.NewDocIDQuery(ids[i])
-		if q.Highlight && strings.TrimSpace(q.Text) != "" {
-			pq = docIDs(tq, ids[i])
-		}
-		req := bleve.NewSearchRequestOptions(pq, len(ids[i]), 0, false)
-		req.Fields = []string{fieldV1, fieldV2}
-		if q.Highlight {
-			req.Highlight = bleve.NewHighlightWithStyle("html")
-			req.Highlight.Fields = []string{fieldTitle, fieldName}
-		} else {
-			req.Score = "none"
-		}
-		sr, err := s.shards[i].idx.SearchInContext(ctx, req)
-		if err != nil {
-			return err
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		for _, h := range sr.Hits {
-			byID[h.ID] = h
-		}
-		return nil
-	})
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, fmt.Errorf("search: loading page: %w", err)
+		})
 	}
-	ordered := make(search.DocumentMatchCollection, 0, len(page))
-	for _, c := range page {
-		h := byID[c.id]
-		if h == nil {
-			h = &search.DocumentMatch{ID: c.id}
+	var groups []group
+	for loaded := 0; ; {
+		upto := min(len(page), max(limit, loaded+limit-len(groups)+4))
+		if err := load(page[loaded:upto]); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("search: loading page: %w", err)
 		}
-		h.Score = c.score
-		ordered = append(ordered, h)
+		loaded = upto
+		ordered := make(search.DocumentMatchCollection, 0, loaded)
+		for _, c := range page[:loaded] {
+			h := byID[c.id]
+			if h == nil {
+				h = &search.DocumentMatch{ID: c.id}
+			}
+			h.Score = c.score
+			ordered = append(ordered, h)
+		}
+		groups = collapse(ordered, limit)
+		if len(groups) >= limit || loaded == len(page) {
+			break
+		}
 	}
-	groups := collapse(ordered, limit)
 	res.Hits = make([]Hit, len(groups))
 	for i, g := range groups {
 		h := g.hit
