@@ -130,7 +130,6 @@ func (x *Index) rebuildLocked(ctx context.Context, idx dag.IndexKey) (int, error
 			return 0, err
 		}
 	}
-
 	// Report the old ids, write the fork set, clear the marker.
 	s := x.newSyncer(idx, nil)
 	defer s.discard()

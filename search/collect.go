@@ -149,7 +149,7 @@ func (h *candHeap) offer(x *cand, n int) *cand {
 // their IDs.
 func (c *collection) finish(h *candHeap) (*collection, error) {
 	c.hits = h.cands
-	sortCands(c, c.hits)
+	c.sortHits()
 	if c.err != nil {
 		return nil, c.err
 	}
@@ -159,9 +159,9 @@ func (c *collection) finish(h *candHeap) (*collection, error) {
 	return c, c.err
 }
 
-// sortCands sorts hits best first as c ranks them.
-func sortCands(c *collection, hits []*cand) {
-	slices.SortFunc(hits, func(a, b *cand) int {
+// sortHits sorts c.hits best first.
+func (c *collection) sortHits() {
+	slices.SortFunc(c.hits, func(a, b *cand) int {
 		if c.better(a, b) {
 			return -1
 		}

@@ -255,7 +255,7 @@ func (s *Index) Search(ctx context.Context, q Query) (res *Result, err error) {
 			res.Hits[i].Fragments = h.Fragments
 		}
 	}
-	if err := s.countPublishers(ctx, q, res.Hits); err != nil {
+	if err := s.countPublishers(ctx, v, q, res.Hits); err != nil {
 		return nil, err
 	}
 	res.Took = time.Since(start)
@@ -299,7 +299,7 @@ func collapse(hits search.DocumentMatchCollection, limit int) []group {
 
 // countPublishers sets Publishers of each hit to the number of entries
 // sharing its infohash, within q's Index and ExcludeAuthors.
-func (s *Index) countPublishers(ctx context.Context, q Query, hits []Hit) error {
+func (s *Index) countPublishers(ctx context.Context, v *view, q Query, hits []Hit) error {
 	var terms []query.Query
 	for _, h := range hits {
 		if h.InfohashV1 != "" {
@@ -313,7 +313,7 @@ func (s *Index) countPublishers(ctx context.Context, q Query, hits []Hit) error 
 		return nil
 	}
 	if len(q.Index) == 0 && len(q.ExcludeAuthors) == 0 && !s.opts.noPostingCount {
-		if done, err := s.countPublishersByPostings(ctx, hits); done || err != nil {
+		if done, err := countPublishersByPostings(ctx, v, hits); done || err != nil {
 			return err
 		}
 	}
@@ -353,17 +353,12 @@ func (s *Index) countPublishers(ctx context.Context, q Query, hits []Hit) error 
 // time). It gives up (false) when the postings hold more than
 // maxPublisherScan documents, where countPublishers' bound applies, so the
 // counts are always the same as countPublishers'.
-func (s *Index) countPublishersByPostings(ctx context.Context, hits []Hit) (bool, error) {
-	v, err := s.view()
-	if err != nil {
-		return false, err
-	}
-	defer v.close()
+func countPublishersByPostings(ctx context.Context, v *view, hits []Hit) (bool, error) {
 	k := len(v.readers)
 	counts := make([][]int, k) // per shard, per hit
 	var scanned atomic.Int64
 	var over atomic.Bool
-	err = eachShard(k, func(si int) error {
+	err := eachShard(k, func(si int) error {
 		ir := v.readers[si]
 		counts[si] = make([]int, len(hits))
 		var tfd index.TermFieldDoc

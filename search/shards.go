@@ -87,7 +87,8 @@ func (s *Index) alias() bleve.IndexAlias {
 // all of them together.
 type view struct {
 	readers []index.IndexReader
-	docs    uint64 // documents in all shards
+	snaps   []*scorch.IndexSnapshot // readers as scorch's, nil if one is not
+	docs    uint64                  // documents in all shards
 
 	mu     sync.Mutex
 	counts map[string]uint64 // field, 0, term -> documents in all shards
@@ -114,6 +115,12 @@ func (s *Index) view() (*view, error) {
 			return nil, fmt.Errorf("search: counting: %w", err)
 		}
 		v.docs += n
+		if is, ok := ir.(*scorch.IndexSnapshot); ok {
+			v.snaps = append(v.snaps, is)
+		}
+	}
+	if len(v.snaps) != len(v.readers) {
+		v.snaps = nil
 	}
 	return v, nil
 }
@@ -130,11 +137,10 @@ func (v *view) scoring(i int) (index.IndexReader, error) {
 	if len(v.readers) == 1 {
 		return v.readers[0], nil
 	}
-	is, ok := v.readers[i].(*scorch.IndexSnapshot)
-	if !ok {
+	if v.snaps == nil {
 		return nil, fmt.Errorf("search: shard reader %T is not scorch's", v.readers[i])
 	}
-	return &statsReader{IndexSnapshot: is, v: v}, nil
+	return &statsReader{IndexSnapshot: v.snaps[i], v: v}, nil
 }
 
 // termCount returns how many documents of all shards hold term in field.
@@ -223,7 +229,7 @@ func merge(cols []*collection, spec sortSpec, n int) *collection {
 			}
 		}
 	}
-	sortCands(out, out.hits)
+	out.sortHits()
 	if n >= 0 && len(out.hits) > n {
 		out.hits = out.hits[:n]
 	}
@@ -240,11 +246,7 @@ func merge(cols []*collection, spec sortSpec, n int) *collection {
 // union returns the merged dictionary of every shard, opened by open.
 func (v *view) union(open func(r *scorch.IndexSnapshot) (index.FieldDict, error)) (index.FieldDict, error) {
 	terms := map[string]*index.DictEntry{}
-	for _, r := range v.readers {
-		is, ok := r.(*scorch.IndexSnapshot)
-		if !ok {
-			return nil, fmt.Errorf("search: shard reader %T is not scorch's", r)
-		}
+	for _, is := range v.snaps {
 		d, err := open(is)
 		if err != nil {
 			return nil, err
@@ -338,11 +340,7 @@ func (r *statsReader) FieldDictFuzzyAutomaton(field, term string, fuzziness int,
 
 func (r *statsReader) FieldDictContains(field string) (index.FieldDictContains, error) {
 	var ds []index.FieldDictContains
-	for _, sr := range r.v.readers {
-		is, ok := sr.(*scorch.IndexSnapshot)
-		if !ok {
-			return nil, fmt.Errorf("search: shard reader %T is not scorch's", sr)
-		}
+	for _, is := range r.v.snaps {
 		d, err := is.FieldDictContains(field)
 		if err != nil {
 			return nil, err
