@@ -45,9 +45,11 @@ type Index struct {
 	written *recent.Cache[dag.ID, []byte]
 }
 
-// writtenEntries is how many entries Index.written holds: two of the
-// node's search batches.
-const writtenEntries = 10000
+// writtenEntries is how many entries Index.written holds (~14 MiB of
+// torrent-like entries): more than the node's search stage lags behind
+// Sync in a bulk import or a catch-up (two or three batches of a few
+// thousand).
+const writtenEntries = 20000
 
 // Open opens the index state kept in db under prefix, which it owns (doc.go
 // lists the keys), for the indexes of d. A state written by another
