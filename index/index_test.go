@@ -178,19 +178,27 @@ func TestAmendBeforePut(t *testing.T) {
 	}
 }
 
-func TestRebuildKeepsState(t *testing.T) {
-	db := openDB(t)
+// putsWithRevisions returns a replica "a" of an open index holding puts
+// puts of one author (one node each), then a retract and an amend, synced.
+func putsWithRevisions(t *testing.T, db *badger.DB, puts int) (*replica, dag.IndexKey) {
+	t.Helper()
 	alice := testAuthor(1, 0)
 	m := testManifest(t, dag.PolicyOpen, alice)
 	idx := m.Key()
 	r := newReplica(t, db, "a", m, nil)
 	var ids []dag.ID
-	for i := range 20 {
+	for i := range puts {
 		ids = append(ids, mustAppend(t, r.d, idx, alice, dag.Op{Kind: dag.OpPut, Put: testPut(i)})[0])
 	}
 	mustAppend(t, r.d, idx, alice, dag.Op{Kind: dag.OpRetract, Target: ids[3]},
 		dag.Op{Kind: dag.OpAmend, Target: ids[4], Amend: &dag.Amend{Title: strp("x")}})
 	mustSync(t, r.x, idx)
+	return r, idx
+}
+
+func TestRebuildKeepsState(t *testing.T) {
+	db := openDB(t)
+	r, idx := putsWithRevisions(t, db, 20)
 	before, d1 := state(t, r.x, idx)
 	st1, _ := r.x.Stats(idx)
 	ch1, _ := r.x.Changes(idx, 0, 0)
@@ -318,5 +326,47 @@ func TestMaterialisingLeavesNodesAlone(t *testing.T) {
 	}
 	if _, after := state(t, r.x, idx); after != before {
 		t.Error("Rebuild gave another digest")
+	}
+}
+
+// TestSyncSomeStopsAndResumes checks that SyncSome stops after about the
+// nodes asked for, says there is more, and that steps reach the state one
+// Sync reaches.
+func TestSyncSomeStopsAndResumes(t *testing.T) {
+	db := openDB(t)
+	r, idx := putsWithRevisions(t, db, 40)
+	want, wantDigest := state(t, r.x, idx)
+
+	x, err := Open(db, []byte("steps/"), r.d, Options{ChunkNodes: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter, err := r.d.Counter(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := 0
+	for more := true; more; steps++ {
+		if steps > 20 {
+			t.Fatal("SyncSome never caught up")
+		}
+		before, _ := x.Cursor(idx)
+		if _, more, err = x.SyncSome(context.Background(), idx, 10); err != nil {
+			t.Fatal(err)
+		}
+		after, _ := x.Cursor(idx)
+		if more && (after-before < 10 || after-before > 14) {
+			t.Errorf("step %d applied %d nodes; want 10 rounded up to chunks of 7", steps, after-before)
+		}
+		if !more && after != counter {
+			t.Errorf("step %d: not more, but cursor %d of %d", steps, after, counter)
+		}
+	}
+	if steps < 3 {
+		t.Errorf("caught up in %d steps of 10 nodes out of %d", steps, counter)
+	}
+	got, gotDigest := state(t, x, idx)
+	if gotDigest != wantDigest || !slices.EqualFunc(got, want, bytes.Equal) {
+		t.Error("steps of SyncSome reached another state than one Sync")
 	}
 }

@@ -20,6 +20,16 @@ import (
 // d.Applied returned, or on ctx's end (the work committed so far stays).
 // Applying a fork-proof that changes which nodes count triggers a Rebuild.
 func (x *Index) Sync(ctx context.Context, idx dag.IndexKey) (changed int, err error) {
+	changed, _, err = x.SyncSome(ctx, idx, 0)
+	return changed, err
+}
+
+// SyncSome is Sync that stops, once its work is committed, after about
+// nodes applied nodes (rounded up to whole chunks of Options.ChunkNodes;
+// nodes ≤ 0: no limit). more reports that it stopped there, not caught up,
+// so that a caller can hand what changed so far to the next stage and come
+// back. A Rebuild it triggers runs to the end.
+func (x *Index) SyncSome(ctx context.Context, idx dag.IndexKey, nodes int) (changed int, more bool, err error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	var pending bool
@@ -32,12 +42,13 @@ func (x *Index) Sync(ctx context.Context, idx dag.IndexKey) (changed int, err er
 		return err
 	})
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if pending {
-		return x.rebuildLocked(ctx, idx)
+		changed, err = x.rebuildLocked(ctx, idx)
+		return changed, false, err
 	}
-	return x.syncLocked(ctx, idx)
+	return x.syncLocked(ctx, idx, nodes)
 }
 
 // Rebuild drops the materialised state of idx and builds it again from every
@@ -154,7 +165,8 @@ func (x *Index) rebuildLocked(ctx context.Context, idx dag.IndexKey) (int, error
 	if err := s.commit(); err != nil {
 		return 0, err
 	}
-	return x.syncLocked(ctx, idx)
+	n, _, err := x.syncLocked(ctx, idx, 0)
+	return n, err
 }
 
 // forkOf returns the log and fork length a fork-proof node establishes: the
@@ -173,15 +185,16 @@ func forkOf(n *dag.Node) (feedtree.Key, uint64, bool) {
 	return n.Op.ForkProof.Log, min(fp.A.Length, fp.B.Length), true
 }
 
-func (x *Index) syncLocked(ctx context.Context, idx dag.IndexKey) (int, error) {
+func (x *Index) syncLocked(ctx context.Context, idx dag.IndexKey, limit int) (int, bool, error) {
 	m, err := x.d.Manifest(idx)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	changed := 0
 	oneByOne := false // after ErrTxnTooBig: commit after every node
 	for {
 		s := x.newSyncer(idx, m)
+		s.limit = limit
 		n, rebuild, err := s.run(ctx, oneByOne)
 		s.discard()
 		changed += n
@@ -190,13 +203,13 @@ func (x *Index) syncLocked(ctx context.Context, idx dag.IndexKey) (int, error) {
 			continue
 		}
 		if err != nil {
-			return changed, err
+			return changed, false, err
 		}
 		if rebuild {
 			n, err := x.rebuildLocked(ctx, idx)
-			return changed + n, err
+			return changed + n, false, err
 		}
-		return changed, nil
+		return changed, s.stopped, nil
 	}
 }
 
@@ -218,6 +231,8 @@ type syncer struct {
 	changes  map[dag.ID]bool   // entries changed in this transaction
 	written  map[dag.ID][]byte // entries written in this transaction, for Index.written
 	commited int               // entries changed in committed transactions
+	limit    int               // run stops after about this many nodes (0: none)
+	stopped  bool              // run stopped at limit, not caught up
 }
 
 func (x *Index) newSyncer(idx dag.IndexKey, m *dag.Manifest) *syncer {
@@ -341,9 +356,14 @@ func (s *syncer) run(ctx context.Context, oneByOne bool) (int, bool, error) {
 		return 0, false, err
 	}
 	cursor := s.cursor
+	done := 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return s.commited, false, err
+		}
+		if s.limit > 0 && done >= s.limit {
+			s.stopped = true
+			return s.commited, false, nil
 		}
 		as, err := s.x.d.Applied(s.idx, cursor, s.x.opts.ChunkNodes)
 		if err != nil {
@@ -352,6 +372,7 @@ func (s *syncer) run(ctx context.Context, oneByOne bool) (int, bool, error) {
 		if len(as) == 0 {
 			return s.commited, false, nil
 		}
+		done += len(as)
 		for i := range as {
 			a := &as[i]
 			rebuild, err := s.apply(a)

@@ -105,6 +105,24 @@ func (n *Node) pump(ctx context.Context, idx dag.IndexKey) {
 		case <-ctx.Done():
 		}
 	}()
+	// Search indexing runs in its own goroutine, as in Import: a catch-up
+	// materialises a step of entries, hands it to search and goes on with
+	// the next while bleve indexes it, on the other core. The kick blocks
+	// while a search pass is queued, so search stays a step or two behind,
+	// inside Index's cache of the entries just written.
+	kick := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case <-kick:
+			case <-ctx.Done():
+				return
+			}
+			if _, err := n.syncSearch(ctx, idx); err != nil && ctx.Err() == nil {
+				n.log.Warn("pipeline: search", "index", idx.String(), "err", err)
+			}
+		}
+	}()
 	var last uint64
 	for {
 		if err := n.dag.WaitApplied(ctx, idx, last); err != nil {
@@ -115,11 +133,26 @@ func (n *Node) pump(ctx context.Context, idx dag.IndexKey) {
 			return
 		}
 		last = c
-		if _, err := n.refresh(ctx, idx); err != nil && ctx.Err() == nil {
-			n.log.Warn("pipeline", "index", idx.String(), "err", err)
+		for more := true; more; {
+			if more, err = n.syncEntriesSome(ctx, idx, pumpStep); err != nil {
+				if ctx.Err() == nil {
+					n.log.Warn("pipeline", "index", idx.String(), "err", err)
+				}
+				more = false
+			}
+			select {
+			case kick <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
 		}
 	}
 }
+
+// pumpStep is how many DAG nodes the pump materialises before it hands
+// them to search: four of Index's chunks. Search then lags by at most
+// two or three steps, inside Index's cache of the entries just written.
+const pumpStep = 4096
 
 func (n *Node) stopNet() {
 	n.net.mu.Lock()

@@ -54,6 +54,17 @@ func (n *Node) syncEntries(ctx context.Context, idx dag.IndexKey) error {
 	return nil
 }
 
+// syncEntriesSome is syncEntries that stops after about nodes DAG nodes;
+// more reports that there is more to do.
+func (n *Node) syncEntriesSome(ctx context.Context, idx dag.IndexKey, nodes int) (more bool, err error) {
+	n.entryMu.Lock()
+	defer n.entryMu.Unlock()
+	if _, more, err = n.idx.SyncSome(ctx, idx, nodes); err != nil {
+		return false, fmt.Errorf("materialising entries: %w", err)
+	}
+	return more, nil
+}
+
 // syncSearch feeds changed entries to bleve from the search cursor. It
 // runs apart from syncEntries so a bulk import can index one batch for
 // search while the next is appended and materialised, on another core.
