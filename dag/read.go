@@ -170,6 +170,29 @@ func (d *DAG) Node(id ID) (*Node, Identity, error) {
 	if d.closed {
 		return nil, Identity{}, ErrClosed
 	}
+	_, log, seq, err := d.locate(id)
+	if err != nil {
+		return nil, Identity{}, err
+	}
+	l := d.logs[log]
+	if l == nil {
+		return nil, Identity{}, fmt.Errorf("dag: node %v in unknown log %v", id, log)
+	}
+	n, err := d.readNode(l, seq, id)
+	if err != nil {
+		return nil, Identity{}, err
+	}
+	return n, l.identity, nil
+}
+
+// Locate returns the index of the applied node with ID id, or ErrNotFound.
+// It is one point read and takes no lock of the DAG's.
+func (d *DAG) Locate(id ID) (IndexKey, error) {
+	idx, _, _, err := d.locate(id)
+	return idx, err
+}
+
+func (d *DAG) locate(id ID) (IndexKey, feedtree.Key, uint64, error) {
 	var v []byte
 	err := d.db.View(func(txn *badger.Txn) error {
 		var err error
@@ -177,25 +200,17 @@ func (d *DAG) Node(id ID) (*Node, Identity, error) {
 		return err
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, Identity{}, fmt.Errorf("node %v: %w", id, ErrNotFound)
+		return IndexKey{}, feedtree.Key{}, 0, fmt.Errorf("node %v: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return nil, Identity{}, err
+		return IndexKey{}, feedtree.Key{}, 0, err
 	}
 	if len(v) != 72 {
-		return nil, Identity{}, fmt.Errorf("dag: corrupt node location of %v", id)
+		return IndexKey{}, feedtree.Key{}, 0, fmt.Errorf("dag: corrupt node location of %v", id)
 	}
 	log, err := feedtree.KeyFromBytes(v[32:64])
 	if err != nil {
-		return nil, Identity{}, fmt.Errorf("dag: corrupt node location of %v: %w", id, err)
+		return IndexKey{}, feedtree.Key{}, 0, fmt.Errorf("dag: corrupt node location of %v: %w", id, err)
 	}
-	l := d.logs[log]
-	if l == nil {
-		return nil, Identity{}, fmt.Errorf("dag: node %v in unknown log %v", id, log)
-	}
-	n, err := d.readNode(l, binary.BigEndian.Uint64(v[64:]), id)
-	if err != nil {
-		return nil, Identity{}, err
-	}
-	return n, l.identity, nil
+	return IndexKey{b: [32]byte(v[:32])}, log, binary.BigEndian.Uint64(v[64:]), nil
 }

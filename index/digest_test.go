@@ -100,7 +100,7 @@ func digestOf(t *testing.T, es ...*Entry) [32]byte {
 			if err != nil {
 				return err
 			}
-			if err := txn.Set(x.k.entry(idx, e.ID), b); err != nil {
+			if err := txn.Set(x.k.entry(idx, e.ID), entryValue(uint64(len(es)), b)); err != nil {
 				return err
 			}
 		}

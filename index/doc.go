@@ -38,10 +38,14 @@
 //
 // # Cost
 //
-// One badger transaction per Options.BatchBytes of writes; a put costs a
-// few keys (entry, id→index, infohashes, author count, change log) and one
-// prefix scan for amends that came before it. Each stored entry is its
-// canonical CBOR, so Digest hashes stored bytes without re-encoding.
+// One badger transaction per Options.BatchBytes of writes; a put writes
+// three or four keys (entry, infohashes, change log; the author count and
+// stats once per transaction) and reads one (the amends that came before
+// it). An entry's index comes from the DAG's node location, its change seq
+// from its own record, so neither needs a key of its own (schema 2 had
+// both: two more random keys per entry for badger to compact). Each stored
+// entry holds its canonical CBOR, so Digest hashes stored bytes without
+// re-encoding.
 // Allowlist indexes add one clock record (40 bytes per creator log) per node.
 //
 // # Keys
@@ -54,10 +58,10 @@
 //
 //	'V'                        → schemaVersion
 //	'k' idx                    → cursor: the DAG apply counter materialised
-//	'e' idx id                 → entry, canonical CBOR (below)
-//	'x' id                     → idx of the entry
-//	'1' infohash-v1(20) id     → idx, for live entries
-//	'2' infohash-v2(32) id     → idx, for live entries
+//	'e' idx id                 → seq of the entry's change record(8), then
+//	                             the entry, canonical CBOR (below)
+//	'1' infohash-v1(20) id     → empty, for live entries
+//	'2' infohash-v2(32) id     → empty, for live entries
 //	'r' idx target             → list of the amends and retracts of target:
 //	                             each kind(1) time(8) identity(32) hash(32)
 //	                             then, for an amend, its CBOR (keys as in dag)
@@ -72,7 +76,8 @@
 //	'a' idx identity           → live entries of that identity
 //	'n' idx                    → last change seq
 //	'c' idx seq                → id changed at seq (one record per id)
-//	'C' idx id                 → seq of id's change record
+//	'C' idx id                 → seq of id's change record, only while a
+//	                             Rebuild runs (for the entries it dropped)
 //	'R' idx                    → empty; present while Rebuild runs
 //
 // # Entry encoding
@@ -95,5 +100,5 @@ package index
 
 // schemaVersion is bumped on any change to the keys, records or entry
 // encoding above. Open drops a state of another version (keeping the change
-// log) and Sync builds it again from the DAG.
-const schemaVersion = 2
+// log and change-of records) and the next Sync rebuilds it from the DAG.
+const schemaVersion = 3

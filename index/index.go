@@ -43,6 +43,8 @@ type Index struct {
 	// right after Sync wrote it (at 200k entries those badger reads were
 	// 7 % of an import's CPU).
 	written *recent.Cache[dag.ID, []byte]
+	// rebuilding is set while rebuildLocked syncs (under mu).
+	rebuilding bool
 }
 
 // writtenEntries is how many entries Index.written holds (~14 MiB of
@@ -99,18 +101,66 @@ func (x *Index) checkSchema() error {
 			return nil
 		}
 	}
+	var idxs []dag.IndexKey
 	if !empty || have != nil {
 		// Another schema: drop the materialised state, keep the change log
-		// (its counter must only grow), and let Sync start again.
+		// (its counter must only grow), and let a Rebuild of each index
+		// build it again, with a change-of record per id in the log so that
+		// the log keeps one record per id.
 		keep := func(k []byte) bool {
 			t := k[len(x.k.prefix)]
-			return t == tagChangeCtr || t == tagChange || t == tagChangeOf
+			return t == tagChangeCtr || t == tagChange
 		}
 		if err := x.deleteWhere(x.k.prefix, keep); err != nil {
 			return fmt.Errorf("index: dropping state of another schema: %w", err)
 		}
+		if err := x.changeOfFromLog(); err != nil {
+			return fmt.Errorf("index: dropping state of another schema: %w", err)
+		}
+		if idxs, err = x.d.Indexes(); err != nil {
+			return err
+		}
 	}
-	return x.db.Update(func(txn *badger.Txn) error { return txn.Set(x.k.schema(), u64(schemaVersion)) })
+	return x.db.Update(func(txn *badger.Txn) error {
+		for _, idx := range idxs {
+			if err := txn.Set(x.k.rebuild(idx), nil); err != nil {
+				return err
+			}
+		}
+		return txn.Set(x.k.schema(), u64(schemaVersion))
+	})
+}
+
+// changeOfFromLog writes a change-of record for each change record, of
+// every index: the layout of the change log is the same in every schema.
+func (x *Index) changeOfFromLog() error {
+	wb := x.db.NewWriteBatch()
+	defer wb.Cancel()
+	prefix := x.k.tag(tagChange, 0)
+	err := x.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			id, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if len(k) != len(prefix)+40 || len(id) != 32 {
+				continue // not a change record: nothing to carry over
+			}
+			idx := dag.IndexKeyFromBytes([32]byte(k[len(prefix):]))
+			seq := binary.BigEndian.Uint64(k[len(prefix)+32:])
+			if err := wb.Set(x.k.changeOf(idx, dag.IDFromBytes([32]byte(id))), u64(seq)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return wb.Flush()
 }
 
 // deleteWhere deletes every key under prefix for which keep returns false.
@@ -151,23 +201,28 @@ func (x *Index) Entry(id dag.ID) (*Entry, error) {
 	if b, ok := x.written.Get(id); ok {
 		return DecodeEntry(b)
 	}
+	// An entry's id is its put node's: the DAG knows the index.
+	idx, err := x.d.Locate(id)
+	if errors.Is(err, dag.ErrNotFound) {
+		return nil, fmt.Errorf("entry %v: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
 	var e *Entry
-	err := x.db.View(func(txn *badger.Txn) error {
-		ib, err := getValue(txn, x.k.entryIdx(id))
-		if errors.Is(err, badger.ErrKeyNotFound) || len(ib) != 32 {
-			return fmt.Errorf("entry %v: %w", id, ErrNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		v, err := getValue(txn, x.k.entry(dag.IndexKeyFromBytes([32]byte(ib)), id))
+	err = x.db.View(func(txn *badger.Txn) error {
+		v, err := getValue(txn, x.k.entry(idx, id))
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return fmt.Errorf("entry %v: %w", id, ErrNotFound)
 		}
 		if err != nil {
 			return err
 		}
-		e, err = DecodeEntry(v)
+		_, b, err := splitEntryValue(v)
+		if err != nil {
+			return err
+		}
+		e, err = DecodeEntry(b)
 		return err
 	})
 	return e, err
@@ -258,7 +313,14 @@ func (x *Index) eachRaw(idx dag.IndexKey, fn func(b []byte) error) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 256})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			if err := it.Item().Value(fn); err != nil {
+			err := it.Item().Value(func(v []byte) error {
+				_, b, err := splitEntryValue(v)
+				if err != nil {
+					return err
+				}
+				return fn(b)
+			})
+			if err != nil {
 				return err
 			}
 		}
@@ -286,7 +348,12 @@ func (x *Index) Digest(idx dag.IndexKey) ([32]byte, error) {
 		defer it.Close()
 		var seen uint64
 		for it.Rewind(); it.Valid(); it.Next() {
-			if err := it.Item().Value(func(b []byte) error { h.Write(b); return nil }); err != nil {
+			err := it.Item().Value(func(v []byte) error {
+				_, b, err := splitEntryValue(v)
+				h.Write(b)
+				return err
+			})
+			if err != nil {
 				return err
 			}
 			seen++

@@ -214,6 +214,7 @@ func TestRebuildKeepsState(t *testing.T) {
 	if len(ch2) != 20 {
 		t.Errorf("Rebuild reported %d changes; want 20", len(ch2))
 	}
+	oneChangePerID(t, r.x, idx, 20)
 	// Reopening with the same schema keeps the state; with a stale schema
 	// it drops it and Sync builds it again.
 	x2, err := Open(db, []byte("a/i/"), r.d, Options{})
@@ -236,6 +237,39 @@ func TestRebuildKeepsState(t *testing.T) {
 	mustSync(t, x3, idx)
 	if _, d4 := state(t, x3, idx); d4 != d1 {
 		t.Error("Sync after a schema reset gave another digest")
+	}
+	oneChangePerID(t, x3, idx, 20)
+}
+
+// oneChangePerID checks that the change log of idx holds exactly one
+// record for each of want ids, and no change-of record is left.
+func oneChangePerID(t *testing.T, x *Index, idx dag.IndexKey, want int) {
+	t.Helper()
+	ch, err := x.Changes(idx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[dag.ID]bool{}
+	for _, c := range ch {
+		if seen[c.ID] {
+			t.Errorf("change log holds %v twice", c.ID)
+		}
+		seen[c.ID] = true
+	}
+	if len(seen) != want {
+		t.Errorf("change log holds %d ids; want %d", len(seen), want)
+	}
+	left := 0
+	x.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: x.k.idxTag(tagChangeOf, idx, 0)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			left++
+		}
+		return nil
+	})
+	if left != 0 {
+		t.Errorf("%d change-of records left after the rebuild", left)
 	}
 }
 

@@ -12,10 +12,10 @@ import (
 const (
 	tagSchema    = 'V' // schema version
 	tagCursor    = 'k' // idx → last applied seq consumed
-	tagEntry     = 'e' // idx id → entry CBOR
-	tagEntryIdx  = 'x' // id → idx
-	tagIHv1      = '1' // ih20 id → idx (live entries)
-	tagIHv2      = '2' // ih32 id → idx (live entries)
+	tagEntry     = 'e' // idx id → change seq, entry CBOR
+	tagEntryIdx  = 'x' // reserved: schema 2 kept id → idx here (the DAG's node location says it)
+	tagIHv1      = '1' // ih20 id → empty (live entries)
+	tagIHv2      = '2' // ih32 id → empty (live entries)
 	tagRev       = 'r' // idx target rev → revision record
 	tagClock     = 'v' // idx node → clock (allowlist indexes)
 	tagGrant     = 'g' // idx member log seq → grant record
@@ -24,7 +24,7 @@ const (
 	tagAuthor    = 'a' // idx identity → live entry count
 	tagChangeCtr = 'n' // idx → last change seq
 	tagChange    = 'c' // idx seq → id
-	tagChangeOf  = 'C' // idx id → seq of its change record
+	tagChangeOf  = 'C' // idx id → seq of its change record, while a Rebuild runs
 	tagRebuild   = 'R' // idx → present while a rebuild is under way
 )
 
@@ -54,11 +54,6 @@ func (k keys) rebuild(idx dag.IndexKey) []byte { return k.idxTag(tagRebuild, idx
 func (k keys) entry(idx dag.IndexKey, id dag.ID) []byte {
 	b := id.Bytes()
 	return append(k.idxTag(tagEntry, idx, 32), b[:]...)
-}
-
-func (k keys) entryIdx(id dag.ID) []byte {
-	b := id.Bytes()
-	return append(k.tag(tagEntryIdx, 32), b[:]...)
 }
 
 func (k keys) infohash(ih []byte, id dag.ID) []byte {
@@ -105,6 +100,24 @@ func (k keys) changeOf(idx dag.IndexKey, id dag.ID) []byte {
 }
 
 // Records. Each has a fixed layout, checked on decode.
+
+// entryValue is the value under tagEntry: the seq of the entry's change
+// record, then the entry's canonical CBOR. Keeping the seq here saves a
+// change-of record per entry: only a change needs it, and a change reads
+// the entry anyway.
+func entryValue(seq uint64, cbor []byte) []byte {
+	b := make([]byte, 0, 8+len(cbor))
+	return append(binary.BigEndian.AppendUint64(b, seq), cbor...)
+}
+
+// splitEntryValue returns the change seq and the CBOR of an entry record;
+// the CBOR aliases v.
+func splitEntryValue(v []byte) (uint64, []byte, error) {
+	if len(v) < 8 {
+		return 0, nil, fmt.Errorf("index: corrupt entry record: %d bytes", len(v))
+	}
+	return binary.BigEndian.Uint64(v), v[8:], nil
+}
 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 

@@ -89,9 +89,14 @@ func (x *Index) rebuildLocked(ctx context.Context, idx dag.IndexKey) (int, error
 		}
 		after = as[len(as)-1].Seq
 	}
-	// Old entries: their ids go to the change log, their keys away.
-	var old []dag.ID
-	var oldKeys [][]byte
+	// Old entries go away; each leaves a change-of record (id → seq of its
+	// change record) that the sync below consumes when it writes the entry
+	// again, so that the change log keeps one record per id. The records
+	// left at the end are entries that no longer exist: they are noted as
+	// changed then. A crash before the end leaves the marker, and the next
+	// Sync starts the rebuild again from the records already written.
+	wb := x.db.NewWriteBatch()
+	defer wb.Cancel()
 	err := x.db.View(func(txn *badger.Txn) error {
 		prefix := x.k.idxTag(tagEntry, idx, 0)
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
@@ -102,16 +107,23 @@ func (x *Index) rebuildLocked(ctx context.Context, idx dag.IndexKey) (int, error
 				continue
 			}
 			id := dag.IDFromBytes([32]byte(k[len(prefix):]))
-			old = append(old, id)
-			oldKeys = append(oldKeys, x.k.entryIdx(id))
-			err := it.Item().Value(func(b []byte) error {
+			err := it.Item().Value(func(v []byte) error {
+				seq, b, err := splitEntryValue(v)
+				if err != nil {
+					return nil // a corrupt entry: nothing of it to keep
+				}
+				if err := wb.Set(x.k.changeOf(idx, id), u64(seq)); err != nil {
+					return err
+				}
 				e, err := DecodeEntry(b)
 				if err != nil {
-					return nil // a corrupt entry: its infohash keys are found below
+					return nil
 				}
 				for _, ih := range [][]byte{e.InfohashV1, e.InfohashV2} {
 					if len(ih) > 0 {
-						oldKeys = append(oldKeys, x.k.infohash(ih, id))
+						if err := wb.Delete(x.k.infohash(ih, id)); err != nil {
+							return err
+						}
 					}
 				}
 				return nil
@@ -125,13 +137,6 @@ func (x *Index) rebuildLocked(ctx context.Context, idx dag.IndexKey) (int, error
 	if err != nil {
 		return 0, err
 	}
-	wb := x.db.NewWriteBatch()
-	for _, k := range oldKeys {
-		if err := wb.Delete(k); err != nil {
-			wb.Cancel()
-			return 0, err
-		}
-	}
 	x.written.Clear()
 	if err := wb.Flush(); err != nil {
 		return 0, err
@@ -141,32 +146,61 @@ func (x *Index) rebuildLocked(ctx context.Context, idx dag.IndexKey) (int, error
 			return 0, err
 		}
 	}
-	// Report the old ids, write the fork set, clear the marker.
+	err = x.db.Update(func(txn *badger.Txn) error {
+		for log, at := range forks {
+			if err := txn.Set(x.k.fork(idx, log), u64(at)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	x.rebuilding = true
+	changed, _, err := x.syncLocked(ctx, idx, 0)
+	x.rebuilding = false
+	if err != nil {
+		return changed, err
+	}
+	// What is left of the change-of records: entries gone.
+	prefix := x.k.idxTag(tagChangeOf, idx, 0)
+	var gone []dag.ID
+	var seqs []uint64
+	err = x.db.View(func(txn *badger.Txn) error {
+		return eachU64(txn, prefix, "change-of", func(k []byte, seq uint64) error {
+			if len(k) == 32 {
+				gone = append(gone, dag.IDFromBytes([32]byte(k)))
+				seqs = append(seqs, seq)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return changed, err
+	}
 	s := x.newSyncer(idx, nil)
 	defer s.discard()
-	for log, at := range forks {
-		if err := s.set(x.k.fork(idx, log), u64(at)); err != nil {
-			return 0, err
+	for i, id := range gone {
+		if _, err := s.noteChange(id, seqs[i]); err != nil {
+			return changed, err
 		}
-	}
-	for _, id := range old {
-		if err := s.noteChange(id); err != nil {
-			return 0, err
+		if err := s.del(x.k.changeOf(idx, id)); err != nil {
+			return changed, err
 		}
 		if s.full() {
 			if err := s.commit(); err != nil {
-				return 0, err
+				return changed, err
 			}
 		}
 	}
 	if err := s.txn.Delete(x.k.rebuild(idx)); err != nil {
-		return 0, err
+		return changed, err
 	}
 	if err := s.commit(); err != nil {
-		return 0, err
+		return changed, err
 	}
-	n, _, err := x.syncLocked(ctx, idx, 0)
-	return n, err
+	return changed + len(gone), nil
 }
 
 // forkOf returns the log and fork length a fork-proof node establishes: the
@@ -231,12 +265,14 @@ type syncer struct {
 	changes  map[dag.ID]bool   // entries changed in this transaction
 	written  map[dag.ID][]byte // entries written in this transaction, for Index.written
 	commited int               // entries changed in committed transactions
+	rebuild  bool              // a Rebuild runs: change-of records hold old change seqs
 	limit    int               // run stops after about this many nodes (0: none)
 	stopped  bool              // run stopped at limit, not caught up
 }
 
 func (x *Index) newSyncer(idx dag.IndexKey, m *dag.Manifest) *syncer {
-	s := &syncer{x: x, idx: idx, txn: x.db.NewTransaction(true), changes: map[dag.ID]bool{}, written: map[dag.ID][]byte{}}
+	s := &syncer{x: x, idx: idx, txn: x.db.NewTransaction(true), changes: map[dag.ID]bool{}, written: map[dag.ID][]byte{},
+		rebuild: x.rebuilding}
 	if m != nil {
 		s.allow = m.Policy == dag.PolicyAllowlist
 		s.creator = m.Creator
@@ -261,24 +297,34 @@ func (s *syncer) load() error {
 		return err
 	}
 	s.forks = map[feedtree.Key]uint64{}
-	prefix := s.x.k.idxTag(tagFork, s.idx, 0)
-	it := s.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
-	defer it.Close()
-	for it.Rewind(); it.Valid(); it.Next() {
-		k := it.Item().Key()
-		log, err := feedtree.KeyFromBytes(k[len(prefix):])
+	return eachU64(s.txn, s.x.k.idxTag(tagFork, s.idx, 0), "fork", func(k []byte, at uint64) error {
+		log, err := feedtree.KeyFromBytes(k)
 		if err != nil {
 			return fmt.Errorf("index: corrupt fork key: %w", err)
 		}
+		s.forks[log] = at
+		return nil
+	})
+}
+
+// eachU64 calls fn with the rest of each key under prefix and its value,
+// an integer record named what, in key order.
+func eachU64(txn *badger.Txn, prefix []byte, what string, fn func(rest []byte, v uint64) error) error {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		k := it.Item().Key()
 		v, err := it.Item().ValueCopy(nil)
 		if err != nil {
 			return err
 		}
-		at, err := decodeU64("fork", v)
+		n, err := decodeU64(what, v)
 		if err != nil {
 			return err
 		}
-		s.forks[log] = at
+		if err := fn(k[len(prefix):], n); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -564,15 +610,21 @@ func (s *syncer) appendRecord(key, rec []byte) error {
 	return s.set(key, appendListItem(v, rec))
 }
 
-func (s *syncer) readEntry(id dag.ID) (*Entry, error) {
+// readEntry returns the entry id and the seq of its change record, or nil.
+func (s *syncer) readEntry(id dag.ID) (*Entry, uint64, error) {
 	v, err := getValue(s.txn, s.x.k.entry(s.idx, id))
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, nil
+		return nil, 0, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return DecodeEntry(v)
+	seq, b, err := splitEntryValue(v)
+	if err != nil {
+		return nil, 0, err
+	}
+	e, err := DecodeEntry(b)
+	return e, seq, err
 }
 
 // readRevs returns the amends and retracts stored for target by identity,
@@ -624,10 +676,7 @@ func (s *syncer) put(a *dag.Applied) error {
 			applyAmend(e, r, func(string) bool { return true })
 		}
 	}
-	if err := s.writeEntry(e); err != nil {
-		return err
-	}
-	if err := s.set(s.x.k.entryIdx(e.ID), s.idxBytes()); err != nil {
+	if err := s.writeEntry(e, 0); err != nil {
 		return err
 	}
 	if e.Retracted {
@@ -641,14 +690,12 @@ func (s *syncer) put(a *dag.Applied) error {
 	return s.addAuthor(e.Author, +1)
 }
 
-func (s *syncer) idxBytes() []byte { b := s.idx.Bytes(); return b[:] }
-
 // revise records an amend or retract and applies it to its entry if the
 // entry is here; otherwise it waits for the put.
 func (s *syncer) revise(a *dag.Applied) error {
 	n := a.Node
 	target := n.Op.Target
-	e, err := s.readEntry(target)
+	e, seq, err := s.readEntry(target)
 	if err != nil {
 		return err
 	}
@@ -689,7 +736,7 @@ func (s *syncer) revise(a *dag.Applied) error {
 			s.stats.retracted++
 		}
 		tombstone(e, retracts)
-		return s.writeEntry(e)
+		return s.writeEntry(e, seq)
 	}
 	if e.Retracted {
 		return nil // retract is final
@@ -710,7 +757,7 @@ func (s *syncer) revise(a *dag.Applied) error {
 		return true
 	}
 	applyAmend(e, r, later)
-	return s.writeEntry(e)
+	return s.writeEntry(e, seq)
 }
 
 // setsField reports whether a sets field ("title", "description",
@@ -806,44 +853,55 @@ func tombstone(e *Entry, retracts []*revRecord) {
 	e.History = h
 }
 
-func (s *syncer) writeEntry(e *Entry) error {
+// writeEntry stores e and moves it to the end of the change log; prior is
+// the seq of its change record so far (0: none, a new entry).
+func (s *syncer) writeEntry(e *Entry, prior uint64) error {
 	b, err := e.MarshalBinary()
 	if err != nil {
 		return err
 	}
-	if err := s.set(s.x.k.entry(s.idx, e.ID), b); err != nil {
+	seq, err := s.noteChange(e.ID, prior)
+	if err != nil {
+		return err
+	}
+	if err := s.set(s.x.k.entry(s.idx, e.ID), entryValue(seq, b)); err != nil {
 		return err
 	}
 	s.written[e.ID] = b
-	return s.noteChange(e.ID)
+	return nil
 }
 
-// noteChange moves id to the end of the change log.
-func (s *syncer) noteChange(id dag.ID) error {
+// noteChange moves id to the end of the change log and returns its new
+// seq; prior is the seq of its record so far (0: none). While a Rebuild
+// runs, a new entry may have a record from before: its change-of record
+// says which, and goes.
+func (s *syncer) noteChange(id dag.ID, prior uint64) (uint64, error) {
 	if err := s.ensureCtr(); err != nil {
-		return err
+		return 0, err
 	}
-	if !s.changes[id] {
-		s.changes[id] = true
+	s.changes[id] = true
+	if prior == 0 && s.rebuild {
+		k := s.x.k.changeOf(s.idx, id)
+		v, err := getValue(s.txn, k)
+		if err == nil {
+			if prior, err = decodeU64("change-of", v); err != nil {
+				return 0, err
+			}
+			if err := s.del(k); err != nil {
+				return 0, err
+			}
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return 0, err
+		}
 	}
-	v, err := getValue(s.txn, s.x.k.changeOf(s.idx, id))
-	if err == nil {
-		old, err := decodeU64("change", v)
-		if err != nil {
-			return err
+	if prior != 0 {
+		if err := s.del(s.x.k.change(s.idx, prior)); err != nil {
+			return 0, err
 		}
-		if err := s.del(s.x.k.change(s.idx, old)); err != nil {
-			return err
-		}
-	} else if !errors.Is(err, badger.ErrKeyNotFound) {
-		return err
 	}
 	s.ctr++
 	b := id.Bytes()
-	if err := s.set(s.x.k.change(s.idx, s.ctr), b[:]); err != nil {
-		return err
-	}
-	return s.set(s.x.k.changeOf(s.idx, id), u64(s.ctr))
+	return s.ctr, s.set(s.x.k.change(s.idx, s.ctr), b[:])
 }
 
 func (s *syncer) indexInfohashes(e *Entry, add bool) error {
@@ -854,7 +912,7 @@ func (s *syncer) indexInfohashes(e *Entry, add bool) error {
 		k := s.x.k.infohash(ih, e.ID)
 		var err error
 		if add {
-			err = s.set(k, s.idxBytes())
+			err = s.set(k, nil) // the key says it all; the DAG knows the index
 		} else {
 			err = s.del(k)
 		}
