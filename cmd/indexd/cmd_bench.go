@@ -62,7 +62,7 @@ func cmdBench(c *cli, args []string) error {
 	baseN := fs.Int("baseline", 50000, "entries for the bleve default-mapping baseline and the lean mapping alone (capped at -n; -baseline N = -n measures the same entries; the default mapping indexes ~2k/s)")
 	queries := fs.Int("queries", 300, "queries per latency figure")
 	keep := fs.String("dir", "", "work directory to keep (default: a temporary one, removed)")
-	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of the import to this file")
+	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of the import (bench sync: of the catch-up and live phase) to this file")
 	memprof := fs.String("memprofile", "", "write a heap profile taken right after the import to this file")
 	searchprof := fs.String("searchprofile", "", "write a CPU profile of the search-latency phase to this file")
 	trim := fs.Bool("trim", false, "reclaim the data files' mapped pages during the import (node.Options.TrimDuringImport)")
@@ -87,7 +87,7 @@ func cmdBench(c *cli, args []string) error {
 	*baseN = min(*baseN, *n)
 	logf := func(format string, a ...any) { fmt.Fprintf(c.stderr, format+"\n", a...) }
 	if c.args[0] == "sync" {
-		return benchSync(c, work, *n, fs.asJSON(), logf)
+		return benchSync(c, work, *n, fs.asJSON(), *cpuprof, logf)
 	}
 	rep := benchReport{Entries: *n, BaselineDocs: *baseN, GoMaxProcs: runtime.GOMAXPROCS(0)}
 	file := filepath.Join(work, "entries.jsonl")
@@ -565,7 +565,7 @@ type syncReport struct {
 // materialised every entry (the digests are compared after) and until all
 // are searchable, next to A's own bulk import of the same entries. Then live:
 // publishes on A until each is found by B's search.
-func benchSync(c *cli, work string, n int, asJSON bool, logf func(string, ...any)) error {
+func benchSync(c *cli, work string, n int, asJSON bool, profile string, logf func(string, ...any)) error {
 	ctx := c.ctx
 	file := filepath.Join(work, "entries.jsonl")
 	logf("generating %d entries", n)
@@ -641,6 +641,17 @@ func benchSync(c *cli, work string, n int, asJSON bool, logf func(string, ...any
 		return err
 	}
 	logf("B follows A")
+	if profile != "" {
+		pf, err := os.Create(profile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	t0 = time.Now()
 	if _, err := b.Follow(ctx, node.FollowRequest{Index: link}); err != nil {
 		return err
