@@ -44,6 +44,23 @@ func init() {
 // decodeCanonical decodes b into v strictly and checks that b is the
 // canonical encoding of v. max bounds len(b).
 func decodeCanonical(what string, b []byte, v any, max int) error {
+	if err := decodeStrict(what, b, v, max); err != nil {
+		return err
+	}
+	re, err := encMode.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("decoding %s: re-encoding: %v: %w", what, err, ErrMalformed)
+	}
+	if !bytes.Equal(re, b) {
+		return fmt.Errorf("decoding %s: %w", what, ErrNonCanonical)
+	}
+	return nil
+}
+
+// decodeStrict is decodeCanonical without the re-encoding that proves b
+// canonical: for bytes already proven so, such as a node read back from
+// the store whose bytes hash to the ID it was applied under.
+func decodeStrict(what string, b []byte, v any, max int) error {
 	if len(b) > max {
 		return fmt.Errorf("decoding %s: %d bytes, limit %d: %w", what, len(b), max, ErrTooLarge)
 	}
@@ -56,13 +73,6 @@ func decodeCanonical(what string, b []byte, v any, max int) error {
 			kind = ErrTooLarge
 		}
 		return fmt.Errorf("decoding %s: %v: %w", what, err, kind)
-	}
-	re, err := encMode.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("decoding %s: re-encoding: %v: %w", what, err, ErrMalformed)
-	}
-	if !bytes.Equal(re, b) {
-		return fmt.Errorf("decoding %s: %w", what, ErrNonCanonical)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package dag
 import (
 	"bytes"
 	"encoding/hex"
+	"reflect"
 	"testing"
 )
 
@@ -28,9 +29,15 @@ func seedVectors(f *testing.F, kind string) {
 func FuzzDecodeNode(f *testing.F) {
 	seedVectors(f, "node")
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// decodeApplied reads bytes DecodeNode accepted before: it must
+		// never panic, and on those bytes give the same node.
+		quick, qerr := decodeApplied(b)
 		n, err := DecodeNode(b)
 		if err != nil {
 			return
+		}
+		if qerr != nil || !reflect.DeepEqual(quick, n) {
+			t.Fatalf("decodeApplied = %+v, %v; DecodeNode = %+v", quick, qerr, n)
 		}
 		re, err := n.Marshal()
 		if err != nil {

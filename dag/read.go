@@ -119,7 +119,7 @@ func (d *DAG) readNode(l *logState, seq uint64, want ID) (*Node, error) {
 	if HashNode(b) != want {
 		return nil, fmt.Errorf("dag: node %d of %v no longer hashes to %v", seq, l.key, want)
 	}
-	return DecodeNode(b)
+	return decodeApplied(b)
 }
 
 // WaitApplied returns nil once idx has an applied node with Seq > after, or
