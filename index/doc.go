@@ -99,6 +99,7 @@
 package index
 
 // schemaVersion is bumped on any change to the keys, records or entry
-// encoding above. Open drops a state of another version (keeping the change
-// log and change-of records) and the next Sync rebuilds it from the DAG.
+// encoding above. Open drops a state of another version, keeping the change
+// log (with a change-of record written for each of its ids), and the next
+// Sync rebuilds it from the DAG.
 const schemaVersion = 3

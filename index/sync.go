@@ -164,14 +164,11 @@ func (x *Index) rebuildLocked(ctx context.Context, idx dag.IndexKey) (int, error
 		return changed, err
 	}
 	// What is left of the change-of records: entries gone.
-	prefix := x.k.idxTag(tagChangeOf, idx, 0)
-	var gone []dag.ID
-	var seqs []uint64
+	var gone []Change
 	err = x.db.View(func(txn *badger.Txn) error {
-		return eachU64(txn, prefix, "change-of", func(k []byte, seq uint64) error {
+		return eachU64(txn, x.k.idxTag(tagChangeOf, idx, 0), "change-of", func(k []byte, seq uint64) error {
 			if len(k) == 32 {
-				gone = append(gone, dag.IDFromBytes([32]byte(k)))
-				seqs = append(seqs, seq)
+				gone = append(gone, Change{Seq: seq, ID: dag.IDFromBytes([32]byte(k))})
 			}
 			return nil
 		})
@@ -181,11 +178,11 @@ func (x *Index) rebuildLocked(ctx context.Context, idx dag.IndexKey) (int, error
 	}
 	s := x.newSyncer(idx, nil)
 	defer s.discard()
-	for i, id := range gone {
-		if _, err := s.noteChange(id, seqs[i]); err != nil {
+	for _, c := range gone {
+		if _, err := s.noteChange(c.ID, c.Seq); err != nil {
 			return changed, err
 		}
-		if err := s.del(x.k.changeOf(idx, id)); err != nil {
+		if err := s.del(x.k.changeOf(idx, c.ID)); err != nil {
 			return changed, err
 		}
 		if s.full() {

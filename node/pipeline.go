@@ -46,16 +46,12 @@ func (n *Node) refresh(ctx context.Context, idx dag.IndexKey) (int, error) {
 
 // syncEntries materialises what the DAG applied into entries.
 func (n *Node) syncEntries(ctx context.Context, idx dag.IndexKey) error {
-	n.entryMu.Lock()
-	defer n.entryMu.Unlock()
-	if _, err := n.idx.Sync(ctx, idx); err != nil {
-		return fmt.Errorf("materialising entries: %w", err)
-	}
-	return nil
+	_, err := n.syncEntriesSome(ctx, idx, 0)
+	return err
 }
 
-// syncEntriesSome is syncEntries that stops after about nodes DAG nodes;
-// more reports that there is more to do.
+// syncEntriesSome is syncEntries that stops after about nodes DAG nodes
+// (≤ 0: no limit); more reports that there is more to do.
 func (n *Node) syncEntriesSome(ctx context.Context, idx dag.IndexKey, nodes int) (more bool, err error) {
 	n.entryMu.Lock()
 	defer n.entryMu.Unlock()
