@@ -88,3 +88,19 @@ func FuzzReleaseTokenizer(f *testing.F) {
 		}
 	})
 }
+
+func TestFileTail(t *testing.T) {
+	tests := []struct{ path, name, want string }{
+		{"multi/alpha.txt", "multi", "alpha.txt"},
+		{"multi/sub/beta.txt", "multi", "sub/beta.txt"},
+		{"Movie.mkv", "Movie.mkv", ""},                  // single file: the path is the name
+		{"multiplex/a.txt", "multi", "multiplex/a.txt"}, // a longer folder, not the name
+		{"other/a.txt", "multi", "other/a.txt"},
+		{"a.txt", "", "a.txt"},
+	}
+	for _, tt := range tests {
+		if got := fileTail(tt.path, tt.name); got != tt.want {
+			t.Errorf("fileTail(%q, %q) = %q, want %q", tt.path, tt.name, got, tt.want)
+		}
+	}
+}
