@@ -16,8 +16,11 @@ import (
 // signature, one badger commit) during a bulk import.
 const importBatch = 2000
 
-// importMemoryLimit is the Go soft memory limit during a bulk import.
-const importMemoryLimit = 320 << 20
+// importMemoryLimit is the Go soft memory limit during a bulk import. At
+// 320 MiB the collector ran so often that marking was 6 % of a 1M import's
+// CPU; at 448 MiB it is 4.4 % and the import 6 % faster, its anonymous RSS
+// peaking at 404 MiB, inside the 512 MiB the node is sized for.
+const importMemoryLimit = 448 << 20
 
 // maxImportLine bounds one JSON line of an import file.
 const maxImportLine = 4 << 20
