@@ -8,6 +8,8 @@ import (
 	"io"
 	"runtime/debug"
 
+	sjson "github.com/segmentio/encoding/json"
+
 	"indexd/dag"
 	"indexd/index"
 )
@@ -117,7 +119,7 @@ func (n *Node) Import(ctx context.Context, r io.Reader, which string, progress f
 			continue
 		}
 		var v EntryView
-		if err := json.Unmarshal(b, &v); err != nil {
+		if err := decodeLine(b, &v); err != nil {
 			return finish(fmt.Errorf("%w: line %d: %v", ErrBadRequest, line, err))
 		}
 		put, err := putOf(&v)
@@ -138,6 +140,23 @@ func (n *Node) Import(ctx context.Context, r io.Reader, which string, progress f
 		return finish(fmt.Errorf("reading line %d: %w", line+1, err))
 	}
 	return finish(flush())
+}
+
+// decodeLine decodes one JSON line of an import. segmentio/encoding's
+// json is a drop-in for encoding/json, 4× faster on these lines (1.8
+// against 7.7 µs for a synthetic entry, which was 4.4 % of a 1M import's
+// CPU); FuzzDecodeLine checks that the two agree on every input, errors
+// included (goccy/go-json, tried first, accepted an overflowing size and
+// matched keys case-sensitively). A panic in the decoder is a malformed
+// line, not a crash.
+func decodeLine(b []byte, v *EntryView) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			*v = EntryView{}
+			err = fmt.Errorf("malformed JSON (%v)", r)
+		}
+	}()
+	return sjson.Unmarshal(b, v)
 }
 
 // Export writes every live entry of idx as JSON Lines, sorted by id.
