@@ -3,9 +3,11 @@ package dag
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -343,4 +345,102 @@ func TestConcurrentUse(t *testing.T) {
 	if h, _ := d.Heads(idx); len(h) > 2 {
 		t.Errorf("Heads = %d; want ≤ 2", len(h))
 	}
+}
+
+// Applied reads nodes the cache of the last applies lacks from the feeds:
+// alone, and in ordered runs of one log (shorter than minReadRun, between,
+// longer than maxReadRun), with the same result as from the cache.
+func TestAppliedReadsBack(t *testing.T) {
+	db := openDB(t, t.TempDir())
+	defer db.Close()
+	m := testManifest(t)
+	d := openWithManifest(t, db, m)
+	idx := m.Key()
+	as := []Author{testAuthor(1), testAuthor(2)}
+	i := 0
+	for k, run := range []int{1, 7, minReadRun, minReadRun + 1, maxReadRun + 44, 2, 1} {
+		ops := make([]Op, run)
+		for j := range ops {
+			ops[j] = putOp(i)
+			i++
+		}
+		mustAppend(t, d, idx, as[k%2], ops...)
+	}
+	want, err := d.Applied(idx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	d, err = Open(db, testPrefix, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if d.applied.Len() != 0 {
+		t.Fatal("a reopened DAG has nodes in its cache: the test reads nothing back")
+	}
+	for _, after := range []uint64{0, 5, 17, 300} {
+		got, err := d.Applied(idx, after, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want)-int(after) {
+			t.Fatalf("Applied(after %d) = %d nodes; want %d", after, len(got), len(want)-int(after))
+		}
+		for j, g := range got {
+			w := want[int(after)+j]
+			gb, _ := g.Node.Marshal()
+			wb, _ := w.Node.Marshal()
+			if g.Seq != w.Seq || g.Hash != w.Hash || g.Identity != w.Identity || !bytes.Equal(gb, wb) {
+				t.Fatalf("Applied(after %d)[%d] = seq %d %v; want seq %d %v", after, j, g.Seq, g.Hash, w.Seq, w.Hash)
+			}
+		}
+	}
+}
+
+// A stored block that no longer hashes to its applied record is an error
+// of Applied, read alone or in a run, never a node.
+func TestAppliedDetectsCorruptBlock(t *testing.T) {
+	for _, run := range []int{3, minReadRun + 3} { // 4 and 12 blocks: a full subtree covers block 1
+		db := openDB(t, t.TempDir())
+		m := testManifest(t)
+		d := openWithManifest(t, db, m)
+		a := testAuthor(1)
+		ops := make([]Op, run)
+		for j := range ops {
+			ops[j] = putOp(j)
+		}
+		mustAppend(t, d, m.Key(), a, ops...)
+		d.Close()
+		// Overwrite the first node's block (block 0 is the cert), which no
+		// root of the feed is.
+		var b feedtree.Batch
+		b.Set(binary.BigEndian.AppendUint64([]byte{'b'}, 1), []byte("not the node"))
+		if err := feedtree.NewBadgerStore(db, append(slices.Clone(testPrefix), tagFeeds)).Commit(a.Log.Public(), &b); err != nil {
+			t.Fatal(err)
+		}
+		d, err := Open(db, testPrefix, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		as, err := d.Applied(m.Key(), 0, 0)
+		if err == nil || !strings.Contains(err.Error(), "no longer hashes") {
+			t.Errorf("run %d: Applied = %d nodes, %v; want an error naming the hash", run, len(as), err)
+		}
+		d.Close()
+		db.Close()
+	}
+}
+
+// openWithManifest opens a DAG on db (the caller closes it) holding m.
+func openWithManifest(t *testing.T, db *badger.DB, m *Manifest) *DAG {
+	t.Helper()
+	d, err := Open(db, testPrefix, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.PutManifest(m); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

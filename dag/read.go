@@ -61,13 +61,78 @@ func (d *DAG) Missing(idx IndexKey) ([]Link, error) {
 // greater than after, in apply order (a topological order: every node comes
 // after the nodes it links). limit ≤ 0 means no limit.
 func (d *DAG) Applied(idx IndexKey, after uint64, limit int) ([]Applied, error) {
+	out, refs, err := d.appliedRefs(idx, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	// Dear future: the nodes are read outside d.mu, which ingest needs
+	// for every range it stores; a catching-up peer materialises its
+	// entries long after the DAG stored them, so these reads miss the
+	// cache of nodes just applied. They go through the feeds, which are
+	// safe for concurrent use, and a block read is checked against the
+	// hash its applied record names, as under the lock. Consecutive seqs
+	// of one log (a log caught up in bulk applies in long runs) are one
+	// ordered read.
+	for i := 0; i < len(out); {
+		if out[i].Node != nil {
+			i++
+			continue
+		}
+		r := refs[i]
+		j := i + 1
+		for j < len(out) && j-i < maxReadRun && out[j].Node == nil && refs[j].feed == r.feed && refs[j].seq == refs[j-1].seq+1 {
+			j++
+		}
+		if j-i < minReadRun {
+			for ; i < j; i++ {
+				if out[i].Node, err = readBlock(refs[i].feed, refs[i].seq, out[i].Hash); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
+		blocks, err := r.feed.GetRange(r.seq, r.seq+uint64(j-i), nil)
+		if err != nil {
+			return nil, fmt.Errorf("reading nodes %d-%d of %v: %w", r.seq, r.seq+uint64(j-i)-1, r.feed.Key(), err)
+		}
+		if len(blocks) != j-i {
+			return nil, fmt.Errorf("dag: node %d of %v is applied but not held", r.seq+uint64(len(blocks)), r.feed.Key())
+		}
+		for k, b := range blocks {
+			if out[i+k].Node, err = checkBlock(b, r.seq+uint64(k), r.feed, out[i+k].Hash); err != nil {
+				return nil, err
+			}
+		}
+		i = j
+	}
+	return out, nil
+}
+
+// Applied reads runs of at least minReadRun and at most maxReadRun blocks
+// in one ordered scan (a badger iterator costs a few lookups to set up).
+const (
+	minReadRun = 8
+	maxReadRun = 256
+)
+
+// blockRef is where Applied reads a node that was not in the cache.
+type blockRef struct {
+	feed *feedtree.Feed
+	seq  uint64
+}
+
+// appliedRefs lists the applied records of idx after after, under d.mu:
+// each with its node when the cache of the last applies holds it, else
+// with where to read it.
+func (d *DAG) appliedRefs(idx IndexKey, after uint64, limit int) ([]Applied, []blockRef, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	ix, err := d.index(idx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []Applied
+	var refs []blockRef
 	prefix := append(d.keys.tag(tagApplied), ix.key.b[:]...)
 	err = d.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 64, Prefix: prefix})
@@ -95,29 +160,47 @@ func (d *DAG) Applied(idx IndexKey, after uint64, limit int) ([]Applied, error) 
 			if l == nil {
 				return fmt.Errorf("dag: applied record names unknown log %v", log)
 			}
-			if a.Node, err = d.readNode(l, seq, a.Hash); err != nil {
-				return err
-			}
+			a.Node = d.cachedNode(l, seq, a.Hash)
 			a.Identity = l.identity
 			out = append(out, a)
+			refs = append(refs, blockRef{l.feed, seq})
 		}
 		return nil
 	})
-	return out, err
+	return out, refs, err
+}
+
+// cachedNode is node seq of l if the cache of the last applies holds it
+// with hash want, else nil.
+func (d *DAG) cachedNode(l *logState, seq uint64, want ID) *Node {
+	if d.applied != nil {
+		if x, ok := d.applied.Get(nodeRef{l.key, seq}); ok && x.id == want {
+			return x.n
+		}
+	}
+	return nil
 }
 
 func (d *DAG) readNode(l *logState, seq uint64, want ID) (*Node, error) {
-	if d.applied != nil {
-		if x, ok := d.applied.Get(nodeRef{l.key, seq}); ok && x.id == want {
-			return x.n, nil
-		}
+	if n := d.cachedNode(l, seq, want); n != nil {
+		return n, nil
 	}
-	b, err := l.feed.Get(seq)
+	return readBlock(l.feed, seq, want)
+}
+
+// readBlock reads node seq of feed f, which must hash to want.
+func readBlock(f *feedtree.Feed, seq uint64, want ID) (*Node, error) {
+	b, err := f.Get(seq)
 	if err != nil {
-		return nil, fmt.Errorf("reading node %d of %v: %w", seq, l.key, err)
+		return nil, fmt.Errorf("reading node %d of %v: %w", seq, f.Key(), err)
 	}
+	return checkBlock(b, seq, f, want)
+}
+
+// checkBlock decodes b, node seq of f, read back by its hash want.
+func checkBlock(b []byte, seq uint64, f *feedtree.Feed, want ID) (*Node, error) {
 	if HashNode(b) != want {
-		return nil, fmt.Errorf("dag: node %d of %v no longer hashes to %v", seq, l.key, want)
+		return nil, fmt.Errorf("dag: node %d of %v no longer hashes to %v", seq, f.Key(), want)
 	}
 	return decodeApplied(b)
 }
