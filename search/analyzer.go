@@ -76,8 +76,8 @@ var (
 // Positions count words, so a phrase query treats a word and its parts as
 // alternatives at one position. Start and End are byte offsets into the
 // input. Tokenize never panics: invalid UTF-8 decodes as U+FFFD, a symbol,
-// so it separates chunks. It allocates the token structs and nothing else;
-// terms alias the input.
+// so it separates chunks. It allocates the token structs (in slabs) and
+// nothing else; terms alias the input.
 type ReleaseTokenizer struct {
 	Chunks  bool // also emit whole chunks of several words
 	NoParts bool // do not emit the parts of a word
@@ -143,11 +143,18 @@ func (t *ReleaseTokenizer) Tokenize(input []byte) analysis.TokenStream {
 	var parts [][2]int // parts of the current word, reused
 	var partCls0 []int
 
+	// Tokens are allocated in slabs, not one by one; a full slab is left
+	// to the tokens that point into it, never grown.
+	var slab []analysis.Token
 	emit := func(start, end, position int, typ analysis.TokenType) {
-		rv = append(rv, &analysis.Token{
+		if len(slab) == cap(slab) {
+			slab = make([]analysis.Token, 0, max(16, cap(rv)-len(rv)))
+		}
+		slab = append(slab, analysis.Token{
 			Start: start, End: end, Term: input[start:end],
 			Position: position, Type: typ,
 		})
+		rv = append(rv, &slab[len(slab)-1])
 	}
 	endPart := func(end int) {
 		if partStart < 0 {

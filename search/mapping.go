@@ -191,11 +191,17 @@ func (f *textField) Size() int { return 64 }
 func (f *textField) Analyze() {
 	f.freqs = make(index.TokenFrequencies, 64)
 	base := 0
+	// The texts are copied into one buffer (the lower-casing filter may
+	// rewrite a term in place) and the term counts allocated in slabs.
+	buf := make([]byte, 0, f.NumPlainTextBytes())
+	var slab []index.TokenFreq
 	add := func(source, text string, locs bool) {
 		if text == "" {
 			return
 		}
-		toks := releaseAnalyzer.Analyze([]byte(text))
+		start := len(buf)
+		buf = append(buf, text...)
+		toks := releaseAnalyzer.Analyze(buf[start:len(buf):len(buf)])
 		f.length += len(toks)
 		var tls []index.TokenLocation
 		if locs {
@@ -205,7 +211,11 @@ func (f *textField) Analyze() {
 		for i, t := range toks {
 			tf, ok := f.freqs[string(t.Term)]
 			if !ok {
-				tf = &index.TokenFreq{Term: t.Term}
+				if len(slab) == cap(slab) {
+					slab = make([]index.TokenFreq, 0, 32)
+				}
+				slab = append(slab, index.TokenFreq{Term: t.Term})
+				tf = &slab[len(slab)-1]
 				f.freqs[string(t.Term)] = tf
 			}
 			tf.SetFrequency(tf.Frequency() + 1)
