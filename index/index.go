@@ -199,7 +199,7 @@ func getValue(txn *badger.Txn, key []byte) ([]byte, error) {
 // included, or ErrNotFound.
 func (x *Index) Entry(id dag.ID) (*Entry, error) {
 	if b, ok := x.written.Get(id); ok {
-		return DecodeEntry(b)
+		return decodeWritten(b)
 	}
 	// An entry's id is its put node's: the DAG knows the index.
 	idx, err := x.d.Locate(id)
