@@ -110,11 +110,43 @@ func (n *Node) hitView(q search.Query, h search.Hit) *EntryView {
 		return nil
 	}
 	v.Score = h.Score
-	v.Fragments = h.Fragments
+	v.Fragments = highlights(q, h.Fragments, v)
 	if h.Publishers > v.Publishers {
 		v.Publishers = h.Publishers
 	}
 	return v
+}
+
+// maxFileFragments is how many matching file paths a highlighted hit shows.
+const maxFileFragments = 3
+
+// highlights is what a hit shows of its matches: bleve's fragments of
+// title and name that mark a match (it also returns a field's text when
+// nothing in it matched), and the file paths that hold a word of the
+// query in their part below the entry's name.
+func highlights(q search.Query, frags map[string][]string, v *EntryView) map[string][]string {
+	if !q.Highlight || q.Text == "" {
+		return nil
+	}
+	out := map[string][]string{}
+	for field, fs := range frags {
+		for _, f := range fs {
+			if strings.Contains(f, "<mark>") {
+				out[field] = append(out[field], f)
+			}
+		}
+	}
+	paths := make([]string, len(v.Files))
+	for i, f := range v.Files {
+		paths[i] = f.Path
+	}
+	if fs := search.FileFragments(q.Text, v.Name, paths, maxFileFragments); len(fs) > 0 {
+		out["files"] = fs
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 func (n *Node) searchQuery(req SearchRequest) (search.Query, error) {

@@ -179,6 +179,10 @@ func TestNewUser(t *testing.T) {
 	if !strings.Contains(text, "52.1 KiB") || !strings.Contains(text, "4701f1d83196") {
 		t.Errorf("text view %q lacks size or short infohash", text)
 	}
+	// ... and shows the file that matched, the word marked.
+	if !strings.Contains(text, "files: multi/\x1b[1malpha\x1b[0m.txt") {
+		t.Errorf("text view %q does not show the matching file", text)
+	}
 
 	// Amend the title and category; the new title is searchable.
 	mustRun(t, dir, "amend", ids["multi.torrent"], "--title", "Greek Letters Collection", "--category", "books")

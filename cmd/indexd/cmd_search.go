@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"html"
 	"sort"
 	"strings"
 
@@ -90,10 +91,11 @@ func sortedKeys(m map[string][]string) []string {
 	return ks
 }
 
-// terminalHighlight turns bleve's <mark> tags into bold on a terminal.
+// terminalHighlight turns a fragment's HTML (<mark> tags, the rest
+// escaped) into bold on a terminal and plain text.
 func terminalHighlight(s string) string {
 	s = strings.ReplaceAll(s, "<mark>", "\x1b[1m")
-	return strings.ReplaceAll(s, "</mark>", "\x1b[0m")
+	return html.UnescapeString(strings.ReplaceAll(s, "</mark>", "\x1b[0m"))
 }
 
 // printLive prints entries from a subscription until it ends.

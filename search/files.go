@@ -1,0 +1,123 @@
+package search
+
+import (
+	"html"
+	"sort"
+	"strings"
+)
+
+// FileFragments returns up to limit of the file paths of an entry named
+// name that contain a word of the query text after the folder named as
+// the entry (as they are indexed: see fileTail; a single file named as the
+// entry is not shown), each with the matched words marked as bleve's HTML
+// highlighter marks them (<mark>…</mark>, the rest HTML-escaped). File
+// paths are indexed without term locations (only title and name need
+// them for highlighting, and locations would double the index), so this
+// finds the matches again from the query's words: a hit found by a word
+// from a file name can show which file it was. Words after - and field:value
+// terms are left out; a trailing * matches as a prefix.
+func FileFragments(text, name string, files []string, limit int) []string {
+	words, prefixes := queryWords(text)
+	if len(words) == 0 && len(prefixes) == 0 || limit <= 0 {
+		return nil
+	}
+	var out []string
+	for _, p := range files {
+		tail := fileTail(p, name)
+		if tail == "" {
+			continue
+		}
+		if f, ok := markFile(tail, words, prefixes); ok {
+			out = append(out, html.EscapeString(p[:len(p)-len(tail)])+f)
+			if len(out) == limit {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// queryWords extracts the analysed terms of the plain words of a query
+// in bleve's syntax.
+func queryWords(text string) (words map[string]bool, prefixes []string) {
+	words = map[string]bool{}
+	for _, w := range strings.Fields(text) {
+		if strings.HasPrefix(w, "-") || strings.Contains(w, ":") {
+			continue
+		}
+		w = strings.Trim(strings.TrimPrefix(w, "+"), `"()`)
+		prefix := strings.HasSuffix(w, "*")
+		w = strings.TrimRight(w, "*?")
+		if w == "" || strings.ContainsAny(w, "*?") {
+			continue
+		}
+		toks := releaseAnalyzer.Analyze([]byte(w))
+		for i, t := range toks {
+			// With a wildcard only the last word of the chunk is a prefix.
+			if prefix && i == len(toks)-1 {
+				prefixes = append(prefixes, string(t.Term))
+				continue
+			}
+			words[string(t.Term)] = true
+		}
+	}
+	return words, prefixes
+}
+
+// markFile marks the spans of p whose terms are among words or start with
+// one of prefixes; ok is false when none is.
+func markFile(p string, words map[string]bool, prefixes []string) (string, bool) {
+	in := []byte(p) // the analyzer lower-cases its input in place
+	type span struct{ start, end int }
+	var spans []span
+	for _, t := range releaseAnalyzer.Analyze(in) {
+		term := string(t.Term)
+		match := words[term]
+		for _, pre := range prefixes {
+			match = match || strings.HasPrefix(term, pre)
+		}
+		if !match || t.Start < 0 || t.End > len(p) || t.Start >= t.End {
+			continue
+		}
+		spans = append(spans, span{t.Start, t.End})
+	}
+	if len(spans) == 0 {
+		return "", false
+	}
+	// A chunk and its words, a word and its parts, overlap: the smallest
+	// matches are marked (a span that holds another is dropped), and
+	// overlapping ones merge.
+	var minimal []span
+	for i, a := range spans {
+		holds := false
+		for j, b := range spans {
+			if i != j && a.start <= b.start && b.end <= a.end && a != b {
+				holds = true
+				break
+			}
+		}
+		if !holds {
+			minimal = append(minimal, a)
+		}
+	}
+	sort.Slice(minimal, func(i, j int) bool { return minimal[i].start < minimal[j].start })
+	merged := minimal[:1]
+	for _, s := range minimal[1:] {
+		if last := &merged[len(merged)-1]; s.start <= last.end {
+			last.end = max(last.end, s.end)
+		} else {
+			merged = append(merged, s)
+		}
+	}
+	var b strings.Builder
+	cur := 0
+	for _, s := range merged {
+		b.WriteString(html.EscapeString(p[cur:s.start]))
+		b.WriteString("<mark>")
+		b.WriteString(html.EscapeString(p[s.start:s.end]))
+		b.WriteString("</mark>")
+		cur = s.end
+	}
+	b.WriteString(html.EscapeString(p[cur:]))
+	return b.String(), true
+}

@@ -1,0 +1,47 @@
+package search
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestFileFragments(t *testing.T) {
+	files := []string{"alpha.txt", "Sub Dir/Gamma.Ray.S01E02.mkv", "beta & <gamma>.bin", "delta.dat"}
+	for _, tc := range []struct {
+		query string
+		limit int
+		want  []string
+	}{
+		{"gamma", 5, []string{"Sub Dir/<mark>Gamma</mark>.Ray.S01E02.mkv", "beta &amp; &lt;<mark>gamma</mark>&gt;.bin"}},
+		{"gamma", 1, []string{"Sub Dir/<mark>Gamma</mark>.Ray.S01E02.mkv"}},
+		{"+s01e02 ray", 5, []string{"Sub Dir/Gamma.<mark>Ray</mark>.<mark>S01E02</mark>.mkv"}},
+		{"e02", 5, []string{"Sub Dir/Gamma.Ray.S01<mark>E02</mark>.mkv"}},
+		{"del*", 5, []string{"<mark>delta</mark>.dat"}},
+		{`"alpha txt"`, 5, []string{"<mark>alpha</mark>.<mark>txt</mark>"}},
+		{"-gamma tags:gamma", 5, nil},
+		{"nothing", 5, nil},
+		{"", 5, nil},
+		{"gamma", 0, nil},
+	} {
+		if got := FileFragments(tc.query, "", files, tc.limit); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("FileFragments(%q, %d) = %q, want %q", tc.query, tc.limit, got, tc.want)
+		}
+	}
+}
+
+func FuzzFileFragments(f *testing.F) {
+	f.Add("gamma del*", "Sub Dir/Gamma.Ray.S01E02.mkv")
+	f.Add("\xff*", "\xff\xfe.bin")
+	f.Fuzz(func(t *testing.T, q, p string) {
+		FileFragments(q, "Sub", []string{p}, 3) // never panics
+	})
+}
+
+func TestFileFragmentsBelowName(t *testing.T) {
+	files := []string{"multi/alpha.txt", "multi/multi.part2.rar", "other/multi.nfo", "multi"}
+	got := FileFragments("multi", "multi", files, 5)
+	want := []string{"multi/<mark>multi</mark>.part2.rar", "other/<mark>multi</mark>.nfo"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("FileFragments below the name = %q, want %q", got, want)
+	}
+}
