@@ -288,3 +288,43 @@ func TestHelp(t *testing.T) {
 		t.Errorf("unknown command: exit %d, %q", code, errs)
 	}
 }
+
+func TestPrintable(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"The.Matrix.1999 — ディレクトリ", "The.Matrix.1999 — ディレクトリ"},
+		{"evil\x1b[2J\x1b[Htitle", "evil\uFFFD[2J\uFFFD[Htitle"},
+		{"a\rb\nc\td\x7f\u009b", "a\uFFFDb c d\uFFFD\uFFFD"},
+		{"exe.\u202egpj", "exe.\uFFFDgpj"},
+	} {
+		if got := printable(tc.in); got != tc.want {
+			t.Errorf("printable(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	// Fragments: only our own marks become escape sequences.
+	frag := "x &lt;mark&gt; <mark>alpha</mark>\x1b]0;pwned\x07 &amp;"
+	if got, want := terminalHighlight(frag), "x <mark> \x1b[1malpha\x1b[0m\uFFFD]0;pwned\uFFFD &"; got != want {
+		t.Errorf("terminalHighlight = %q, want %q", got, want)
+	}
+}
+
+// TestHostileTextShown: a title and description with terminal escapes,
+// carriage returns and newlines show neutralised in every text view.
+func TestHostileTextShown(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, dir, "init")
+	out := mustRun(t, dir, "publish", "--json", "--title", "Evil\x1b[2J\rFAKE alpha", "--description", "line one\n\x1b[31mline two",
+		"magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn=evil")
+	var h hit
+	if err := json.Unmarshal([]byte(out), &h); err != nil {
+		t.Fatalf("publish --json: %v in %q", err, out)
+	}
+	for _, args := range [][]string{{"search", "alpha"}, {"search", "evil"}, {"show", h.ID}} {
+		text := mustRun(t, dir, args...)
+		if strings.Contains(text, "\x1b[2J") || strings.Contains(text, "\x1b[31m") || strings.Contains(text, "\r") {
+			t.Errorf("%v prints raw control characters: %q", args, text)
+		}
+	}
+	if text := mustRun(t, dir, "show", h.ID); !strings.Contains(text, "  description: line one\n               \uFFFD[31mline two\n") {
+		t.Errorf("show: description lines not kept and indented: %q", text)
+	}
+}

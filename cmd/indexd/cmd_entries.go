@@ -109,7 +109,7 @@ func cmdPublish(c *cli, args []string) error {
 	if fs.asJSON() {
 		return writeJSON(c.stdout, v)
 	}
-	fmt.Fprintf(c.stdout, "published %s\n  id:     %s\n  magnet: %s\n", v.Title, v.ID, v.Magnet)
+	fmt.Fprintf(c.stdout, "published %s\n  id:     %s\n  magnet: %s\n", printable(v.Title), v.ID, v.Magnet)
 	return nil
 }
 
@@ -180,7 +180,7 @@ func cmdAmend(c *cli, args []string) error {
 
 func cmdRetract(c *cli, args []string) error {
 	return c.entryCommand(args, func(b backend, id string) (*node.EntryView, error) { return b.Retract(c.ctx, id) },
-		func(v *node.EntryView) { fmt.Fprintf(c.stdout, "retracted %s (%s)\n", v.ID, v.Title) })
+		func(v *node.EntryView) { fmt.Fprintf(c.stdout, "retracted %s (%s)\n", v.ID, printable(v.Title)) })
 }
 
 func cmdShow(c *cli, args []string) error {

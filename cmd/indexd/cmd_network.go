@@ -53,7 +53,7 @@ func cmdStatus(c *cli, args []string) error {
 		if is.Followed {
 			flags = append(flags, "followed")
 		}
-		fmt.Fprintf(w, "\nindex %s (%s)\n  key:     %s\n", is.Name, strings.Join(flags, ", "), is.Key)
+		fmt.Fprintf(w, "\nindex %s (%s)\n  key:     %s\n", printable(is.Name), strings.Join(flags, ", "), is.Key)
 		fmt.Fprintf(w, "  entries: %d (%d retracted)  authors: %d  logs: %d  heads: %d\n", is.Entries, is.Retracted, is.Authors, is.Logs, is.Heads)
 		if is.Forked > 0 {
 			fmt.Fprintf(w, "  FORKED logs: %d (counted only up to their shared prefix)\n", is.Forked)
@@ -107,7 +107,7 @@ func cmdIndex(c *cli, args []string) error {
 			if i.Default {
 				mark = "*"
 			}
-			fmt.Fprintf(c.stdout, "%s %-20s %-9s %7d entries  %s\n", mark, i.Name, i.Policy, i.Entries, i.Key)
+			fmt.Fprintf(c.stdout, "%s %-20s %-9s %7d entries  %s\n", mark, printable(i.Name), i.Policy, i.Entries, i.Key)
 		}
 		return nil
 	case "link":
@@ -150,7 +150,7 @@ func cmdFollow(c *cli, args []string) error {
 		return writeJSON(c.stdout, f)
 	}
 	if !*watch {
-		fmt.Fprintf(c.stdout, "following %s %s\n", f.Index, f.Name)
+		fmt.Fprintf(c.stdout, "following %s %s\n", f.Index, printable(f.Name))
 		return nil
 	}
 	fmt.Fprintf(c.stderr, "following %s; waiting for new entries (Ctrl-C to stop)\n", f.Index)

@@ -92,10 +92,20 @@ func sortedKeys(m map[string][]string) []string {
 }
 
 // terminalHighlight turns a fragment's HTML (<mark> tags, the rest
-// escaped) into bold on a terminal and plain text.
+// escaped, so a literal "<mark>" in the text cannot pose as one) into bold
+// on a terminal around printable text.
 func terminalHighlight(s string) string {
-	s = strings.ReplaceAll(s, "<mark>", "\x1b[1m")
-	return html.UnescapeString(strings.ReplaceAll(s, "</mark>", "\x1b[0m"))
+	text := func(t string) string { return printable(html.UnescapeString(t)) }
+	var b strings.Builder
+	for i, seg := range strings.Split(s, "<mark>") {
+		if i == 0 {
+			b.WriteString(text(seg))
+			continue
+		}
+		marked, rest, _ := strings.Cut(seg, "</mark>")
+		b.WriteString("\x1b[1m" + text(marked) + "\x1b[0m" + text(rest))
+	}
+	return b.String()
 }
 
 // printLive prints entries from a subscription until it ends.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode"
 
 	"indexd/node"
 )
@@ -51,9 +52,36 @@ func category(v *node.EntryView) string {
 	return fmt.Sprint(v.Category)
 }
 
+// printable is text from an entry or a manifest made safe for a
+// terminal: anyone can publish, so a title must not carry escape
+// sequences that rewrite the screen, carriage returns or newlines that fake
+// lines of output, or bidirectional overrides that reorder what is shown.
+// Such runes show as U+FFFD; tabs and newlines as spaces.
+func printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t' || r == '\n':
+			return ' '
+		case unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r):
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+}
+
 // hitLine is the one-line text form of a search hit.
 func hitLine(v *node.EntryView) string {
-	title := v.Title
+	title := printable(v.Title)
 	if v.Retracted {
 		title = "[retracted] " + title
 	}
@@ -70,13 +98,13 @@ func hitLine(v *node.EntryView) string {
 
 // printEntry prints an entry in full.
 func printEntry(w io.Writer, v *node.EntryView) {
-	fmt.Fprintf(w, "%s\n", v.Title)
+	fmt.Fprintf(w, "%s\n", printable(v.Title))
 	if v.Retracted {
 		fmt.Fprintln(w, "  status:      RETRACTED by its publisher")
 	}
 	fmt.Fprintf(w, "  id:          %s\n", v.ID)
 	if v.Name != "" && v.Name != v.Title {
-		fmt.Fprintf(w, "  name:        %s\n", v.Name)
+		fmt.Fprintf(w, "  name:        %s\n", printable(v.Name))
 	}
 	if v.InfohashV1 != "" {
 		fmt.Fprintf(w, "  infohash v1: %s\n", v.InfohashV1)
@@ -87,7 +115,7 @@ func printEntry(w io.Writer, v *node.EntryView) {
 	fmt.Fprintf(w, "  size:        %s (%d bytes)\n", humanSize(v.Size), v.Size)
 	fmt.Fprintf(w, "  category:    %s\n", category(v))
 	if len(v.Tags) > 0 {
-		fmt.Fprintf(w, "  tags:        %s\n", strings.Join(v.Tags, ", "))
+		fmt.Fprintf(w, "  tags:        %s\n", printable(strings.Join(v.Tags, ", ")))
 	}
 	fmt.Fprintf(w, "  author:      %s\n", v.Author)
 	fmt.Fprintf(w, "  published:   %s\n", v.Published.Local().Format(time.RFC1123))
@@ -98,7 +126,14 @@ func printEntry(w io.Writer, v *node.EntryView) {
 		fmt.Fprintf(w, "  publishers:  %d\n", v.Publishers)
 	}
 	if v.Description != "" {
-		fmt.Fprintf(w, "  description: %s\n", v.Description)
+		// A description keeps its lines, each indented under the first.
+		for i, l := range strings.Split(strings.TrimRight(v.Description, "\n"), "\n") {
+			if i == 0 {
+				fmt.Fprintf(w, "  description: %s\n", printable(l))
+			} else {
+				fmt.Fprintf(w, "               %s\n", printable(l))
+			}
+		}
 	}
 	if len(v.Files) > 0 {
 		fmt.Fprintf(w, "  files (%d):\n", len(v.Files))
@@ -107,7 +142,7 @@ func printEntry(w io.Writer, v *node.EntryView) {
 				fmt.Fprintf(w, "    … %d more\n", len(v.Files)-20)
 				break
 			}
-			fmt.Fprintf(w, "    %s  (%s)\n", f.Path, humanSize(f.Size))
+			fmt.Fprintf(w, "    %s  (%s)\n", printable(f.Path), humanSize(f.Size))
 		}
 	}
 	if len(v.History) > 1 {
