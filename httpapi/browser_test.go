@@ -158,6 +158,10 @@ func TestBrowser(t *testing.T) {
 	if hits := b.text(`.hits`); !strings.Contains(hits, "Multi Fixture Pack") {
 		t.Errorf("search results %q lack the published entry", hits)
 	}
+	// The hit shows which file matched, the word marked.
+	if frag, marked := b.text(`.hit .frag`), evalString(b, `(document.querySelector('.hit .frag mark')||{}).textContent||""`); !strings.Contains(frag, "multi/beta.bin") || marked != "beta" {
+		t.Errorf("search fragment %q, marked %q; want the file multi/beta.bin with beta marked", frag, marked)
+	}
 	checkNoHorizontalScroll(b, "search results")
 	screenshot(t, b.ctx, "search-results")
 

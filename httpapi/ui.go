@@ -16,6 +16,7 @@ import (
 
 	"indexd/index"
 	"indexd/node"
+	"indexd/search"
 )
 
 //go:embed web/templates/*.html web/static/*
@@ -55,6 +56,7 @@ func newUI(s *Server) *ui {
 		"join":     strings.Join,
 		"pathbase": path.Base,
 		"magnet":   magnetURL,
+		"marks":    search.SplitMarks,
 	}
 	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(webFS, "web/templates/layout.html", "web/templates/tree.html"))
 	names, err := fs.Glob(webFS, "web/templates/*.html")
@@ -178,6 +180,7 @@ func (u *ui) search(w http.ResponseWriter, r *http.Request) {
 		req.Limit = uiPageSize
 	}
 	req.Facets = true
+	req.Highlight = req.Query != ""
 	d.Req = req
 	res, err := u.s.search(r, req, "ui")
 	if err != nil {

@@ -121,3 +121,32 @@ func markFile(p string, words map[string]bool, prefixes []string) (string, bool)
 	b.WriteString(html.EscapeString(p[cur:]))
 	return b.String(), true
 }
+
+// Piece is a piece of a highlighted fragment: plain text, marked or not.
+type Piece struct {
+	Text   string
+	Marked bool
+}
+
+// SplitMarks splits a fragment as Search and FileFragments make them
+// (HTML: <mark> tags around matches, everything else escaped, so a literal
+// "<mark>" in the text cannot pose as one) into plain-text pieces, for a
+// view to render in its own way.
+func SplitMarks(frag string) []Piece {
+	var out []Piece
+	add := func(t string, marked bool) {
+		if t != "" {
+			out = append(out, Piece{Text: html.UnescapeString(t), Marked: marked})
+		}
+	}
+	for i, seg := range strings.Split(frag, "<mark>") {
+		if i == 0 {
+			add(seg, false)
+			continue
+		}
+		marked, rest, _ := strings.Cut(seg, "</mark>")
+		add(marked, true)
+		add(rest, false)
+	}
+	return out
+}

@@ -45,3 +45,11 @@ func TestFileFragmentsBelowName(t *testing.T) {
 		t.Errorf("FileFragments below the name = %q, want %q", got, want)
 	}
 }
+
+func TestSplitMarks(t *testing.T) {
+	got := SplitMarks(`a &lt;mark&gt; <mark>beta</mark>.bin <mark>x&amp;y</mark>`)
+	want := []Piece{{"a <mark> ", false}, {"beta", true}, {".bin ", false}, {"x&y", true}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("SplitMarks = %+v, want %+v", got, want)
+	}
+}

@@ -2,11 +2,11 @@ package main
 
 import (
 	"fmt"
-	"html"
 	"sort"
 	"strings"
 
 	"indexd/node"
+	"indexd/search"
 )
 
 func init() {
@@ -91,19 +91,16 @@ func sortedKeys(m map[string][]string) []string {
 	return ks
 }
 
-// terminalHighlight turns a fragment's HTML (<mark> tags, the rest
-// escaped, so a literal "<mark>" in the text cannot pose as one) into bold
-// on a terminal around printable text.
-func terminalHighlight(s string) string {
-	text := func(t string) string { return printable(html.UnescapeString(t)) }
+// terminalHighlight turns a fragment into printable text with its marks
+// in bold.
+func terminalHighlight(frag string) string {
 	var b strings.Builder
-	for i, seg := range strings.Split(s, "<mark>") {
-		if i == 0 {
-			b.WriteString(text(seg))
-			continue
+	for _, p := range search.SplitMarks(frag) {
+		if p.Marked {
+			b.WriteString("\x1b[1m" + printable(p.Text) + "\x1b[0m")
+		} else {
+			b.WriteString(printable(p.Text))
 		}
-		marked, rest, _ := strings.Cut(seg, "</mark>")
-		b.WriteString("\x1b[1m" + text(marked) + "\x1b[0m" + text(rest))
 	}
 	return b.String()
 }
