@@ -376,7 +376,10 @@ func TestMDNSInProcess(t *testing.T) {
 		}
 	}
 	publish(t, a, idx, newAuthor(t), 3)
-	waitFor(t, mdnsDeadline, "b to find a by mDNS and catch up", converged(t, idx, 4, a, b))
+	waitFor(t, mdnsDeadline, "a and b to find each other by mDNS", func() bool {
+		return len(a.h.h.Network().ConnsToPeer(b.h.h.ID())) > 0
+	})
+	waitFor(t, mdnsDeadline, "b to catch up from a, found by mDNS", converged(t, idx, 4, a, b))
 	if _, err := b.d.Manifest(idx); err != nil {
 		t.Errorf("b has no manifest: %v", err)
 	}
