@@ -511,13 +511,33 @@ func (n notifee) HandlePeerFound(ai peer.AddrInfo) {
 		return
 	}
 	n.x.goRun(func() {
-		ctx, cancel := context.WithTimeout(n.x.ctx, dialTimeout)
-		defer cancel()
-		if err := n.x.h.Connect(ctx, ai); err != nil {
-			n.x.log.Debug("replicate: mDNS dial failed", "peer", ai.ID, "err", err)
+		// mDNS reports a peer once (zeroconf passes each entry on only
+		// the first time it sees it), so a dial that fails — a loaded
+		// machine, both sides dialling at once — is retried a few times.
+		wait := time.Second
+		for attempt := 1; ; attempt++ {
+			ctx, cancel := context.WithTimeout(n.x.ctx, dialTimeout)
+			err := n.x.h.Connect(ctx, ai)
+			cancel()
+			if err == nil || attempt == mdnsDialAttempts {
+				if err != nil {
+					n.x.log.Debug("replicate: mDNS dial failed", "peer", ai.ID, "err", err)
+				}
+				return
+			}
+			select {
+			case <-time.After(wait):
+			case <-n.x.ctx.Done():
+				return
+			}
+			wait *= 2
 		}
 	})
 }
+
+// mdnsDialAttempts is how often a peer found by mDNS is dialled before it
+// is left to the other discovery paths.
+const mdnsDialAttempts = 4
 
 // bucket is a token bucket for live traffic.
 type bucket struct {
