@@ -4,6 +4,8 @@ import (
 	"html"
 	"sort"
 	"strings"
+
+	"github.com/blevesearch/bleve/v2/search/query"
 )
 
 // FileFragments returns up to limit of the file paths of an entry named
@@ -14,17 +16,36 @@ import (
 // paths are indexed without term locations (only title and name need
 // them for highlighting, and locations would double the index), so this
 // finds the matches again from the query's words: a hit found by a word
-// from a file name can show which file it was. Words after - and field:value
-// terms are left out; a trailing * matches as a prefix.
+// from a file name can show which file it was (see queryWords for which of
+// the query's words count).
 func FileFragments(text, name string, files []string, limit int) []string {
 	words, prefixes := queryWords(text)
 	if len(words) == 0 && len(prefixes) == 0 || limit <= 0 {
 		return nil
 	}
+	// Analysing a path costs about a microsecond, and an entry may list
+	// thousands: a path is analysed only when a query term occurs in it
+	// (terms are lower-cased substrings of the text they come from).
+	needles := make([]string, 0, len(words)+len(prefixes))
+	for w := range words {
+		needles = append(needles, foldCase(w))
+	}
+	for _, w := range prefixes {
+		needles = append(needles, foldCase(w))
+	}
+	mayMatch := func(tail string) bool {
+		low := foldCase(tail)
+		for _, n := range needles {
+			if strings.Contains(low, n) {
+				return true
+			}
+		}
+		return false
+	}
 	var out []string
 	for _, p := range files {
 		tail := fileTail(p, name)
-		if tail == "" {
+		if tail == "" || !mayMatch(tail) {
 			continue
 		}
 		if f, ok := markFile(tail, words, prefixes); ok {
@@ -37,20 +58,23 @@ func FileFragments(text, name string, files []string, limit int) []string {
 	return out
 }
 
+// foldCase lower-cases s as the analyzer's filter does, up to the one
+// rule it applies by position (a word-final σ becomes ς), which it undoes.
+func foldCase(s string) string {
+	return strings.ReplaceAll(strings.ToLower(s), "ς", "σ")
+}
+
 // queryWords extracts the analysed terms of the plain words of a query
-// in bleve's syntax.
+// in bleve's syntax, parsed as Search parses it: words and phrases that
+// must or may match, in no particular field (a trailing * makes the last
+// term a prefix); words after -, field:value terms and ranges are left out.
 func queryWords(text string) (words map[string]bool, prefixes []string) {
 	words = map[string]bool{}
-	for _, w := range strings.Fields(text) {
-		if strings.HasPrefix(w, "-") || strings.Contains(w, ":") {
-			continue
-		}
-		w = strings.Trim(strings.TrimPrefix(w, "+"), `"()`)
-		prefix := strings.HasSuffix(w, "*")
-		w = strings.TrimRight(w, "*?")
-		if w == "" || strings.ContainsAny(w, "*?") {
-			continue
-		}
+	parsed, err := query.NewQueryStringQuery(text).Parse()
+	if err != nil {
+		return words, nil // Search rejects the query: nothing to mark
+	}
+	add := func(w string, prefix bool) {
 		toks := releaseAnalyzer.Analyze([]byte(w))
 		for i, t := range toks {
 			// With a wildcard only the last word of the chunk is a prefix.
@@ -61,6 +85,40 @@ func queryWords(text string) (words map[string]bool, prefixes []string) {
 			words[string(t.Term)] = true
 		}
 	}
+	var walk func(q query.Query)
+	walk = func(q query.Query) {
+		switch x := q.(type) {
+		case *query.BooleanQuery:
+			if x.Must != nil {
+				walk(x.Must)
+			}
+			if x.Should != nil {
+				walk(x.Should)
+			}
+		case *query.ConjunctionQuery:
+			for _, c := range x.Conjuncts {
+				walk(c)
+			}
+		case *query.DisjunctionQuery:
+			for _, c := range x.Disjuncts {
+				walk(c)
+			}
+		case *query.MatchQuery:
+			if x.FieldVal == "" {
+				add(x.Match, false)
+			}
+		case *query.MatchPhraseQuery:
+			if x.FieldVal == "" {
+				add(x.MatchPhrase, false)
+			}
+		case *query.WildcardQuery:
+			w := strings.TrimRight(x.Wildcard, "*")
+			if x.FieldVal == "" && w != "" && !strings.ContainsAny(w, "*?") {
+				add(w, len(w) < len(x.Wildcard))
+			}
+		}
+	}
+	walk(parsed)
 	return words, prefixes
 }
 

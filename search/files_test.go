@@ -53,3 +53,18 @@ func TestSplitMarks(t *testing.T) {
 		t.Errorf("SplitMarks = %+v, want %+v", got, want)
 	}
 }
+
+// TestFileFragmentsCaseFolding: paths are skipped only when no query term
+// can occur in them, whatever their case or script.
+func TestFileFragmentsCaseFolding(t *testing.T) {
+	files := []string{"ΟΔΥΣΣΕΥΣ.txt", "Straße ÄRGER.flac", "ȺBC.bin"}
+	for q, want := range map[string]string{
+		"οδυσσευς": "<mark>ΟΔΥΣΣΕΥΣ</mark>.txt",
+		"ärger":    "Straße <mark>ÄRGER</mark>.flac",
+		"ⱥbc":      "<mark>ȺBC</mark>.bin",
+	} {
+		if got := FileFragments(q, "", files, 5); len(got) != 1 || got[0] != want {
+			t.Errorf("FileFragments(%q) = %q, want [%q]", q, got, want)
+		}
+	}
+}

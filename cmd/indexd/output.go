@@ -58,21 +58,15 @@ func category(v *node.EntryView) string {
 // lines of output, or bidirectional overrides that reorder what is shown.
 // Such runes show as U+FFFD; tabs and newlines as spaces.
 func printable(s string) string {
-	clean := true
-	for _, r := range s {
-		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
-			clean = false
-			break
-		}
-	}
-	if clean {
+	unsafe := func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }
+	if strings.IndexFunc(s, unsafe) < 0 {
 		return s
 	}
 	return strings.Map(func(r rune) rune {
 		switch {
 		case r == '\t' || r == '\n':
 			return ' '
-		case unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r):
+		case unsafe(r):
 			return '\uFFFD'
 		}
 		return r
