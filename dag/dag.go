@@ -94,8 +94,9 @@ type DAG struct {
 }
 
 // appliedCache is how many nodes DAG.applied holds: a few of the index's
-// read chunks.
-const appliedCache = 8192
+// read chunks, and more than a node lets a catch-up run ahead of its pump
+// (node's maxLead) plus one stored batch.
+const appliedCache = 16384
 
 type nodeRef struct {
 	log feedtree.Key

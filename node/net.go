@@ -45,6 +45,9 @@ func (n *Node) StartNet(ctx context.Context, opts NetOptions) error {
 		MDNS:      opts.MDNS,
 		DHT:       opts.DHT,
 		Logger:    n.log,
+		Backlog: func(ctx context.Context, idx dag.IndexKey) {
+			n.backlog.wait(ctx, n.closed, idx, func() (uint64, error) { return n.dag.Counter(idx) })
+		},
 	})
 	if err != nil {
 		return err
@@ -123,6 +126,14 @@ func (n *Node) pump(ctx context.Context, idx dag.IndexKey) {
 			}
 		}
 	}()
+	// The catch-up is held to a lead over this pump (backlog.go).
+	at, err := n.idx.Cursor(idx)
+	if err != nil {
+		n.log.Warn("pipeline", "index", idx.String(), "err", err)
+		return
+	}
+	n.backlog.start(idx, at)
+	defer n.backlog.stop(idx)
 	var last uint64
 	for {
 		if err := n.dag.WaitApplied(ctx, idx, last); err != nil {
@@ -144,6 +155,9 @@ func (n *Node) pump(ctx context.Context, idx dag.IndexKey) {
 			case kick <- struct{}{}:
 			case <-ctx.Done():
 				return
+			}
+			if at, err := n.idx.Cursor(idx); err == nil {
+				n.backlog.advance(idx, at)
 			}
 		}
 	}

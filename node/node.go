@@ -72,6 +72,7 @@ type Node struct {
 	watchers watchers
 	content  contentFeeds
 	net      netState
+	backlog  *backlog // holds a bulk catch-up back to the pump (backlog.go)
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -102,6 +103,7 @@ func Open(ctx context.Context, opts Options) (*Node, error) {
 		now:      opts.Now,
 		identity: dag.IdentityFromSeed(seed),
 		closed:   make(chan struct{}),
+		backlog:  newBacklog(),
 	}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)

@@ -421,6 +421,9 @@ func (s *session) ingest(bodies [][]byte) error {
 		rs = append(rs, dag.Range{Log: m.Key, Proof: p, Blocks: m.Blocks})
 	}
 	if len(rs) > 0 {
+		if s.x.backlog != nil {
+			s.x.backlog(s.ctx, s.idx)
+		}
 		_, errs := s.x.d.IngestMany(s.ctx, s.idx, rs)
 		for i, r := range rs {
 			if err := s.ingested(r, errs[i]); err != nil {
