@@ -269,21 +269,6 @@ func DecodeEntry(b []byte) (*Entry, error) {
 	return entryFromWire(&w)
 }
 
-// decodeWritten decodes an entry this process encoded itself (Index's
-// cache of the entries just written): strictly, without the re-encoding
-// that proves the bytes canonical, which cost as much as the decoding and
-// was 3 % of a catch-up's CPU.
-func decodeWritten(b []byte) (*Entry, error) {
-	if len(b) > maxEntrySize {
-		return nil, fmt.Errorf("index: decoding entry: %d bytes, limit %d", len(b), maxEntrySize)
-	}
-	var w wireEntry
-	if err := decMode.Unmarshal(b, &w); err != nil {
-		return nil, fmt.Errorf("index: decoding entry: %s", oneLine(err.Error()))
-	}
-	return entryFromWire(&w)
-}
-
 // entryFromWire checks and converts a decoded entry.
 func entryFromWire(w *wireEntry) (*Entry, error) {
 	e := &Entry{

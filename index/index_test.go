@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -450,5 +451,49 @@ func TestRebuildInterruptedResumes(t *testing.T) {
 	t.Logf("interrupted at %d points", interrupted)
 	if interrupted < 10 { // about 7 in the fork scan, 7 in the sync
 		t.Errorf("only %d interruption points: the test no longer reaches into the rebuild's sync", interrupted)
+	}
+}
+
+// TestCachedEntryEqualsStored: Entry serves the entries a Sync just wrote
+// from memory, as the syncer built them; they must equal what a reader
+// decodes from badger, nil and empty alike, or search and views would
+// depend on whether a read came right after a write.
+func TestCachedEntryEqualsStored(t *testing.T) {
+	db := openDB(t)
+	alice := testAuthor(1, 0)
+	m := testManifest(t, dag.PolicyOpen, alice)
+	idx := m.Key()
+	r := newReplica(t, db, "a", m, nil)
+	full := fullEntry().Put
+	full.Content, full.Torrent = nil, nil
+	full.InfohashV1, full.InfohashV2 = testPut(7).InfohashV1, append(make([]byte, 31), 1)
+	empty := &dag.Put{InfohashV1: testPut(8).InfohashV1, Name: "bare", Tags: []string{}, Meta: map[string]string{}}
+	ids := mustAppend(t, r.d, idx, alice,
+		dag.Op{Kind: dag.OpPut, Put: &full}, dag.Op{Kind: dag.OpPut, Put: empty},
+		dag.Op{Kind: dag.OpPut, Put: testPut(1)}, dag.Op{Kind: dag.OpPut, Put: testPut(2)})
+	// Revisions in the same Sync as their put and in a later one, and one
+	// that empties the tags and a meta key.
+	mustAppend(t, r.d, idx, alice,
+		dag.Op{Kind: dag.OpAmend, Target: ids[0], Amend: &dag.Amend{Title: strp("new"), Tags: &[]string{}, Meta: map[string]string{"imdb": ""}}},
+		dag.Op{Kind: dag.OpRetract, Target: ids[2]})
+	mustSync(t, r.x, idx)
+	mustAppend(t, r.d, idx, alice,
+		dag.Op{Kind: dag.OpAmend, Target: ids[1], Amend: &dag.Amend{Description: strp("d"), Meta: map[string]string{"k": "v"}}})
+	ids = append(ids, mustAppend(t, r.d, idx, alice, dag.Op{Kind: dag.OpPut, Put: testPut(3)})...)
+	mustSync(t, r.x, idx)
+	cold, err := Open(db, []byte("a/i/"), r.d, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ids {
+		if _, err := cold.Entry(id); err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+		if _, ok := r.x.written.Get(id); !ok {
+			t.Fatalf("entry %d is not in the cache of entries just written", i)
+		}
+		if got, want := mustEntry(t, r.x, id), mustEntry(t, cold, id); !reflect.DeepEqual(got, want) {
+			t.Errorf("entry %d from the cache:\n%+v\nfrom badger:\n%+v", i, got, want)
+		}
 	}
 }

@@ -260,7 +260,7 @@ type syncer struct {
 	ctr      uint64 // change counter
 	loaded   bool
 	changes  map[dag.ID]bool   // entries changed in this transaction
-	written  map[dag.ID][]byte // entries written in this transaction, for Index.written
+	written  map[dag.ID]*Entry // entries written in this transaction, for Index.written
 	commited int               // entries changed in committed transactions
 	rebuild  bool              // a Rebuild runs: change-of records hold old change seqs
 	limit    int               // run stops after about this many nodes (0: none)
@@ -268,7 +268,7 @@ type syncer struct {
 }
 
 func (x *Index) newSyncer(idx dag.IndexKey, m *dag.Manifest) *syncer {
-	s := &syncer{x: x, idx: idx, txn: x.db.NewTransaction(true), changes: map[dag.ID]bool{}, written: map[dag.ID][]byte{},
+	s := &syncer{x: x, idx: idx, txn: x.db.NewTransaction(true), changes: map[dag.ID]bool{}, written: map[dag.ID]*Entry{},
 		rebuild: x.rebuilding}
 	if m != nil {
 		s.allow = m.Policy == dag.PolicyAllowlist
@@ -370,8 +370,8 @@ func (s *syncer) commit() error {
 		clear(s.written)
 		return err
 	}
-	for id, b := range s.written {
-		s.x.written.Put(id, b)
+	for id, e := range s.written {
+		s.x.written.Put(id, e)
 	}
 	clear(s.written)
 	s.commited += len(s.changes)
@@ -864,7 +864,10 @@ func (s *syncer) writeEntry(e *Entry, prior uint64) error {
 	if err := s.set(s.x.k.entry(s.idx, e.ID), entryValue(seq, b)); err != nil {
 		return err
 	}
-	s.written[e.ID] = b
+	// Dear future: e goes to Index.written as it is, for readers to
+	// share; nothing may change it after this (the syncer reads an entry
+	// it revises afresh from the transaction).
+	s.written[e.ID] = e
 	return nil
 }
 
