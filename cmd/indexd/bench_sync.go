@@ -1,0 +1,336 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"indexd/httpapi"
+	"indexd/node"
+)
+
+// syncReport is what `indexd bench sync` prints.
+type syncReport struct {
+	Entries          int     `json:"entries"`
+	ImportSeconds    float64 `json:"source_import_seconds"`
+	ImportRate       float64 `json:"source_import_entries_per_s"`
+	StoredSeconds    float64 `json:"catch_up_stored_seconds"`
+	EntriesSeconds   float64 `json:"catch_up_materialised_seconds"`
+	SearchSeconds    float64 `json:"catch_up_searchable_seconds"`
+	SearchRate       float64 `json:"catch_up_searchable_entries_per_s"`
+	RatioToImport    float64 `json:"searchable_to_import_ratio"`
+	LiveP50ms        float64 `json:"live_publish_to_searchable_p50_ms"`
+	LiveP99ms        float64 `json:"live_publish_to_searchable_p99_ms"`
+	LivePublishes    int     `json:"live_publishes"`
+	ImportCPU        float64 `json:"source_import_cpu_seconds"`   // this process, during A's import
+	CatchUpCPU       float64 `json:"catch_up_cpu_seconds"`        // this process (B), until all searchable
+	SourceCPU        float64 `json:"catch_up_source_cpu_seconds"` // A's daemon, over the same time
+	PeakRSSBytes     int64   `json:"peak_rss_bytes"`              // B, this process
+	SourcePeakRSS    int64   `json:"source_peak_rss_bytes"`       // A's daemon while it served
+	MeasurementNotes string  `json:"note"`
+}
+
+// livePublishes is how many entries the live phase publishes on A.
+const livePublishes = 200
+
+// benchSync measures catch-up through whole nodes in two processes, as the
+// issue asks: A imports n entries in this process (its bulk import is the
+// baseline), then serves them as a daemon — `indexd serve` run from this
+// binary, its own process — while B, fresh, in this process, follows A's
+// index by its link over loopback TCP. The figures are the time until B
+// has verified and applied every node, until it has materialised every
+// entry (the digests are compared after) and until all are searchable.
+// Then live: publishes on A through its HTTP API, as `indexd publish` does,
+// each timed until B's search finds it.
+func benchSync(c *cli, work string, n int, asJSON bool, profile string, logf func(string, ...any)) error {
+	ctx := c.ctx
+	file := filepath.Join(work, "entries.jsonl")
+	logf("generating %d entries", n)
+	if _, err := writeSynth(file, n); err != nil {
+		return err
+	}
+	dirA, dirB := filepath.Join(work, "a"), filepath.Join(work, "b")
+	for _, d := range []string{dirA, dirB} {
+		if _, err := node.Init(ctx, d); err != nil {
+			return err
+		}
+	}
+	rep := syncReport{Entries: n}
+	key, want, ap, err := benchSource(c, dirA, file, &rep, logf)
+	if err != nil {
+		return err
+	}
+
+	logf("A serves in its own process")
+	a, stop, err := startBenchDaemon(ctx, dirA, filepath.Join(work, "a.log"))
+	if err != nil {
+		return err
+	}
+	defer stop()
+	b, err := node.Open(ctx, node.Options{Dir: dirB})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if err := b.StartNet(ctx, node.NetOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}); err != nil {
+		return err
+	}
+	link, err := a.client.IndexLink(ctx, "")
+	if err != nil {
+		return err
+	}
+	logf("B follows A")
+	if profile != "" {
+		pf, err := os.Create(profile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	pid := strconv.Itoa(a.cmd.Process.Pid)
+	cpuB, cpuA := cpuSeconds("self"), cpuSeconds(pid)
+	t0 := time.Now()
+	if _, err := b.Follow(ctx, node.FollowRequest{Index: link}); err != nil {
+		return err
+	}
+	// Dear future: poll only what is cheap. An earlier revision polled
+	// B's state digest (a scan of every entry) and a match-all search
+	// every 50 ms, and those polls took CPU from the catch-up they timed.
+	deadline := time.Now().Add(2 * time.Hour)
+	for rep.StoredSeconds == 0 || rep.EntriesSeconds == 0 || rep.SearchSeconds == 0 {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("catch-up did not finish")
+		}
+		if err := a.alive(); err != nil {
+			return err
+		}
+		bp, err := b.Progress(ctx, key)
+		if err != nil {
+			return err
+		}
+		since := time.Since(t0).Seconds()
+		if rep.StoredSeconds == 0 && bp.Applied >= ap.Applied {
+			rep.StoredSeconds = since
+		}
+		if rep.EntriesSeconds == 0 && bp.Entries >= ap.Entries {
+			rep.EntriesSeconds = since
+		}
+		if rep.SearchSeconds == 0 && bp.Searchable >= uint64(n) {
+			rep.SearchSeconds = since
+			rep.CatchUpCPU, rep.SourceCPU = cpuSeconds("self")-cpuB, cpuSeconds(pid)-cpuA
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got, err := indexDigest(ctx, b, key); err != nil || got != want {
+		return fmt.Errorf("B caught up with digest %s (%v), A had %s", got, err, want)
+	}
+	rep.SearchRate = float64(n) / rep.SearchSeconds
+	rep.RatioToImport = rep.ImportSeconds / rep.SearchSeconds
+
+	logf("live: publish on A, search on B")
+	var lat []time.Duration
+	for i := 0; i < livePublishes && ctx.Err() == nil; i++ {
+		name := fmt.Sprintf("livebench.%d.zqx%d", i, i)
+		t1 := time.Now()
+		if _, err := a.client.Publish(ctx, node.PublishRequest{Magnet: fmt.Sprintf("magnet:?xt=urn:btih:%040x&dn=%s", 0xabc000+i, name)}); err != nil {
+			return err
+		}
+		for {
+			r, err := b.Search(ctx, node.SearchRequest{Query: fmt.Sprintf("zqx%d", i), Limit: 1})
+			if err == nil && r.Total > 0 {
+				break
+			}
+			if time.Since(t1) > 30*time.Second {
+				return fmt.Errorf("live entry %d did not arrive", i)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		lat = append(lat, time.Since(t1))
+	}
+	rep.LivePublishes = len(lat)
+	rep.LiveP50ms, rep.LiveP99ms = percentiles(lat)
+	rep.PeakRSSBytes = peakRSS()
+	rep.SourcePeakRSS = peakRSSOf(pid)
+	rep.MeasurementNotes = "A's import of the same entries, in this process, is the baseline; then A serves as `indexd serve` in its own process and B, fresh, in this process, follows its link over loopback TCP; B's progress polled every 50 ms (DAG counter, entry count, search doc count), digests compared at the end; live: publish through A's HTTP API, B's search polled every 2 ms"
+	if asJSON {
+		return writeJSON(c.stdout, rep)
+	}
+	w := c.stdout
+	fmt.Fprintf(w, "entries:                    %d\n", rep.Entries)
+	fmt.Fprintf(w, "A's own import:             %.1f s (%.0f entries/s)\n", rep.ImportSeconds, rep.ImportRate)
+	fmt.Fprintf(w, "B verified and stored all:  %.1f s\n", rep.StoredSeconds)
+	fmt.Fprintf(w, "B materialised all entries: %.1f s (digest equal to A's)\n", rep.EntriesSeconds)
+	fmt.Fprintf(w, "B searchable:               %.1f s (%.0f entries/s, %.2fx A's import speed)\n", rep.SearchSeconds, rep.SearchRate, rep.RatioToImport)
+	fmt.Fprintf(w, "CPU:                        A's import %.1f s; catch-up: B %.1f s, A serving %.1f s\n", rep.ImportCPU, rep.CatchUpCPU, rep.SourceCPU)
+	fmt.Fprintf(w, "live publish->searchable:   p50 %.1f ms, p99 %.1f ms over %d\n", rep.LiveP50ms, rep.LiveP99ms, rep.LivePublishes)
+	fmt.Fprintf(w, "peak RSS:                   B %.0f MiB, A (serving) %.0f MiB\n", float64(rep.PeakRSSBytes)/(1<<20), float64(rep.SourcePeakRSS)/(1<<20))
+	return nil
+}
+
+// benchSource imports file into the node at dir, timed into rep, and
+// returns its default index's key, state digest and pipeline progress.
+func benchSource(c *cli, dir, file string, rep *syncReport, logf func(string, ...any)) (key, digest string, p *node.Progress, err error) {
+	ctx := c.ctx
+	a, err := node.Open(ctx, node.Options{Dir: dir})
+	if err != nil {
+		return "", "", nil, err
+	}
+	defer a.Close()
+	f, err := os.Open(file)
+	if err != nil {
+		return "", "", nil, err
+	}
+	defer f.Close()
+	logf("importing on A")
+	cpu0 := cpuSeconds("self")
+	t0 := time.Now()
+	if _, err := a.Import(ctx, f, "", nil); err != nil {
+		return "", "", nil, err
+	}
+	rep.ImportSeconds = time.Since(t0).Seconds()
+	rep.ImportCPU = cpuSeconds("self") - cpu0
+	rep.ImportRate = float64(rep.Entries) / rep.ImportSeconds
+	infos, err := a.Indexes(ctx)
+	if err != nil {
+		return "", "", nil, err
+	}
+	for _, i := range infos {
+		if i.Default {
+			key = i.Key
+		}
+	}
+	if digest, err = indexDigest(ctx, a, key); err != nil {
+		return "", "", nil, err
+	}
+	if p, err = a.Progress(ctx, key); err != nil {
+		return "", "", nil, err
+	}
+	return key, digest, p, nil
+}
+
+// indexDigest is the state digest of index key on b.
+func indexDigest(ctx context.Context, b backend, key string) (string, error) {
+	st, err := b.Status(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, is := range st.Indexes {
+		if is.Key == key {
+			return is.Digest, nil
+		}
+	}
+	return "", fmt.Errorf("no index %s", key)
+}
+
+// benchDaemon is an `indexd serve` child process.
+type benchDaemon struct {
+	cmd    *exec.Cmd
+	client *httpapi.Client
+	exited chan struct{}
+	err    error // set before exited closes
+}
+
+// alive returns an error once the daemon has exited.
+func (d *benchDaemon) alive() error {
+	select {
+	case <-d.exited:
+		return fmt.Errorf("indexd serve exited: %v", d.err)
+	default:
+		return nil
+	}
+}
+
+// startBenchDaemon runs this binary's `serve` on dir with loopback-only
+// listeners on free ports (no mDNS, no DHT), its log in logFile, and
+// returns once its HTTP API answers. stop interrupts it and waits.
+func startBenchDaemon(ctx context.Context, dir, logFile string) (*benchDaemon, func(), error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, nil, err
+	}
+	lf, err := os.Create(logFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.Command(exe, "serve", "--data", dir, "--listen", "/ip4/127.0.0.1/tcp/0",
+		"--http", "127.0.0.1:0", "--no-mdns", "--no-dht", "--log-level", "warn")
+	cmd.Stdout, cmd.Stderr = lf, lf
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		return nil, nil, err
+	}
+	d := &benchDaemon{cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		d.err = cmd.Wait()
+		lf.Close()
+		close(d.exited)
+	}()
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-d.exited:
+		case <-time.After(time.Minute):
+			_ = cmd.Process.Kill()
+			<-d.exited
+		}
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if info, err := node.ReadDaemonInfo(dir); err == nil && info.HTTP != "" && info.PID == cmd.Process.Pid && daemonAlive(info.HTTP) {
+			tok, err := os.ReadFile(filepath.Join(dir, "token"))
+			if err != nil {
+				stop()
+				return nil, nil, err
+			}
+			d.client = httpapi.NewClient(info.HTTP, strings.TrimSpace(string(tok)))
+			return d, stop, nil
+		}
+		if err := d.alive(); err != nil {
+			log, _ := os.ReadFile(logFile)
+			return nil, nil, fmt.Errorf("%w; its log:\n%s", err, log)
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			stop()
+			return nil, nil, errors.New("indexd serve did not answer within 2 minutes")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// cpuSeconds is the user + system CPU time process pid ("self": this one)
+// has used, from /proc/PID/stat; 0 if it cannot be read.
+func cpuSeconds(pid string) float64 {
+	b, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
+	if err != nil {
+		return 0
+	}
+	// The command name, field 2, is in parentheses and may hold spaces.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	// Fields 14 and 15 (utime, stime) are f[11] and f[12] after the name.
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat times: 100 on every
+// Linux architecture Go supports.
+const clockTicks = 100
