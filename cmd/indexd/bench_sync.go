@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -88,17 +87,11 @@ func benchSync(c *cli, work string, n int, asJSON bool, profile string, logf fun
 		return err
 	}
 	logf("B follows A")
-	if profile != "" {
-		pf, err := os.Create(profile)
-		if err != nil {
-			return err
-		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(profile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	pid := strconv.Itoa(a.cmd.Process.Pid)
 	cpuB, cpuA := cpuSeconds("self"), cpuSeconds(pid)
 	t0 := time.Now()

@@ -135,16 +135,11 @@ func cmdBench(c *cli, args []string) error {
 		return err
 	}
 	logf("importing")
-	if *cpuprof != "" {
-		pf, err := os.Create(*cpuprof)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuprof)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	stopMem := sampleMemory(100 * time.Millisecond)
 	start := time.Now()
 	bar := newProgress(c.stderr, false)
@@ -286,17 +281,11 @@ func cmdBench(c *cli, args []string) error {
 func benchSearch(c *cli, nd *node.Node, words []string, queries int, profile string, rep *benchReport) error {
 	qs := benchQueries(words, queries)
 	var plain, cat []time.Duration
-	if profile != "" {
-		pf, err := os.Create(profile)
-		if err != nil {
-			return err
-		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(profile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	for i, q := range qs {
 		req := node.SearchRequest{Query: q, Limit: 20}
 		if i%2 == 1 {
@@ -458,6 +447,22 @@ func percentiles(ds []time.Duration) (p50, p99 float64) {
 }
 
 // peakRSS is the process's peak resident set (VmHWM), or 0 off Linux.
+// startCPUProfile writes a CPU profile to path ("": none) until stop.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
 func peakRSS() int64 { return peakRSSOf("self") }
 
 // peakRSSOf is peakRSS of process pid ("self": this one).
