@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"time"
@@ -43,6 +44,20 @@ type Options struct {
 type Author struct {
 	Identity IdentityKey
 	Log      feedtree.KeyPair
+}
+
+// GenerateAuthor returns a fresh identity with a fresh log key pair, from
+// r (nil: crypto/rand).
+func GenerateAuthor(r io.Reader) (Author, error) {
+	id, err := GenerateIdentity(r)
+	if err != nil {
+		return Author{}, err
+	}
+	kp, err := feedtree.GenerateKeyPair(r)
+	if err != nil {
+		return Author{}, fmt.Errorf("dag: generating log key: %w", err)
+	}
+	return Author{Identity: id, Log: kp}, nil
 }
 
 // LogState describes one author log of an index. Length is the contiguous

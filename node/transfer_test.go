@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	"indexd/dag"
 )
 
 // TestImportStopsOnCancel checks that a cancelled import stops after the
@@ -67,5 +69,63 @@ func TestImportTrimming(t *testing.T) {
 	}
 	if r.Total != importBatch+10 {
 		t.Errorf("after reopening, search found %d entries; want %d", r.Total, importBatch+10)
+	}
+}
+
+// TestImportAsAuthors checks that ImportAs signs the entries by the
+// authors in turns of run entries, carrying the turn across batches, and
+// that every entry is searchable after.
+func TestImportAsAuthors(t *testing.T) {
+	n := openBare(t)
+	authors := make([]dag.Author, 3)
+	for i := range authors {
+		var err error
+		if authors[i], err = dag.GenerateAuthor(nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const run, total = 3, importBatch + 7 // a batch of 2,000 ends inside a turn
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for i := range total {
+		v := EntryView{Name: fmt.Sprint("entry ", i), Title: fmt.Sprint("Entry ", i), Size: 1,
+			InfohashV1: fmt.Sprintf("%040x", i+1), Category: 8000}
+		if err := enc.Encode(&v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	if _, err := n.ImportAs(ctx, &buf, "", nil, run, nil); !errors.Is(err, ErrBadRequest) {
+		t.Errorf("ImportAs without authors = %v; want ErrBadRequest", err)
+	}
+	if got, err := n.ImportAs(ctx, &buf, "", authors, run, nil); err != nil || got != total {
+		t.Fatalf("ImportAs = %d, %v; want %d, nil", got, err, total)
+	}
+	var out bytes.Buffer
+	if _, err := n.Export(ctx, &out, ""); err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(&out)
+	seen := 0
+	for dec.More() {
+		var v EntryView
+		if err := dec.Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		var i int
+		if _, err := fmt.Sscanf(v.Name, "entry %d", &i); err != nil {
+			t.Fatalf("exported name %q: %v", v.Name, err)
+		}
+		if want := authors[i/run%len(authors)].Identity.Public().String(); v.Author != want {
+			t.Errorf("entry %d signed by %s; want %s", i, v.Author, want)
+		}
+		seen++
+	}
+	if seen != total {
+		t.Errorf("exported %d entries; want %d", seen, total)
+	}
+	r, err := n.Search(ctx, SearchRequest{Query: "entry"})
+	if err != nil || r.Total != total {
+		t.Errorf("search found %v, %v; want %d", r, err, total)
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"indexd/dag"
-	"indexd/feedtree"
 )
 
 // testNode is one replica: badger in a temp dir, a DAG and a Host on loopback.
@@ -91,15 +90,11 @@ func newIndex(t testing.TB) *dag.Manifest {
 
 func newAuthor(t testing.TB) dag.Author {
 	t.Helper()
-	id, err := dag.GenerateIdentity(rand.Reader)
+	a, err := dag.GenerateAuthor(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kp, err := feedtree.GenerateKeyPair(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dag.Author{Identity: id, Log: kp}
+	return a
 }
 
 func putOp(name string) dag.Op {

@@ -15,7 +15,7 @@ func TestBenchSyncTwoProcesses(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("report: %v\n%s", err, out)
 	}
-	if rep.Entries != 300 || rep.ImportSeconds <= 0 || rep.StoredSeconds <= 0 || rep.EntriesSeconds < rep.StoredSeconds ||
+	if rep.Entries != 300 || rep.Authors != 1000 || rep.SourceSeconds <= 0 || rep.ImportSeconds <= 0 || rep.StoredSeconds <= 0 || rep.EntriesSeconds < rep.StoredSeconds ||
 		rep.SearchSeconds <= 0 || rep.RatioToImport <= 0 || rep.LivePublishes != livePublishes ||
 		rep.LiveP50ms <= 0 || rep.LiveP99ms < rep.LiveP50ms || rep.PeakRSSBytes <= 0 || rep.SourcePeakRSS <= 0 {
 		t.Errorf("incomplete report: %+v", rep)

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"indexd/internal/synth"
@@ -62,10 +63,11 @@ func cmdBench(c *cli, args []string) error {
 	baseN := fs.Int("baseline", 50000, "entries for the bleve default-mapping baseline and the lean mapping alone (capped at -n; -baseline N = -n measures the same entries; the default mapping indexes ~2k/s)")
 	queries := fs.Int("queries", 300, "queries per latency figure")
 	keep := fs.String("dir", "", "work directory to keep (default: a temporary one, removed)")
-	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of the import (bench sync: of the catch-up and live phase) to this file")
+	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of the import (bench sync: of B's catch-up, until all is searchable) to this file")
 	memprof := fs.String("memprofile", "", "write a heap profile taken right after the import to this file")
 	searchprof := fs.String("searchprofile", "", "write a CPU profile of the search-latency phase to this file")
 	trim := fs.Bool("trim", false, "reclaim the data files' mapped pages during the import (node.Options.TrimDuringImport)")
+	authors := fs.Int("authors", 1000, "bench sync: authors the source's entries are signed by, in turns of 16")
 	searchOnly := fs.Bool("search-only", false, "with --dir of an earlier run: only measure search latency on its node")
 	if err := c.parse(fs, args); err != nil {
 		return err
@@ -87,7 +89,10 @@ func cmdBench(c *cli, args []string) error {
 	*baseN = min(*baseN, *n)
 	logf := func(format string, a ...any) { fmt.Fprintf(c.stderr, format+"\n", a...) }
 	if c.args[0] == "sync" {
-		return benchSync(c, work, *n, fs.asJSON(), *cpuprof, logf)
+		if *authors < 1 {
+			return usageError("--authors must be at least 1")
+		}
+		return benchSync(c, work, *n, *authors, fs.asJSON(), *cpuprof, logf)
 	}
 	rep := benchReport{Entries: *n, BaselineDocs: *baseN, GoMaxProcs: runtime.GOMAXPROCS(0)}
 	file := filepath.Join(work, "entries.jsonl")
@@ -162,9 +167,7 @@ func cmdBench(c *cli, args []string) error {
 	}
 	el := time.Since(start)
 	rep.PeakAnonBytes, rep.PeakFileBytes, rep.PeakHeapBytes = stopMem()
-	if *cpuprof != "" {
-		pprof.StopCPUProfile()
-	}
+	stopProfile()
 	if *memprof != "" {
 		if pf, err := os.Create(*memprof); err == nil {
 			pprof.Lookup("heap").WriteTo(pf, 0)
@@ -460,7 +463,8 @@ func startCPUProfile(path string) (stop func(), err error) {
 		f.Close()
 		return nil, err
 	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	var once sync.Once
+	return func() { once.Do(func() { pprof.StopCPUProfile(); f.Close() }) }, nil
 }
 
 func peakRSS() int64 { return peakRSSOf("self") }
