@@ -98,6 +98,10 @@ func benchSync(c *cli, work string, n, authors int, asJSON bool, profile string,
 	if err != nil {
 		return err
 	}
+	logf("waiting for A to settle")
+	if err := settle(ctx, strconv.Itoa(a.cmd.Process.Pid)); err != nil {
+		return err
+	}
 	logf("B follows A")
 	stopProfile, err := startCPUProfile(profile)
 	if err != nil {
@@ -170,7 +174,7 @@ func benchSync(c *cli, work string, n, authors int, asJSON bool, profile string,
 	rep.LiveP50ms, rep.LiveP99ms = percentiles(lat)
 	rep.PeakRSSBytes = peakRSS()
 	rep.SourcePeakRSS = peakRSSOf(pid)
-	rep.MeasurementNotes = "a fresh node's import of the entries, in this process, is the baseline; A imports the same entries signed by the authors (16 at a time each) and serves as `indexd serve` in its own process and B, fresh, in this process, follows its link over loopback TCP; B's progress polled every 50 ms (DAG counter, entry count, search doc count), digests compared at the end; live: publish through A's HTTP API, B's search polled every 2 ms"
+	rep.MeasurementNotes = "a fresh node's import of the entries, in this process, is the baseline; A imports the same entries signed by the authors (16 at a time each) and serves as `indexd serve` in its own process and B, fresh, in this process, follows its link over loopback TCP; each timed phase starts after sync(2), B once A is idle; B's progress polled every 50 ms (DAG counter, entry count, search doc count), digests compared at the end; live: publish through A's HTTP API, B's search polled every 2 ms"
 	if asJSON {
 		return writeJSON(c.stdout, rep)
 	}
@@ -184,6 +188,33 @@ func benchSync(c *cli, work string, n, authors int, asJSON bool, profile string,
 	fmt.Fprintf(w, "CPU:                        import %.1f s; catch-up: B %.1f s, A serving %.1f s\n", rep.ImportCPU, rep.CatchUpCPU, rep.SourceCPU)
 	fmt.Fprintf(w, "live publish->searchable:   p50 %.1f ms, p99 %.1f ms over %d\n", rep.LiveP50ms, rep.LiveP99ms, rep.LivePublishes)
 	fmt.Fprintf(w, "peak RSS:                   B %.0f MiB, A (serving) %.0f MiB\n", float64(rep.PeakRSSBytes)/(1<<20), float64(rep.SourcePeakRSS)/(1<<20))
+	return nil
+}
+
+// settle starts both timed phases from the same state: the data written
+// before (the entries file; A's whole index) flushed to disk, so its
+// writeback does not compete with what is timed, and, given pid, that
+// process idle (A's daemon finishing the search merges its import left),
+// as a source that has served for a while is. It waits at most a minute
+// for the process.
+func settle(ctx context.Context, pid string) error {
+	syscall.Sync()
+	if pid == "" {
+		return nil
+	}
+	deadline := time.Now().Add(time.Minute)
+	for prev := cpuSeconds(pid); time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+		now := cpuSeconds(pid)
+		if now-prev < 0.03 { // under 6 % of a core
+			return nil
+		}
+		prev = now
+	}
 	return nil
 }
 
@@ -205,6 +236,9 @@ func benchBaseline(c *cli, dir, file string, rep *syncReport, logf func(string, 
 	}
 	defer f.Close()
 	logf("baseline: a fresh node imports them")
+	if err := settle(c.ctx, ""); err != nil {
+		return err
+	}
 	cpu0 := cpuSeconds("self")
 	t0 := time.Now()
 	if _, err := nd.Import(c.ctx, f, "", nil); err != nil {
