@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"slices"
 
 	sjson "github.com/segmentio/encoding/json"
 
@@ -94,9 +95,10 @@ func (n *Node) importAs(ctx context.Context, r io.Reader, which string, authors 
 		}
 		return done, err
 	}
-	// appendOps appends ops and sets logs to the logs it appended to. With
-	// authors, a turn runs across batches: next is the author whose turn it
-	// is, signed how many entries it signed in it.
+	// appendOps appends ops and sets logs to the logs it appended to, each
+	// once (they are announced after the batch). With authors, a turn runs
+	// across batches: next is the author whose turn it is, signed how many
+	// entries it signed in it.
 	next, signed := 0, 0
 	var logs []feedtree.Key
 	appendOps := func() error {
@@ -117,7 +119,9 @@ func (n *Node) importAs(ctx context.Context, r io.Reader, which string, authors 
 			if _, err := n.dag.Append(ctx, idx, authors[next], rest[:k]...); err != nil {
 				return err
 			}
-			logs = append(logs, authors[next].Log.Public())
+			if l := authors[next].Log.Public(); !slices.Contains(logs, l) {
+				logs = append(logs, l)
+			}
 			rest = rest[k:]
 			if signed += k; signed == run {
 				next, signed = (next+1)%len(authors), 0

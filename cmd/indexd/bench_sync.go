@@ -98,8 +98,9 @@ func benchSync(c *cli, work string, n, authors int, asJSON bool, profile string,
 	if err != nil {
 		return err
 	}
+	pid := strconv.Itoa(a.cmd.Process.Pid)
 	logf("waiting for A to settle")
-	if err := settle(ctx, strconv.Itoa(a.cmd.Process.Pid)); err != nil {
+	if err := settle(ctx, pid); err != nil {
 		return err
 	}
 	logf("B follows A")
@@ -108,7 +109,6 @@ func benchSync(c *cli, work string, n, authors int, asJSON bool, profile string,
 		return err
 	}
 	defer stopProfile()
-	pid := strconv.Itoa(a.cmd.Process.Pid)
 	cpuB, cpuA := cpuSeconds("self"), cpuSeconds(pid)
 	t0 := time.Now()
 	if _, err := b.Follow(ctx, node.FollowRequest{Index: link}); err != nil {

@@ -449,7 +449,6 @@ func percentiles(ds []time.Duration) (p50, p99 float64) {
 	return at(0.50), at(0.99)
 }
 
-// peakRSS is the process's peak resident set (VmHWM), or 0 off Linux.
 // startCPUProfile writes a CPU profile to path ("": none) until stop.
 func startCPUProfile(path string) (stop func(), err error) {
 	if path == "" {
@@ -467,6 +466,7 @@ func startCPUProfile(path string) (stop func(), err error) {
 	return func() { once.Do(func() { pprof.StopCPUProfile(); f.Close() }) }, nil
 }
 
+// peakRSS is the process's peak resident set (VmHWM), or 0 off Linux.
 func peakRSS() int64 { return peakRSSOf("self") }
 
 // peakRSSOf is peakRSS of process pid ("self": this one).
