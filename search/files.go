@@ -64,10 +64,12 @@ func foldCase(s string) string {
 	return strings.ReplaceAll(strings.ToLower(s), "ς", "σ")
 }
 
-// queryWords extracts the analysed terms of the plain words of a query
-// in bleve's syntax, parsed as Search parses it: words and phrases that
-// must or may match, in no particular field (a trailing * makes the last
-// term a prefix); words after -, field:value terms and ranges are left out.
+// queryWords extracts the terms of the plain words of a query in bleve's
+// syntax, parsed and analysed as Search does (the query analyzer: words
+// only, no chunks or parts, so a file is marked only where Search matches):
+// words and phrases that must or may match, in no particular field (a
+// trailing * makes the last term a prefix); words after -, field:value
+// terms and ranges are left out.
 func queryWords(text string) (words map[string]bool, prefixes []string) {
 	words = map[string]bool{}
 	parsed, err := query.NewQueryStringQuery(text).Parse()
@@ -75,7 +77,7 @@ func queryWords(text string) (words map[string]bool, prefixes []string) {
 		return words, nil // Search rejects the query: nothing to mark
 	}
 	add := func(w string, prefix bool) {
-		toks := releaseAnalyzer.Analyze([]byte(w))
+		toks := queryAnalyzer.Analyze([]byte(w))
 		for i, t := range toks {
 			// With a wildcard only the last word of the chunk is a prefix.
 			if prefix && i == len(toks)-1 {
