@@ -76,8 +76,10 @@ func (r logRecord) encode() []byte {
 	return append(b, f)
 }
 
+// decodeLogRecord decodes what logRecord.encode wrote; anything else (a
+// flag byte other than 0 or 1 included) is a damaged store.
 func decodeLogRecord(b []byte) (logRecord, bool) {
-	if len(b) != logRecordSize {
+	if len(b) != logRecordSize || b[48] > 1 {
 		return logRecord{}, false
 	}
 	var r logRecord

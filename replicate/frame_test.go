@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"indexd/dag"
@@ -127,6 +128,31 @@ func FuzzReadFrame(f *testing.F) {
 			case frameError:
 				decodeError(body)
 			}
+		}
+	})
+}
+
+// FuzzParseIndexLink: links come from other people (chat, web pages):
+// parsing never panics, and whatever parses prints back as a link that
+// parses to the same index and peers.
+func FuzzParseIndexLink(f *testing.F) {
+	var raw [32]byte
+	raw[0] = 7
+	idx := dag.IndexKeyFromBytes(raw)
+	f.Add(IndexLink(idx, []string{"/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWPU3Aw7gcc5ivMeoQGqqVoFFuw37J7NKtz7V99tAMKJyM"}))
+	f.Add(idx.String())
+	f.Add("indexd:" + idx.String() + "?peer=%zz&peer=")
+	f.Fuzz(func(t *testing.T, s string) {
+		k, peers, err := ParseIndexLink(s)
+		if err != nil {
+			return
+		}
+		if len(peers) > maxLinkPeers {
+			t.Fatalf("%d peers parsed, limit %d", len(peers), maxLinkPeers)
+		}
+		k2, peers2, err := ParseIndexLink(IndexLink(k, peers))
+		if err != nil || k2 != k || !slices.Equal(peers, peers2) {
+			t.Fatalf("round trip of %q: %v, %q, %v; want %v, %q", s, k2, peers2, err, k, peers)
 		}
 	})
 }
