@@ -20,7 +20,19 @@ type IndexStatus struct {
 	Heads     int    `json:"heads"`
 	Forked    int    `json:"forked_logs,omitempty"`
 	Pending   int    `json:"pending,omitempty"`
-	Digest    string `json:"digest"`
+	// CatchUp is set while sync sessions bring this index blocks that
+	// peers' signed heads say are not all here yet.
+	CatchUp *CatchUp `json:"catch_up,omitempty"`
+	Digest  string   `json:"digest"`
+}
+
+// CatchUp is how far a running catch-up of an index is from done.
+type CatchUp struct {
+	Peers int `json:"peers"`
+	// Remaining estimates the DAG nodes still to come: what the peers'
+	// signed heads hold beyond what they have sent, for every log they
+	// have started sending (a log two peers send counts twice).
+	Remaining uint64 `json:"remaining_nodes"`
 }
 
 // Status is the node's state as `indexd status` shows it.
@@ -55,6 +67,11 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 		}
 		if miss, err := n.dag.Missing(k); err == nil {
 			is.Pending = len(miss)
+		}
+		if h := n.host(); h != nil {
+			if c := h.CatchingUp(k); c.Peers > 0 {
+				is.CatchUp = &CatchUp{Peers: c.Peers, Remaining: c.Remaining}
+			}
 		}
 		d, err := n.idx.Digest(k)
 		if err != nil {

@@ -149,6 +149,11 @@ type session struct {
 	tmu     sync.Mutex
 	touched map[[32]byte]bool // logs this side ingested in the session
 	stopped map[[32]byte]bool // logs the peer asked us to stop pushing: it may not hold them
+	// left is, per log received in the session, how many blocks the
+	// peer's signed head holds beyond what it has sent; leftSum their sum
+	// (see Host.CatchingUp).
+	left    map[[32]byte]uint64
+	leftSum uint64
 }
 
 type outFrame struct {
@@ -211,6 +216,39 @@ func (x *Host) newSession(ctx context.Context, idx dag.IndexKey, p peer.ID, c *w
 	s := &session{x: x, idx: idx, peer: p, c: c, set: set, wake: make(chan struct{}, 1)}
 	s.ctx, s.cancel = context.WithCancelCause(ctx)
 	return s
+}
+
+// CatchUp estimates how far the running sync sessions of one index are
+// from done.
+type CatchUp struct {
+	Peers int // peers sending blocks that their signed heads say are not all here yet
+	// Remaining is how many more blocks those heads hold than the peers
+	// have sent. It counts only logs a session has received blocks of (a
+	// fresh follower's sessions reach every log early: pushes go in time
+	// order), and a log two peers send counts twice.
+	Remaining uint64
+}
+
+// CatchingUp reports the catch-up of idx by the sessions running now.
+func (x *Host) CatchingUp(idx dag.IndexKey) CatchUp {
+	x.mu.Lock()
+	ss := make([]*session, 0, len(x.running))
+	for s := range x.running {
+		if s.idx == idx {
+			ss = append(ss, s)
+		}
+	}
+	x.mu.Unlock()
+	var c CatchUp
+	for _, s := range ss {
+		s.tmu.Lock()
+		if s.leftSum > 0 {
+			c.Peers++
+			c.Remaining += s.leftSum
+		}
+		s.tmu.Unlock()
+	}
+	return c
 }
 
 func (s *session) send(typ byte, body []byte) {
@@ -439,11 +477,23 @@ func (s *session) ingested(r dag.Range, err error) error {
 	switch {
 	case err == nil:
 		s.x.st.blocksIn.Add(uint64(len(r.Blocks)))
+		k := r.Log.Bytes()
 		s.tmu.Lock()
 		if s.touched == nil {
 			s.touched = map[[32]byte]bool{}
+			s.left = map[[32]byte]uint64{}
 		}
-		s.touched[r.Log.Bytes()] = true
+		s.touched[k] = true
+		var left uint64
+		if r.Proof.Head.Length > r.Proof.End {
+			left = r.Proof.Head.Length - r.Proof.End
+		}
+		s.leftSum = s.leftSum - s.left[k] + left
+		if left == 0 {
+			delete(s.left, k)
+		} else {
+			s.left[k] = left
+		}
 		s.tmu.Unlock()
 		return nil
 	case s.x.faulty(r.Log, r.Proof, r.Blocks, err):
@@ -510,6 +560,14 @@ func peerFault(err error) bool {
 // settled reconciliation.
 func (s *session) run(reconDone bool) error {
 	defer s.cancel(nil)
+	s.x.mu.Lock()
+	s.x.running[s] = struct{}{}
+	s.x.mu.Unlock()
+	defer func() {
+		s.x.mu.Lock()
+		delete(s.x.running, s)
+		s.x.mu.Unlock()
+	}()
 	ctrl := make(chan outFrame, 4)
 	datac := make(chan []byte, 16)
 	errc := make(chan error, 3)

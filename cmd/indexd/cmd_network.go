@@ -61,6 +61,13 @@ func cmdStatus(c *cli, args []string) error {
 		if is.Pending > 0 {
 			fmt.Fprintf(w, "  waiting for %d missing ancestors\n", is.Pending)
 		}
+		if c := is.CatchUp; c != nil {
+			peers := "1 peer"
+			if c.Peers != 1 {
+				peers = fmt.Sprintf("%d peers", c.Peers)
+			}
+			fmt.Fprintf(w, "  syncing: about %d nodes to go, from %s\n", c.Remaining, peers)
+		}
 		fmt.Fprintf(w, "  digest:  %s\n", is.Digest)
 	}
 	return nil
