@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -285,4 +286,73 @@ func TestDHTRendezvous(t *testing.T) {
 	if _, err := c.d.Manifest(idx); err != nil {
 		t.Errorf("c has no manifest: %v", err)
 	}
+}
+
+// TestCatchingUp holds a fresh follower's catch-up after its first stored
+// batch and checks that CatchingUp reports the peer and the blocks its
+// signed head holds beyond what arrived, then nothing once converged.
+func TestCatchingUp(t *testing.T) {
+	m := newIndex(t)
+	idx := m.Key()
+	release := make(chan struct{})
+	held := make(chan struct{})
+	var calls atomic.Int32
+	b := newTestNodeOpts(t, Options{Backlog: func(ctx context.Context, _ dag.IndexKey) {
+		if calls.Add(1) != 2 {
+			return
+		}
+		close(held)
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+	}})
+	a := newTestNode(t)
+	for _, n := range []*testNode{a, b} {
+		if err := n.d.PutManifest(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// More blocks than one stored batch can carry (16 frames of at most
+	// chunkBlocks), so the first batch cannot finish the log.
+	const count = 16*chunkBlocks + 500
+	ops := make([]dag.Op, count)
+	for i := range ops {
+		ops[i] = putOp(fmt.Sprintf("entry %d", i))
+	}
+	if _, err := a.d.Append(context.Background(), idx, newAuthor(t), ops...); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.h.CatchingUp(idx); got != (CatchUp{}) {
+		t.Fatalf("before following: CatchingUp = %+v, want zero", got)
+	}
+	if err := a.h.Follow(context.Background(), idx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.h.Follow(context.Background(), idx); err != nil {
+		t.Fatal(err)
+	}
+	connect(t, b, a)
+	select {
+	case <-held:
+	case <-time.After(20 * time.Second):
+		close(release)
+		t.Fatal("timed out waiting for the second stored batch")
+	}
+	logs, err := b.d.Logs(idx)
+	if err != nil {
+		close(release)
+		t.Fatal(err)
+	}
+	if len(logs) != 1 || logs[0].Length == 0 || logs[0].Length >= count+1 {
+		close(release)
+		t.Fatalf("held after the first batch: %+v; want one log, part of it", logs)
+	}
+	got := b.h.CatchingUp(idx)
+	close(release)
+	if want := (CatchUp{Peers: 1, Remaining: count + 1 - logs[0].Length}); got != want {
+		t.Errorf("mid catch-up: CatchingUp = %+v, want %+v (log held to %d)", got, want, logs[0].Length)
+	}
+	waitFor(t, 20*time.Second, "the catch-up to finish", converged(t, idx, count+1, a, b))
+	waitFor(t, 10*time.Second, "CatchingUp to report nothing", func() bool { return b.h.CatchingUp(idx) == CatchUp{} })
 }

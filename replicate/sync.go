@@ -221,7 +221,9 @@ func (x *Host) newSession(ctx context.Context, idx dag.IndexKey, p peer.ID, c *w
 // CatchUp estimates how far the running sync sessions of one index are
 // from done.
 type CatchUp struct {
-	Peers int // peers sending blocks that their signed heads say are not all here yet
+	// Peers is how many peers are sending blocks that their signed heads
+	// say are not all here yet (a peer syncing both ways counts once).
+	Peers int
 	// Remaining is how many more blocks those heads hold than the peers
 	// have sent. It counts only logs a session has received blocks of (a
 	// fresh follower's sessions reach every log early: pushes go in time
@@ -240,14 +242,16 @@ func (x *Host) CatchingUp(idx dag.IndexKey) CatchUp {
 	}
 	x.mu.Unlock()
 	var c CatchUp
+	peers := map[peer.ID]bool{}
 	for _, s := range ss {
 		s.tmu.Lock()
 		if s.leftSum > 0 {
-			c.Peers++
+			peers[s.peer] = true
 			c.Remaining += s.leftSum
 		}
 		s.tmu.Unlock()
 	}
+	c.Peers = len(peers)
 	return c
 }
 
