@@ -9,7 +9,9 @@ import (
 	"time"
 )
 
-func openTestNode(t *testing.T) *Node {
+// openOfflineNode initialises and opens a node in a temp dir, without
+// its network.
+func openOfflineNode(t *testing.T) *Node {
 	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -21,7 +23,13 @@ func openTestNode(t *testing.T) *Node {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
-	if err := n.StartNet(ctx, NetOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}); err != nil {
+	return n
+}
+
+func openTestNode(t *testing.T) *Node {
+	t.Helper()
+	n := openOfflineNode(t)
+	if err := n.StartNet(context.Background(), NetOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}); err != nil {
 		t.Fatal(err)
 	}
 	return n

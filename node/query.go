@@ -39,6 +39,10 @@ type SearchResponse struct {
 	Categories map[string]int `json:"categories,omitempty"`
 	Tags       map[string]int `json:"tags,omitempty"`
 	TookMS     float64        `json:"took_ms"`
+	// Syncing is set while entries are on their way that this search
+	// could not see yet (a catch-up runs, or received nodes wait to be
+	// indexed).
+	Syncing *Syncing `json:"syncing,omitempty"`
 }
 
 // Search runs a query over the local search index. Muted authors are
@@ -86,6 +90,9 @@ func (n *Node) Search(ctx context.Context, req SearchRequest) (*SearchResponse, 
 			out.Categories[fmt.Sprint(c)] = k
 		}
 		out.Tags = res.Tags
+	}
+	if s := n.Syncing(); s.Remaining > 0 {
+		out.Syncing = &s
 	}
 	return out, nil
 }

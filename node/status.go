@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"encoding/hex"
+
+	"indexd/dag"
 )
 
 // IndexStatus is the state of one index on this node. Two peers holding
@@ -23,7 +25,11 @@ type IndexStatus struct {
 	// CatchUp is set while sync sessions bring this index blocks that
 	// peers' signed heads say are not all here yet.
 	CatchUp *CatchUp `json:"catch_up,omitempty"`
-	Digest  string   `json:"digest"`
+	// Unindexed counts the DAG nodes this node holds but has not yet
+	// turned into entries: after a catch-up, search lags the DAG by
+	// these.
+	Unindexed uint64 `json:"unindexed_nodes,omitempty"`
+	Digest    string `json:"digest"`
 }
 
 // CatchUp is how far a running catch-up of an index is from done.
@@ -68,11 +74,7 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 		if miss, err := n.dag.Missing(k); err == nil {
 			is.Pending = len(miss)
 		}
-		if h := n.host(); h != nil {
-			if c := h.CatchingUp(k); c.Peers > 0 {
-				is.CatchUp = &CatchUp{Peers: c.Peers, Remaining: c.Remaining}
-			}
-		}
+		is.CatchUp, is.Unindexed = n.behind(k)
 		d, err := n.idx.Digest(k)
 		if err != nil {
 			return nil, err
@@ -82,6 +84,53 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 	}
 	st.Muted, _ = n.Muted(ctx)
 	return st, nil
+}
+
+// behind reports the running catch-up of idx, if any, and how many of the
+// DAG's nodes the index has not materialised yet. Both cost a few point
+// reads.
+func (n *Node) behind(idx dag.IndexKey) (*CatchUp, uint64) {
+	var cu *CatchUp
+	if h := n.host(); h != nil {
+		if c := h.CatchingUp(idx); c.Peers > 0 {
+			cu = &CatchUp{Peers: c.Peers, Remaining: c.Remaining}
+		}
+	}
+	var un uint64
+	applied, err1 := n.dag.Counter(idx)
+	cursor, err2 := n.idx.Cursor(idx)
+	if err1 == nil && err2 == nil && applied > cursor {
+		un = applied - cursor
+	}
+	return cu, un
+}
+
+// Syncing is what a search of this node may still miss.
+type Syncing struct {
+	// Remaining is what running catch-ups still have to bring, plus the
+	// nodes held but not yet searchable, over every index.
+	Remaining uint64 `json:"remaining_nodes"`
+	Peers     int    `json:"peers"` // the largest number of peers one index is catching up from
+}
+
+// Syncing reports whether searches may miss entries that are on their way:
+// a catch-up is running or received nodes wait to be indexed. Cheap enough
+// for every page view.
+func (n *Node) Syncing() Syncing {
+	var s Syncing
+	keys, err := n.dag.Indexes()
+	if err != nil {
+		return s
+	}
+	for _, k := range keys {
+		cu, un := n.behind(k)
+		s.Remaining += un
+		if cu != nil {
+			s.Remaining += cu.Remaining
+			s.Peers = max(s.Peers, cu.Peers)
+		}
+	}
+	return s
 }
 
 // Progress is how far one index has come through the node's pipeline:

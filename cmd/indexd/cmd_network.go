@@ -68,6 +68,9 @@ func cmdStatus(c *cli, args []string) error {
 			}
 			fmt.Fprintf(w, "  syncing: about %d nodes to go, from %s\n", c.Remaining, peers)
 		}
+		if is.Unindexed > 0 {
+			fmt.Fprintf(w, "  indexing: %d received nodes not searchable yet\n", is.Unindexed)
+		}
 		fmt.Fprintf(w, "  digest:  %s\n", is.Digest)
 	}
 	return nil

@@ -55,7 +55,8 @@ func cmdSearch(c *cli, args []string) error {
 				Categories map[string]int `json:"categories"`
 				Tags       map[string]int `json:"tags"`
 			} `json:"facets"`
-		}{Total: res.Total}
+			Syncing *node.Syncing `json:"syncing,omitempty"`
+		}{Total: res.Total, Syncing: res.Syncing}
 		summary.Facets.Categories, summary.Facets.Tags = res.Categories, res.Tags
 		if err := enc.Encode(summary); err != nil {
 			return err
@@ -71,6 +72,9 @@ func cmdSearch(c *cli, args []string) error {
 		}
 		shown := len(res.Hits)
 		fmt.Fprintf(c.stderr, "%d of %d results (%.1f ms)\n", shown, res.Total, res.TookMS)
+		if s := res.Syncing; s != nil {
+			fmt.Fprintf(c.stderr, "still syncing: about %d more entries on the way, so results may be incomplete\n", s.Remaining)
+		}
 	}
 	if !*follow {
 		return nil

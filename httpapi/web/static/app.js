@@ -20,7 +20,15 @@ document.addEventListener("click", function (ev) {
     fetch("/api/v1/status", { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; }).then(function (st) {
       if (!st) return;
       set("peers", st.peers);
-      (st.indexes || []).forEach(function (i) { set("entries-" + i.key, i.entries); set("authors-" + i.key, i.authors); });
+      (st.indexes || []).forEach(function (i) {
+        set("entries-" + i.key, i.entries);
+        set("authors-" + i.key, i.authors);
+        var el = document.querySelector('[data-live="sync-' + i.key + '"]');
+        if (!el) return;
+        var c = i.catch_up, u = i.unindexed_nodes || 0;
+        el.hidden = !c && !u;
+        el.textContent = c ? "syncing · about " + c.remaining_nodes + " to go" : u ? "indexing · " + u + " to go" : "";
+      });
     }).catch(function () {});
   }
   setInterval(poll, 10000);

@@ -1,0 +1,72 @@
+package node
+
+import (
+	"context"
+	"testing"
+
+	"indexd/dag"
+)
+
+// TestStatusUnindexed: nodes the DAG holds but the index has not
+// materialised show in Status and Syncing until the pipeline runs.
+func TestStatusUnindexed(t *testing.T) {
+	ctx := context.Background()
+	n := openOfflineNode(t)
+	idx, err := n.ResolveIndex("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unindexed := func() uint64 {
+		t.Helper()
+		st, err := n.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, is := range st.Indexes {
+			if is.Key == idx.String() {
+				if is.CatchUp != nil {
+					t.Errorf("no network, yet CatchUp = %+v", is.CatchUp)
+				}
+				return is.Unindexed
+			}
+		}
+		t.Fatalf("index %v not in status", idx)
+		return 0
+	}
+	if got := unindexed(); got != 0 {
+		t.Fatalf("fresh node: %d unindexed, want 0", got)
+	}
+	a, err := n.author(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Straight into the DAG, as a catch-up stores nodes ahead of the pump.
+	for i := range 3 {
+		op := dag.Op{Kind: dag.OpPut, Put: &dag.Put{InfohashV1: make([]byte, 20), Name: "n", Size: uint64(i + 1)}}
+		op.Put.InfohashV1[0] = byte(i + 1)
+		if _, err := n.dag.Append(ctx, idx, a, op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := unindexed(); got < 3 {
+		t.Errorf("after 3 appends past the index: %d unindexed, want ≥ 3", got)
+	}
+	if s := n.Syncing(); s.Remaining < 3 || s.Peers != 0 {
+		t.Errorf("Syncing = %+v, want ≥ 3 remaining from no peers", s)
+	}
+	if res, err := n.Search(ctx, SearchRequest{}); err != nil || res.Syncing == nil || res.Syncing.Remaining < 3 {
+		t.Errorf("search while behind: %+v, %v; want Syncing with ≥ 3 remaining", res, err)
+	}
+	if _, err := n.refresh(ctx, idx); err != nil {
+		t.Fatal(err)
+	}
+	if got := unindexed(); got != 0 {
+		t.Errorf("after the pipeline ran: %d unindexed, want 0", got)
+	}
+	if s := n.Syncing(); s != (Syncing{}) {
+		t.Errorf("after the pipeline ran: Syncing = %+v, want zero", s)
+	}
+	if res, err := n.Search(ctx, SearchRequest{}); err != nil || res.Syncing != nil || res.Total != 3 {
+		t.Errorf("search after the pipeline: %+v, %v; want 3 hits and no Syncing", res, err)
+	}
+}
