@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -135,8 +136,38 @@ func (n *Node) pump(ctx context.Context, idx dag.IndexKey) {
 	n.backlog.start(idx, at)
 	defer n.backlog.stop(idx)
 	var last uint64
+	// While peers' signed heads say more is coming or the pump has more
+	// than a step to do, the collector runs less often (gcMode). The last
+	// blocks of a catch-up may be applied before the session learns it is
+	// done, so while catching up the pump also looks again every
+	// catchUpRecheck without new nodes.
+	catchingUp := false
+	setCatchingUp := func(c bool) {
+		if c != catchingUp {
+			catchingUp = c
+			if c {
+				gcm.change(0, 1)
+			} else {
+				gcm.change(0, -1)
+			}
+		}
+	}
+	defer setCatchingUp(false)
 	for {
-		if err := n.dag.WaitApplied(ctx, idx, last); err != nil {
+		wctx, done := ctx, context.CancelFunc(func() {})
+		if catchingUp {
+			wctx, done = context.WithTimeout(ctx, catchUpRecheck)
+		}
+		err := n.dag.WaitApplied(wctx, idx, last)
+		done()
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			setCatchingUp(n.catchingUp(idx))
+			continue
+		}
+		if err != nil {
 			return
 		}
 		c, err := n.dag.Counter(idx)
@@ -151,6 +182,7 @@ func (n *Node) pump(ctx context.Context, idx dag.IndexKey) {
 				}
 				more = false
 			}
+			setCatchingUp(more || n.catchingUp(idx))
 			select {
 			case kick <- struct{}{}:
 			case <-ctx.Done():
@@ -161,6 +193,17 @@ func (n *Node) pump(ctx context.Context, idx dag.IndexKey) {
 			}
 		}
 	}
+}
+
+// catchUpRecheck is how long a catching-up pump waits for new nodes before
+// it asks again whether the catch-up still runs.
+const catchUpRecheck = 500 * time.Millisecond
+
+// catchingUp reports whether sync sessions are bringing idx blocks that
+// peers' signed heads say are not all here yet.
+func (n *Node) catchingUp(idx dag.IndexKey) bool {
+	h := n.host()
+	return h != nil && h.CatchingUp(idx).Peers > 0
 }
 
 // pumpStep is how many DAG nodes the pump materialises before it hands

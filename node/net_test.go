@@ -1,7 +1,10 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,4 +88,47 @@ func TestFollowLive(t *testing.T) {
 		return ""
 	}
 	waitFor(t, 10*time.Second, "equal digests", func() bool { return digest(a) != "" && digest(a) == digest(b) })
+}
+
+// TestCatchUpGCMode: a fresh follower's catch-up runs in gcMode's
+// catch-up setting and leaves it once done, even though its last nodes
+// are applied before the session learns it has finished.
+func TestCatchUpGCMode(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := openTestNode(t)
+	// Whatever B's pump found at its first step, a later one still has more
+	// than a step to do.
+	const total = 3*pumpStep + 1000
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for i := range total {
+		v := EntryView{Name: fmt.Sprint("entry ", i), Size: 1, InfohashV1: fmt.Sprintf("%040x", i+1)}
+		if err := enc.Encode(&v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := a.Import(ctx, &buf, "", nil); err != nil || got != total {
+		t.Fatalf("Import = %d, %v", got, err)
+	}
+	link, err := a.IndexLink(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, before := gcm.state()
+	b := openTestNode(t)
+	if _, err := b.Follow(ctx, FollowRequest{Index: link}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 40*time.Second, "B to catch up", func() bool {
+		res, err := b.Search(ctx, SearchRequest{Query: "entry"})
+		return err == nil && res.Total == total
+	})
+	waitFor(t, 5*time.Second, "the catch-up setting to end", func() bool {
+		imports, catchUps, _ := gcm.state()
+		return imports == 0 && catchUps == 0
+	})
+	if _, _, after := gcm.state(); after == before {
+		t.Error("the catch-up never ran in the catch-up setting")
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"runtime/debug"
 	"slices"
 
 	sjson "github.com/segmentio/encoding/json"
@@ -19,12 +18,6 @@ import (
 // importBatch is how many entries go into one author-log append (one
 // signature, one badger commit) during a bulk import.
 const importBatch = 2000
-
-// importMemoryLimit is the Go soft memory limit during a bulk import. At
-// 320 MiB the collector ran so often that marking was 6 % of a 1M import's
-// CPU; at 448 MiB it is 4.4 % and the import 6 % faster, its anonymous RSS
-// peaking at 404 MiB, inside the 512 MiB the node is sized for.
-const importMemoryLimit = 448 << 20
 
 // maxImportLine bounds one JSON line of an import file.
 const maxImportLine = 4 << 20
@@ -58,16 +51,14 @@ func (n *Node) importAs(ctx context.Context, r io.Reader, which string, authors 
 	// Dear future: with badger's table builders and bleve's batches
 	// bounded, the live heap of a bulk import stays near 150 MiB, but at
 	// GOGC=100 the heap grows to twice its live size between collections
-	// (500+ MiB at 200k entries). A soft limit makes the collector run
-	// earlier instead; with the live heap this far below it, that costs
-	// little (import rate within the noise at 200k). A lower limit set by
-	// the user (GOMEMLIMIT) stays.
+	// (500+ MiB at 200k entries). A soft limit (importMemoryLimit, see
+	// gcMode) makes the collector run earlier instead; with the live heap
+	// this far below it, that costs little (import rate within the noise
+	// at 200k). A lower limit set by the user (GOMEMLIMIT) stays.
 	n.bulkWrites.Add(1)
 	defer n.bulkWrites.Add(-1)
-	if old := debug.SetMemoryLimit(-1); old > importMemoryLimit {
-		debug.SetMemoryLimit(importMemoryLimit)
-		defer debug.SetMemoryLimit(old)
-	}
+	gcm.change(1, 0)
+	defer gcm.change(-1, 0)
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxImportLine)
 	var ops []dag.Op
