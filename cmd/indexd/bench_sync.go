@@ -81,7 +81,11 @@ func benchSync(c *cli, work string, n, authors int, asJSON bool, profile string,
 	}
 
 	logf("A serves in its own process")
-	a, stop, err := startBenchDaemon(ctx, dirA, filepath.Join(work, "a.log"))
+	var extra []string
+	if profile != "" {
+		extra = append(extra, "--cpuprofile", profile+".source") // A's serving
+	}
+	a, stop, err := startBenchDaemon(ctx, dirA, filepath.Join(work, "a.log"), extra...)
 	if err != nil {
 		return err
 	}
@@ -330,7 +334,7 @@ func (d *benchDaemon) alive() error {
 // startBenchDaemon runs this binary's `serve` on dir with loopback-only
 // listeners on free ports (no mDNS, no DHT), its log in logFile, and
 // returns once its HTTP API answers. stop interrupts it and waits.
-func startBenchDaemon(ctx context.Context, dir, logFile string) (*benchDaemon, func(), error) {
+func startBenchDaemon(ctx context.Context, dir, logFile string, extra ...string) (*benchDaemon, func(), error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, nil, err
@@ -339,8 +343,9 @@ func startBenchDaemon(ctx context.Context, dir, logFile string) (*benchDaemon, f
 	if err != nil {
 		return nil, nil, err
 	}
-	cmd := exec.Command(exe, "serve", "--data", dir, "--listen", "/ip4/127.0.0.1/tcp/0",
-		"--http", "127.0.0.1:0", "--no-mdns", "--no-dht", "--log-level", "warn")
+	args := append([]string{"serve", "--data", dir, "--listen", "/ip4/127.0.0.1/tcp/0",
+		"--http", "127.0.0.1:0", "--no-mdns", "--no-dht", "--log-level", "warn"}, extra...)
+	cmd := exec.Command(exe, args...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {
 		lf.Close()

@@ -35,9 +35,15 @@ func cmdServe(c *cli, args []string) error {
 	noMDNS := fs.Bool("no-mdns", false, "do not discover peers on the LAN with mDNS")
 	noDHT := fs.Bool("no-dht", false, "do not use the Kademlia DHT (which reveals your addresses and the discovery keys you follow)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
+	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of the daemon to this file until it stops")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
+	stopProfile, err := startCPUProfile(*cpuprof)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
 		return usageError("bad --log-level %q", *level)
