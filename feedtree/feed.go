@@ -288,6 +288,32 @@ func (f *Feed) GetRange(start, end uint64, dst [][]byte) ([][]byte, error) {
 
 var errStopScan = errors.New("feedtree: stop scan")
 
+// ScanNodes appends to dst the stored tree nodes with flat indexes in
+// [lo, hi), in index order, in one ordered read, and returns the result.
+// Only parents are stored: a leaf is the hash of its block (LeafNode).
+func (f *Feed) ScanNodes(lo, hi uint64, dst []Node) ([]Node, error) {
+	if f.closed.Load() {
+		return dst, ErrClosed
+	}
+	if lo >= hi {
+		return dst, nil
+	}
+	var from, to [9]byte
+	err := f.store.Scan(f.key, nodeKey(from[:0], lo), nodeKey(to[:0], hi), func(k, v []byte) error {
+		if len(k) != 9 || len(v) != nodeRecordSize {
+			return fmt.Errorf("record %x is %d bytes", k, len(v))
+		}
+		n := Node{Index: binary.BigEndian.Uint64(k[1:]), Size: binary.BigEndian.Uint64(v)}
+		copy(n.Hash[:], v[8:])
+		dst = append(dst, n)
+		return nil
+	})
+	if err != nil {
+		return dst, fmt.Errorf("feedtree: reading nodes [%d, %d): %w", lo, hi, err)
+	}
+	return dst, nil
+}
+
 // Has reports whether this replica holds block i.
 func (f *Feed) Has(i uint64) bool {
 	var kb [9]byte
@@ -407,6 +433,16 @@ func (f *Feed) rootsAt(n uint64) ([]Node, error) {
 // them beside it (Get). The error wraps ErrNotFound if this replica lacks a
 // node the proof needs, ErrBadProof if end > Length() or start > end.
 func (f *Feed) Proof(start, end, have uint64) (*Proof, error) {
+	return f.ProofWith(start, end, have, nil)
+}
+
+// ProofWith is Proof taking the nodes it needs from known first (nil:
+// none) and from the feed's cache and store only for the rest. A sender
+// that proves consecutive ranges of one feed knows the leaves of the blocks
+// it holds in memory and the nodes of a ScanNodes window around them, which
+// saves a store read per node (a chunk's proof carries several). known
+// must return only nodes of this feed.
+func (f *Feed) ProofWith(start, end, have uint64, known func(x uint64) (Node, bool)) (*Proof, error) {
 	if f.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -426,6 +462,12 @@ func (f *Feed) Proof(start, end, have uint64) (*Proof, error) {
 		if n, ok := findRoot(st.roots, x); ok {
 			p.Nodes[i] = n
 			continue
+		}
+		if known != nil {
+			if n, ok := known(x); ok {
+				p.Nodes[i] = n
+				continue
+			}
 		}
 		if p.Nodes[i], err = f.node(x); err != nil {
 			return nil, fmt.Errorf("feedtree: proving [%d, %d) from %d: %w", start, end, have, err)

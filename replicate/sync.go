@@ -2,11 +2,13 @@ package replicate
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,6 +44,11 @@ const (
 	// read (a seek per range instead of a lookup per block); at most
 	// readAhead blocks per pushed log stay in memory.
 	readAhead = 32
+	// nodeWindow is how many blocks' worth of stored tree nodes a push
+	// reads in one ordered read for the proofs of its chunks (see
+	// pushState.known): at most nodeWindow nodes per pushed log stay in
+	// memory.
+	nodeWindow = 128
 	// ingestBatch is how many queued Data frames the receiver stores with
 	// one commit.
 	ingestBatch = 16
@@ -168,6 +175,56 @@ type pushState struct {
 	trust     uint64   // the peer's trusted head length
 	ahead     [][]byte // blocks next, next+1, … read ahead in one ordered read
 	nextTime  int64    // time of block next, ahead[0] (math.MinInt64 for a certificate)
+	last      []byte   // block next-1 once pushed (nil before the first)
+	// nodes holds the feed's stored nodes with flat indexes in
+	// [2·winLo, 2·winHi), in index order: a chunk's proof carries its
+	// neighbours in the tree, which are there, read once for several chunks
+	// instead of once each.
+	nodes        []feedtree.Node
+	winLo, winHi uint64
+}
+
+// known returns node x of the log for the proof of blocks [start,
+// start+len(blocks)) when the push holds it: a leaf of a block in memory
+// (left, block start-1; the chunk's; one read ahead) or a stored node of
+// the current window. It is ProofWith's source.
+func (ps *pushState) known(x, start uint64, left []byte, blocks [][]byte) (feedtree.Node, bool) {
+	if x&1 == 0 {
+		i := x >> 1
+		switch {
+		case left != nil && i+1 == start:
+			return feedtree.LeafNode(i, left), true
+		case i >= start && i-start < uint64(len(blocks)):
+			return feedtree.LeafNode(i, blocks[i-start]), true
+		case i >= ps.next && i-ps.next < uint64(len(ps.ahead)):
+			return feedtree.LeafNode(i, ps.ahead[i-ps.next]), true
+		}
+		return feedtree.Node{}, false
+	}
+	if x < 2*ps.winLo || x >= 2*ps.winHi {
+		return feedtree.Node{}, false
+	}
+	j, ok := slices.BinarySearchFunc(ps.nodes, x, func(n feedtree.Node, x uint64) int { return cmp.Compare(n.Index, x) })
+	if !ok {
+		return feedtree.Node{}, false
+	}
+	return ps.nodes[j], true
+}
+
+// window makes the node window cover the neighbourhood of blocks
+// [start, end): from the block before start to a chunk's length past end.
+func (ps *pushState) window(start, end uint64) {
+	lo := max(start, 1) - 1
+	if lo >= ps.winLo && end+(end-start) <= ps.winHi && ps.winHi > ps.winLo {
+		return
+	}
+	hi := min(lo+max(nodeWindow, 3*(end-start)), ps.feed.Length())
+	nodes, err := ps.feed.ScanNodes(2*lo, 2*hi, ps.nodes[:0])
+	if err != nil {
+		ps.nodes, ps.winLo, ps.winHi = nodes[:0], 0, 0 // the proof reads the store
+		return
+	}
+	ps.nodes, ps.winLo, ps.winHi = nodes, lo, hi
 }
 
 // blockTime is the merge key of a log block: the node's time, the
@@ -206,6 +263,7 @@ func (ps *pushState) pop() []byte {
 	ps.ahead[0] = nil
 	ps.ahead = ps.ahead[1:]
 	ps.next++
+	ps.last = b
 	if len(ps.ahead) > 0 {
 		ps.nextTime = blockTime(ps.next, ps.ahead[0])
 	}
@@ -403,7 +461,7 @@ func (s *session) oldest() (*pushState, int64) {
 // next causal batch and the receiver's pending set grows.
 // done reports that ps is finished.
 func (s *session) writeChunk(ps *pushState, limit int64) (done bool, err error) {
-	start := ps.next
+	start, left := ps.next, ps.last
 	var blocks [][]byte
 	size := 0
 	for len(blocks) < chunkBlocks && size < chunkBytes && ps.peek() {
@@ -424,7 +482,13 @@ func (s *session) writeChunk(ps *pushState, limit int64) (done bool, err error) 
 	if ps.trust > have && ps.trust <= ps.feed.Length() {
 		have = ps.trust
 	}
-	p, err := ps.feed.Proof(start, end, have)
+	// The proof's nodes come mostly from memory: the leaves beside the
+	// chunk from its neighbouring blocks, the rest from the node window.
+	ps.peek()
+	ps.window(start, end)
+	p, err := ps.feed.ProofWith(start, end, have, func(x uint64) (feedtree.Node, bool) {
+		return ps.known(x, start, left, blocks)
+	})
 	if err != nil {
 		s.x.log.Debug("replicate: no proof to push", "log", ps.key, "start", start, "end", end, "err", err)
 		return true, nil
