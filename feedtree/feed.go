@@ -300,13 +300,12 @@ func (f *Feed) ScanNodes(lo, hi uint64, dst []Node) ([]Node, error) {
 	}
 	var from, to [9]byte
 	err := f.store.Scan(f.key, nodeKey(from[:0], lo), nodeKey(to[:0], hi), func(k, v []byte) error {
-		if len(k) != 9 || len(v) != nodeRecordSize {
-			return fmt.Errorf("record %x is %d bytes", k, len(v))
+		if len(k) != 9 {
+			return fmt.Errorf("node key %x", k)
 		}
-		n := Node{Index: binary.BigEndian.Uint64(k[1:]), Size: binary.BigEndian.Uint64(v)}
-		copy(n.Hash[:], v[8:])
+		n, err := nodeRecord(binary.BigEndian.Uint64(k[1:]), v)
 		dst = append(dst, n)
-		return nil
+		return err
 	})
 	if err != nil {
 		return dst, fmt.Errorf("feedtree: reading nodes [%d, %d): %w", lo, hi, err)
@@ -392,12 +391,7 @@ func (f *Feed) readNode(x uint64) (Node, error) {
 	var vb [nodeRecordSize]byte
 	v, err := f.store.Get(f.key, nodeKey(kb[:0], x), vb[:0])
 	if err == nil {
-		if len(v) != nodeRecordSize {
-			return Node{}, fmt.Errorf("feedtree: node %d: stored record is %d bytes", x, len(v))
-		}
-		n := Node{Index: x, Size: binary.BigEndian.Uint64(v)}
-		copy(n.Hash[:], v[8:])
-		return n, nil
+		return nodeRecord(x, v)
 	}
 	if !errors.Is(err, ErrNotFound) || x&1 == 1 {
 		return Node{}, fmt.Errorf("feedtree: node %d: %w", x, err)
@@ -407,6 +401,16 @@ func (f *Feed) readNode(x uint64) (Node, error) {
 		return Node{}, fmt.Errorf("feedtree: node %d: %w", x, err)
 	}
 	return LeafNode(x>>1, data), nil
+}
+
+// nodeRecord decodes the stored record v of node x (appendNodeRecord).
+func nodeRecord(x uint64, v []byte) (Node, error) {
+	if len(v) != nodeRecordSize {
+		return Node{}, fmt.Errorf("feedtree: node %d: stored record is %d bytes", x, len(v))
+	}
+	n := Node{Index: x, Size: binary.BigEndian.Uint64(v)}
+	copy(n.Hash[:], v[8:])
+	return n, nil
 }
 
 // rootsAt loads the roots of length n from the store.

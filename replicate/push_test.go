@@ -63,7 +63,7 @@ func TestPushProofsFromMemory(t *testing.T) {
 				ps.peek()
 				ps.window(start, end)
 				got, err := f.ProofWith(start, end, n, func(x uint64) (feedtree.Node, bool) {
-					return ps.known(x, start, left, blocks)
+					return ps.known(x, start, left)
 				})
 				if err != nil {
 					t.Fatal(err)

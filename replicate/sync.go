@@ -184,18 +184,16 @@ type pushState struct {
 	winLo, winHi uint64
 }
 
-// known returns node x of the log for the proof of blocks [start,
-// start+len(blocks)) when the push holds it: a leaf of a block in memory
-// (left, block start-1; the chunk's; one read ahead) or a stored node of
-// the current window. It is ProofWith's source.
-func (ps *pushState) known(x, start uint64, left []byte, blocks [][]byte) (feedtree.Node, bool) {
+// known returns node x of the log for the proof of a chunk from block
+// start on when the push holds it: a leaf of a block in memory (left, block
+// start-1, or one read ahead; the chunk's own leaves are never proof nodes)
+// or a stored node of the current window. It is ProofWith's source.
+func (ps *pushState) known(x, start uint64, left []byte) (feedtree.Node, bool) {
 	if x&1 == 0 {
 		i := x >> 1
 		switch {
 		case left != nil && i+1 == start:
 			return feedtree.LeafNode(i, left), true
-		case i >= start && i-start < uint64(len(blocks)):
-			return feedtree.LeafNode(i, blocks[i-start]), true
 		case i >= ps.next && i-ps.next < uint64(len(ps.ahead)):
 			return feedtree.LeafNode(i, ps.ahead[i-ps.next]), true
 		}
@@ -487,7 +485,7 @@ func (s *session) writeChunk(ps *pushState, limit int64) (done bool, err error) 
 	ps.peek()
 	ps.window(start, end)
 	p, err := ps.feed.ProofWith(start, end, have, func(x uint64) (feedtree.Node, bool) {
-		return ps.known(x, start, left, blocks)
+		return ps.known(x, start, left)
 	})
 	if err != nil {
 		s.x.log.Debug("replicate: no proof to push", "log", ps.key, "start", start, "end", end, "err", err)
