@@ -80,7 +80,11 @@
 //	'n' || u64be(flat index)     -> u64be(size) || hash (40 bytes): a verified node
 //
 // Leaf nodes of held blocks are not stored (they are rehashed from the block
-// when a proof needs them); leaves of blocks a sparse replica lacks are. The
+// when a proof needs them); leaves of blocks a sparse replica lacks are.
+// Nor are parents of depth 1 to 3 over at most 4 KiB whose blocks were
+// stored with them (rehashed from up to eight blocks), which halves the
+// records of a feed of small blocks; stores written before this rule hold
+// them, and reads take either. The
 // head record is written last in each commit, so a commit that badger had to
 // split leaves only verified data behind if interrupted. The prefix is given
 // by the package that opens badger (node).

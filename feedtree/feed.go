@@ -22,6 +22,49 @@ const (
 
 const nodeRecordSize = 40
 
+// Parents low in the tree are not stored when their blocks are: a parent
+// of depth up to implicitDepth (8 blocks) over at most implicitBytes of
+// data is rehashed from its blocks when a proof needs it, as a leaf is,
+// unless it is a root of the head it was written with (OpenFeed loads the
+// roots from records, so a damaged block cannot stop a feed opening).
+// Dear future reader: stored, they were about one badger key per block of
+// a feed of small blocks (DAG nodes), the same again as the blocks
+// themselves, on every replica; a proof needs one or two of them per
+// range, and eight small blocks hash in a few microseconds. Content feeds
+// of large blocks keep every parent: rehashing 8 × 64 KiB per proof node
+// would cost more than the key saves.
+const (
+	implicitDepth = 3
+	implicitBytes = 4 << 10
+)
+
+// implicit reports whether parent n is left out of the store when its
+// blocks are stored (see implicitDepth).
+func implicit(n Node) bool {
+	return n.Index&1 == 1 && Depth(n.Index) <= implicitDepth && n.Size <= implicitBytes
+}
+
+// SubtreeNode returns the node over blocks, which are the blocks under
+// node x in order (x's span), hashed as leaves and combined up to x.
+func SubtreeNode(x uint64, blocks [][]byte) (Node, bool) {
+	lo, hi := Spans(x)
+	if uint64(len(blocks)) != (hi-lo)/2+1 || len(blocks) > 1<<implicitDepth {
+		return Node{}, false
+	}
+	var buf [1 << implicitDepth]Node
+	level := buf[:len(blocks)]
+	for j, b := range blocks {
+		level[j] = LeafNode(lo/2+uint64(j), b)
+	}
+	for len(level) > 1 {
+		for j := range len(level) / 2 {
+			level[j] = ParentNode(level[2*j], level[2*j+1])
+		}
+		level = level[:len(level)/2]
+	}
+	return level[0], true
+}
+
 func blockKey(dst []byte, i uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(dst, recBlock), i)
 }
@@ -33,6 +76,18 @@ func nodeKey(dst []byte, x uint64) []byte {
 func appendNodeRecord(dst []byte, n Node) []byte {
 	dst = binary.BigEndian.AppendUint64(dst, n.Size)
 	return append(dst, n.Hash[:]...)
+}
+
+// setNode records the write of n's record, its key and value appended to
+// arena (which it returns; see Batch.Set on keeping them unchanged).
+func (b *Batch) setNode(arena []byte, n Node) []byte {
+	start := len(arena)
+	arena = nodeKey(arena, n.Index)
+	k := arena[start:len(arena):len(arena)]
+	start = len(arena)
+	arena = appendNodeRecord(arena, n)
+	b.Set(k, arena[start:len(arena):len(arena)])
+	return arena
 }
 
 // Feed is one feed held in a Store: a writable feed (opened with its key
@@ -179,14 +234,19 @@ func (f *Feed) Append(blocks ...[]byte) (Head, error) {
 		for len(roots) > 0 && roots[len(roots)-1].Index == Sibling(cur.Index) {
 			cur = ParentNode(roots[len(roots)-1], cur)
 			roots = roots[:len(roots)-1]
-			start = len(arena)
-			arena = nodeKey(arena, cur.Index)
-			k := arena[start:len(arena):len(arena)]
-			start = len(arena)
-			arena = appendNodeRecord(arena, cur)
-			b.Set(k, arena[start:len(arena):len(arena)])
+			if implicit(cur) {
+				continue // a writer holds every block
+			}
+			arena = b.setNode(arena, cur)
 		}
 		roots = append(roots, cur)
+	}
+	for _, r := range roots {
+		if RightSpan(r.Index)>>1 >= n && (r.Index&1 == 0 || implicit(r)) {
+			// A root of the new head is stored whatever its size: OpenFeed
+			// loads the roots, and one damaged block must not stop that.
+			arena = b.setNode(arena, r)
+		}
 	}
 	h := Head{Length: n + uint64(len(blocks)), Fork: old.head.Fork, TreeHash: TreeHash(roots)}
 	msg := Signable(h.TreeHash, h.Length, h.Fork)
@@ -290,7 +350,9 @@ var errStopScan = errors.New("feedtree: stop scan")
 
 // ScanNodes appends to dst the stored tree nodes with flat indexes in
 // [lo, hi), in index order, in one ordered read, and returns the result.
-// Only parents are stored: a leaf is the hash of its block (LeafNode).
+// Only parents are stored, and of those only the ones above the implicit
+// bound over stored blocks (implicitDepth): the rest are hashes of blocks
+// (LeafNode, SubtreeNode).
 func (f *Feed) ScanNodes(lo, hi uint64, dst []Node) ([]Node, error) {
 	if f.closed.Load() {
 		return dst, ErrClosed
@@ -393,14 +455,29 @@ func (f *Feed) readNode(x uint64) (Node, error) {
 	if err == nil {
 		return nodeRecord(x, v)
 	}
-	if !errors.Is(err, ErrNotFound) || x&1 == 1 {
+	if !errors.Is(err, ErrNotFound) || Depth(x) > implicitDepth {
 		return Node{}, fmt.Errorf("feedtree: node %d: %w", x, err)
 	}
-	data, err := f.store.Get(f.key, blockKey(kb[:0], x>>1), nil)
+	if x&1 == 0 {
+		data, err := f.store.Get(f.key, blockKey(kb[:0], x>>1), nil)
+		if err != nil {
+			return Node{}, fmt.Errorf("feedtree: node %d: %w", x, err)
+		}
+		return LeafNode(x>>1, data), nil
+	}
+	// An implicit parent: rehashed from its blocks, if this replica holds
+	// them all.
+	lo, hi := Spans(x)
+	var bb [1 << implicitDepth][]byte
+	blocks, err := f.GetRange(lo>>1, hi>>1+1, bb[:0])
 	if err != nil {
 		return Node{}, fmt.Errorf("feedtree: node %d: %w", x, err)
 	}
-	return LeafNode(x>>1, data), nil
+	n, ok := SubtreeNode(x, blocks)
+	if !ok {
+		return Node{}, fmt.Errorf("feedtree: node %d: %w", x, ErrNotFound)
+	}
+	return n, nil
 }
 
 // nodeRecord decodes the stored record v of node x (appendNodeRecord).
@@ -478,6 +555,12 @@ func (f *Feed) ProofWith(start, end, have uint64, known func(x uint64) (Node, bo
 		}
 	}
 	return p, nil
+}
+
+// isRoot reports whether x is the index of one of roots.
+func isRoot(roots []Node, x uint64) bool {
+	_, ok := findRoot(roots, x)
+	return ok
 }
 
 func findRoot(roots []Node, x uint64) (Node, bool) {
@@ -603,15 +686,11 @@ func (f *Feed) verifyAndStore(p *Proof, blocks [][]byte, trusted []Node, upgrade
 		b.Set(arena[start:len(arena):len(arena)], data)
 	}
 	for _, nd := range out {
-		if nd.Index&1 == 0 && nd.Index>>1 >= p.Start && nd.Index>>1 < p.End {
-			continue // a leaf of a stored block: recomputed from the block when needed
+		if lo, hi := Spans(nd.Index); lo>>1 >= p.Start && hi>>1 < p.End && (nd.Index&1 == 0 || implicit(nd)) &&
+			!(upgrade && isRoot(roots, nd.Index)) {
+			continue // over blocks stored here: recomputed from them when needed
 		}
-		start := len(arena)
-		arena = nodeKey(arena, nd.Index)
-		k := arena[start:len(arena):len(arena)]
-		start = len(arena)
-		arena = appendNodeRecord(arena, nd)
-		b.Set(k, arena[start:len(arena):len(arena)])
+		arena = b.setNode(arena, nd)
 	}
 	if upgrade {
 		hb, _ := p.Head.AppendBinary(nil)

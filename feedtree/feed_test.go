@@ -567,3 +567,150 @@ func TestFeedGetRange(t *testing.T) {
 		})
 	}
 }
+
+// nodeRecords counts the records of parent nodes of feed k in s (leaf
+// records are the roots of odd lengths, and leaves of blocks not held).
+func nodeRecords(t *testing.T, s Store, k Key) int {
+	t.Helper()
+	n := 0
+	if err := s.Iterate(k, []byte{recNode}, func(k, _ []byte) error { n += int(k[len(k)-1] & 1); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestImplicitNodes: low parents over small stored blocks are not stored
+// (a writer of 1,000 small blocks keeps about one node record per 8 blocks,
+// not one per block), yet every proof a cold replica builds from the store
+// holds the reference tree's nodes and verifies — on the writer, on a
+// replica filled in unaligned ranges, and on a sparse replica, which keeps
+// the low parents over blocks it lacks. Large blocks keep every parent.
+func TestImplicitNodes(t *testing.T) {
+	const n = 1000
+	r := rand.New(rand.NewPCG(21, 22))
+	kp := KeyPairFromSeed([32]byte{21})
+	ws := NewMemStore()
+	w, err := OpenFeed(ws, kp.Public(), &kp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks [][]byte
+	// As a DAG author writes: a certificate, then batches of 16.
+	for len(blocks) < n {
+		batch := blocksN(len(blocks), min(16, n-len(blocks)))
+		if len(blocks) == 0 {
+			batch = batch[:1]
+		}
+		if _, err := w.Append(batch...); err != nil {
+			t.Fatal(err)
+		}
+		blocks = append(blocks, batch...)
+	}
+	ref := refTree(blocks)
+	// Parents of depth 4 and up: about n/16 + n/32 + … = n/8 (the roots
+	// of lengths 16k+1 are those and a leaf).
+	if got := nodeRecords(t, ws, w.Key()); got > n/8 {
+		t.Errorf("writer stores %d node records for %d small blocks; want at most %d", got, n, n/8)
+	}
+
+	// checkProofs builds, from a cold replica of s, the proof of each range
+	// of k blocks it holds and checks its nodes against the reference.
+	checkProofs := func(t *testing.T, s Store, held func(i uint64) bool) {
+		t.Helper()
+		for _, k := range []uint64{1, 3, 16, 17} {
+			c, err := OpenFeed(s, kp.Public(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for start := uint64(0); start+k <= n; start += k {
+				all := true
+				for i := start; i < start+k; i++ {
+					all = all && held(i)
+				}
+				for _, have := range []uint64{start, n} {
+					if !all {
+						continue
+					}
+					p, err := c.Proof(start, start+k, have)
+					if err != nil {
+						t.Fatalf("proof of [%d, %d) from %d: %v", start, start+k, have, err)
+					}
+					for _, nd := range p.Nodes {
+						if nd != ref[nd.Index] {
+							t.Fatalf("proof of [%d, %d): node %d differs from the reference", start, start+k, nd.Index)
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Run("writer", func(t *testing.T) { checkProofs(t, ws, func(uint64) bool { return true }) })
+
+	t.Run("replica", func(t *testing.T) {
+		s := NewMemStore()
+		c, err := OpenFeed(s, kp.Public(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for have := uint64(0); have < n; {
+			end := min(n, have+uint64(1+r.IntN(40)))
+			p, err := w.Proof(have, end, c.Length())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Put(p, blocks[have:end]); err != nil {
+				t.Fatalf("Put [%d, %d): %v", have, end, err)
+			}
+			have = end
+		}
+		got := nodeRecords(t, s, c.Key())
+		t.Logf("replica: %d node records", got)
+		if got > n/2 {
+			t.Errorf("replica stores %d node records for %d small blocks; want at most %d", got, n, n/2)
+		}
+		checkProofs(t, s, func(uint64) bool { return true })
+	})
+
+	t.Run("sparse", func(t *testing.T) {
+		s := NewMemStore()
+		c, err := OpenFeed(s, kp.Public(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ranges := [][2]uint64{{100, 104}, {101, 102}, {500, 501}, {509, 530}, {999, 1000}}
+		held := map[uint64]bool{}
+		for _, rg := range ranges {
+			p, err := w.Proof(rg[0], rg[1], c.Length())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Put(p, blocks[rg[0]:rg[1]]); err != nil {
+				t.Fatalf("Put %v: %v", rg, err)
+			}
+			for i := rg[0]; i < rg[1]; i++ {
+				held[i] = true
+			}
+		}
+		checkProofs(t, s, func(i uint64) bool { return held[i] })
+		if _, err := c.Proof(0, 1, n); !errors.Is(err, ErrNotFound) {
+			t.Errorf("proof of a block the sparse replica lacks: %v; want ErrNotFound", err)
+		}
+	})
+
+	t.Run("large blocks", func(t *testing.T) {
+		s := NewMemStore()
+		kp := KeyPairFromSeed([32]byte{22})
+		f, err := OpenFeed(s, kp.Public(), &kp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 64 {
+			if _, err := f.Append(bytes.Repeat([]byte{1}, 8<<10)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := nodeRecords(t, s, f.Key()); got != 63 {
+			t.Errorf("%d node records for 64 blocks of 8 KiB; want all 63 parents", got)
+		}
+	})
+}

@@ -54,20 +54,21 @@ func TestPushProofsFromMemory(t *testing.T) {
 			ps := &pushState{feed: f, next: 0, end: n}
 			rc.gets = 0
 			for ps.next < ps.end {
-				start, left := ps.next, ps.last
+				start, before := ps.next, ps.behind
 				var blocks [][]byte
 				for uint64(len(blocks)) < chunk && ps.peek() {
 					blocks = append(blocks, ps.pop())
 				}
 				end := start + uint64(len(blocks))
-				ps.peek()
+				ps.topUp()
 				ps.window(start, end)
 				got, err := f.ProofWith(start, end, n, func(x uint64) (feedtree.Node, bool) {
-					return ps.known(x, start, left)
+					return ps.known(x, start, before)
 				})
 				if err != nil {
 					t.Fatal(err)
 				}
+				ps.pushed(blocks)
 				want, err := g.Proof(start, end, n)
 				if err != nil {
 					t.Fatal(err)

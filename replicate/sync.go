@@ -42,7 +42,7 @@ const (
 	chunkBytes  = 256 << 10
 	// readAhead is how many blocks of a log a push reads in one ordered
 	// read (a seek per range instead of a lookup per block); at most
-	// readAhead blocks per pushed log stay in memory.
+	// readAhead+behindBlocks blocks per pushed log stay in memory.
 	readAhead = 32
 	// nodeWindow is how many blocks' worth of stored tree nodes a push
 	// reads in one ordered read for the proofs of its chunks (see
@@ -175,7 +175,7 @@ type pushState struct {
 	trust     uint64   // the peer's trusted head length
 	ahead     [][]byte // blocks next, next+1, … read ahead in one ordered read
 	nextTime  int64    // time of block next, ahead[0] (math.MinInt64 for a certificate)
-	last      []byte   // block next-1 once pushed (nil before the first)
+	behind    [][]byte // the blocks just before next once pushed (see pushed)
 	// nodes holds the feed's stored nodes with flat indexes in
 	// [2·winLo, 2·winHi), in index order: a chunk's proof carries its
 	// neighbours in the tree, which are there, read once for several chunks
@@ -186,27 +186,59 @@ type pushState struct {
 
 // known returns node x of the log for the proof of a chunk from block
 // start on when the push holds it: a leaf of a block in memory (left, block
-// start-1, or one read ahead; the chunk's own leaves are never proof nodes)
-// or a stored node of the current window. It is ProofWith's source.
-func (ps *pushState) known(x, start uint64, left []byte) (feedtree.Node, bool) {
+// start-1, or one read ahead; the chunk's own leaves are never proof nodes),
+// a stored node of the current window, or a low parent over blocks read
+// ahead. It is ProofWith's source.
+func (ps *pushState) known(x, start uint64, before [][]byte) (feedtree.Node, bool) {
+	lo, hi := feedtree.Spans(x)
+	lo, hi = lo>>1, hi>>1
+	// Blocks in memory: before (up to start), read ahead (from next).
+	var blocks [][]byte
+	switch {
+	case hi < start && lo+uint64(len(before)) >= start:
+		blocks = before[len(before)-int(start-lo):][:hi-lo+1]
+	case lo >= ps.next && hi-ps.next < uint64(len(ps.ahead)):
+		blocks = ps.ahead[lo-ps.next : hi-ps.next+1]
+	}
 	if x&1 == 0 {
-		i := x >> 1
-		switch {
-		case left != nil && i+1 == start:
-			return feedtree.LeafNode(i, left), true
-		case i >= ps.next && i-ps.next < uint64(len(ps.ahead)):
-			return feedtree.LeafNode(i, ps.ahead[i-ps.next]), true
+		if blocks == nil {
+			return feedtree.Node{}, false
 		}
+		return feedtree.LeafNode(lo, blocks[0]), true
+	}
+	if x >= 2*ps.winLo && x < 2*ps.winHi {
+		j, ok := slices.BinarySearchFunc(ps.nodes, x, func(n feedtree.Node, x uint64) int { return cmp.Compare(n.Index, x) })
+		if ok {
+			return ps.nodes[j], true
+		}
+	}
+	// A low parent the store leaves out (feedtree's implicit nodes), over
+	// blocks in memory: hashed from them.
+	if blocks == nil {
 		return feedtree.Node{}, false
 	}
-	if x < 2*ps.winLo || x >= 2*ps.winHi {
-		return feedtree.Node{}, false
+	return feedtree.SubtreeNode(x, blocks)
+}
+
+// Up to behindBlocks blocks of at most behindBytes in all stay behind a
+// push (at least one): a chunk's proof may carry the leaf of the block just
+// before it and, when the peer trusts a longer head, the low parents left
+// of it that the store leaves out (each at most 8 blocks over 4 KiB; the
+// left siblings of one path cover at most the 15 blocks before it).
+const (
+	behindBlocks = 16
+	behindBytes  = 8 << 10
+)
+
+// pushed records blocks, just pushed, as the ones behind next.
+func (ps *pushState) pushed(blocks [][]byte) {
+	all := append(append(make([][]byte, 0, len(ps.behind)+len(blocks)), ps.behind...), blocks...)
+	k, size := len(all)-1, len(all[len(all)-1])
+	for k > 0 && len(all)-k < behindBlocks && size+len(all[k-1]) <= behindBytes {
+		k--
+		size += len(all[k])
 	}
-	j, ok := slices.BinarySearchFunc(ps.nodes, x, func(n feedtree.Node, x uint64) int { return cmp.Compare(n.Index, x) })
-	if !ok {
-		return feedtree.Node{}, false
-	}
-	return ps.nodes[j], true
+	ps.behind = all[k:len(all):len(all)]
 }
 
 // window makes the node window cover the neighbourhood of blocks
@@ -255,13 +287,26 @@ func (ps *pushState) peek() bool {
 	return true
 }
 
+// topUp reads the next readAhead blocks onto the read-ahead when fewer than
+// behindBlocks are left in it: the proof of a chunk needs the low parents
+// right of it, which the store leaves out, and hashes them from these.
+func (ps *pushState) topUp() {
+	from := ps.next + uint64(len(ps.ahead))
+	if len(ps.ahead) >= behindBlocks || from >= ps.end {
+		return
+	}
+	ps.ahead, _ = ps.feed.GetRange(from, min(ps.end, from+readAhead), ps.ahead)
+	if len(ps.ahead) > 0 {
+		ps.nextTime = blockTime(ps.next, ps.ahead[0])
+	}
+}
+
 // pop takes block next off the read-ahead and moves to the one after.
 func (ps *pushState) pop() []byte {
 	b := ps.ahead[0]
 	ps.ahead[0] = nil
 	ps.ahead = ps.ahead[1:]
 	ps.next++
-	ps.last = b
 	if len(ps.ahead) > 0 {
 		ps.nextTime = blockTime(ps.next, ps.ahead[0])
 	}
@@ -459,7 +504,7 @@ func (s *session) oldest() (*pushState, int64) {
 // next causal batch and the receiver's pending set grows.
 // done reports that ps is finished.
 func (s *session) writeChunk(ps *pushState, limit int64) (done bool, err error) {
-	start, left := ps.next, ps.last
+	start, before := ps.next, ps.behind
 	var blocks [][]byte
 	size := 0
 	for len(blocks) < chunkBlocks && size < chunkBytes && ps.peek() {
@@ -482,10 +527,10 @@ func (s *session) writeChunk(ps *pushState, limit int64) (done bool, err error) 
 	}
 	// The proof's nodes come mostly from memory: the leaves beside the
 	// chunk from its neighbouring blocks, the rest from the node window.
-	ps.peek()
+	ps.topUp()
 	ps.window(start, end)
 	p, err := ps.feed.ProofWith(start, end, have, func(x uint64) (feedtree.Node, bool) {
-		return ps.known(x, start, left)
+		return ps.known(x, start, before)
 	})
 	if err != nil {
 		s.x.log.Debug("replicate: no proof to push", "log", ps.key, "start", start, "end", end, "err", err)
@@ -500,6 +545,7 @@ func (s *session) writeChunk(ps *pushState, limit int64) (done bool, err error) 
 		return false, err
 	}
 	s.x.st.blocksOut.Add(uint64(len(blocks)))
+	ps.pushed(blocks)
 	ps.next = end
 	ps.trust = max(ps.trust, p.Head.Length)
 	return end >= ps.end, nil
