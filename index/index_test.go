@@ -6,6 +6,7 @@ import (
 	"errors"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
@@ -496,4 +497,81 @@ func TestCachedEntryEqualsStored(t *testing.T) {
 			t.Errorf("entry %d from the cache:\n%+v\nfrom badger:\n%+v", i, got, want)
 		}
 	}
+}
+
+// TestDigestCacheFollowsWrites checks that the cached digest is the one a
+// fresh scan computes after every kind of write, and while syncs run
+// beside readers.
+func TestDigestCacheFollowsWrites(t *testing.T) {
+	db := openDB(t)
+	alice := testAuthor(1, 0)
+	m := testManifest(t, dag.PolicyOpen, alice)
+	idx := m.Key()
+	r := newReplica(t, db, "a", m, nil)
+	check := func(step string) [32]byte {
+		t.Helper()
+		got, err := r.x.Digest(idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := r.x.digest(idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("%s: cached digest %x, scan %x", step, got, want)
+		}
+		return got
+	}
+	empty := check("empty")
+	ids := mustAppend(t, r.d, idx, alice, dag.Op{Kind: dag.OpPut, Put: testPut(1)})
+	if check("appended, not synced") != empty {
+		t.Error("digest moved before Sync")
+	}
+	mustSync(t, r.x, idx)
+	d1 := check("put")
+	if d1 == empty {
+		t.Error("digest did not change with a put")
+	}
+	mustAppend(t, r.d, idx, alice, dag.Op{Kind: dag.OpAmend, Target: ids[0], Amend: &dag.Amend{Title: strp("t")}})
+	mustSync(t, r.x, idx)
+	d2 := check("amend")
+	mustAppend(t, r.d, idx, alice, dag.Op{Kind: dag.OpRetract, Target: ids[0]})
+	mustSync(t, r.x, idx)
+	if d3 := check("retract"); d3 == d2 || d2 == d1 {
+		t.Error("digest did not change with an amend or a retract")
+	}
+	if err := r.x.Rebuild(context.Background(), idx); err != nil {
+		t.Fatal(err)
+	}
+	check("rebuild")
+
+	// Readers beside a writer: once the writer is done, the cache holds
+	// the final state.
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if _, err := r.x.Digest(idx); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for i := 2; i < 40; i++ {
+		mustAppend(t, r.d, idx, alice, dag.Op{Kind: dag.OpPut, Put: testPut(i)})
+		mustSync(t, r.x, idx)
+	}
+	close(done)
+	wg.Wait()
+	check("after concurrent syncs")
 }

@@ -138,6 +138,7 @@ func (x *Index) rebuildLocked(ctx context.Context, idx dag.IndexKey) (int, error
 		return 0, err
 	}
 	x.written.Clear()
+	defer x.wrote()
 	if err := wb.Flush(); err != nil {
 		return 0, err
 	}
@@ -366,7 +367,9 @@ func (s *syncer) commit() error {
 			return err
 		}
 	}
-	if err := s.txn.Commit(); err != nil {
+	err := s.txn.Commit()
+	s.x.wrote()
+	if err != nil {
 		clear(s.written)
 		return err
 	}
