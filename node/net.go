@@ -244,6 +244,14 @@ func (n *Node) netUnfollow(idx dag.IndexKey) {
 	}
 }
 
+// Listening returns the libp2p peer ID and listen addresses once StartNet
+// has run (empty before): the part of Status a starting daemon prints,
+// without Status's per-index work.
+func (n *Node) Listening() (id string, addrs []string) {
+	_, id, addrs, _ = n.netStatus()
+	return id, addrs
+}
+
 func (n *Node) netStatus() (serving bool, id string, addrs []string, peers int) {
 	h := n.host()
 	if h == nil {

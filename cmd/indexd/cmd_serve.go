@@ -97,15 +97,13 @@ func cmdServe(c *cli, args []string) error {
 	}
 	defer node.RemoveDaemonInfo(dir)
 
-	st, _ := n.Status(ctx)
+	peerID, addrs := n.Listening()
 	w := c.stdout
 	fmt.Fprintf(w, "indexd %s serving %s\n", version, dir)
 	fmt.Fprintf(w, "identity: %s\n", n.Identity())
-	if st != nil {
-		fmt.Fprintf(w, "peer id:  %s\n", st.PeerID)
-		for _, a := range st.Addrs {
-			fmt.Fprintf(w, "listen:   %s\n", a)
-		}
+	fmt.Fprintf(w, "peer id:  %s\n", peerID)
+	for _, a := range addrs {
+		fmt.Fprintf(w, "listen:   %s\n", a)
 	}
 	fmt.Fprintf(w, "http:     %s\n", base)
 	fmt.Fprintf(w, "web UI:   %s  (open this one-time link to sign in)\n", api.LoginURL(base))
