@@ -180,7 +180,6 @@ func (x *Index) changeOfFromLog() error {
 	if err != nil {
 		return err
 	}
-	defer x.wrote()
 	return wb.Flush()
 }
 
@@ -205,6 +204,7 @@ func (x *Index) deleteWhere(prefix []byte, keep func([]byte) bool) error {
 	if err != nil {
 		return err
 	}
+	defer x.wrote()
 	return wb.Flush()
 }
 
