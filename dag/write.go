@@ -380,9 +380,12 @@ func (d *DAG) ingestLocked(ix *indexState, r Range, a *applier) (applied int, er
 			return 0, fmt.Errorf("dag: opening log %v: %w", log, err), nil
 		}
 	}
-	// The feed's writes go into a's transaction (see stagingStore).
+	// The feed's writes go into a's transaction (see stagingStore). The
+	// log holds every block before p.Start (held is contiguous and the
+	// range starts within it), so the feed need not store the parents that
+	// join the range to them.
 	d.store.a = a
-	err = f.Put(p, blocks)
+	err = f.PutContiguous(p, blocks)
 	d.store.a = nil
 	if err != nil {
 		// Put stages nothing of a range that fails; a fork it detected is

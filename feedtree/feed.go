@@ -588,8 +588,22 @@ func findRoot(roots []Node, x uint64) (Node, bool) {
 // conflicts but whose evidence this replica cannot assemble (a sparse
 // replica missing old roots, or a longer head whose upgrade does not match)
 // is an ordinary verification error and nothing is stored.
-func (f *Feed) Put(p *Proof, blocks [][]byte) error {
-	if done, err := f.putTrusted(p, blocks); done {
+func (f *Feed) Put(p *Proof, blocks [][]byte) error { return f.put(p, blocks, p.Start) }
+
+// PutContiguous is Put for a replica that holds every block before
+// p.Start, as dag keeps its author logs. Low parents over those blocks and
+// the range's (see implicitDepth) are then not stored either: a range that
+// does not start on a subtree boundary (a log's batches follow its first
+// block, so they start at 16k+1) would otherwise store the parents that
+// join it to the block before, about three records per range that the
+// blocks already fix. The caller vouches for the prefix: a parent left out
+// over a block that is missing cannot be rehashed, and proofs that need it
+// fail with ErrNotFound.
+func (f *Feed) PutContiguous(p *Proof, blocks [][]byte) error { return f.put(p, blocks, 0) }
+
+// put is Put, leaving out the low parents over blocks from floor to p.End.
+func (f *Feed) put(p *Proof, blocks [][]byte, floor uint64) error {
+	if done, err := f.putTrusted(p, blocks, floor); done {
 		return err
 	}
 	f.wmu.Lock()
@@ -617,7 +631,7 @@ func (f *Feed) Put(p *Proof, blocks [][]byte) error {
 			return err
 		}
 	}
-	roots, err := f.verifyAndStore(p, blocks, trusted, L > n)
+	roots, err := f.verifyAndStore(p, blocks, trusted, L > n, floor)
 	if err != nil {
 		return err
 	}
@@ -634,7 +648,7 @@ func (f *Feed) Put(p *Proof, blocks [][]byte) error {
 // the trusted tree already fixes. It returns done == false, having stored
 // nothing, when Put's exclusive path must decide: an upgrade, or a head
 // that conflicts (which may be a fork to record).
-func (f *Feed) putTrusted(p *Proof, blocks [][]byte) (done bool, err error) {
+func (f *Feed) putTrusted(p *Proof, blocks [][]byte, floor uint64) (done bool, err error) {
 	f.wmu.RLock()
 	defer f.wmu.RUnlock()
 	if f.closed.Load() {
@@ -660,14 +674,16 @@ func (f *Feed) putTrusted(p *Proof, blocks [][]byte) (done bool, err error) {
 	if TreeHash(roots) != p.Head.TreeHash {
 		return false, nil
 	}
-	_, err = f.verifyAndStore(p, blocks, roots, false)
+	_, err = f.verifyAndStore(p, blocks, roots, false, floor)
 	return true, err
 }
 
 // verifyAndStore verifies p and blocks against trusted and commits the
 // blocks, every node the verification produced and, for an upgrade, the new
-// head in one Store.Commit. It returns the roots at p.Head.Length.
-func (f *Feed) verifyAndStore(p *Proof, blocks [][]byte, trusted []Node, upgrade bool) ([]Node, error) {
+// head in one Store.Commit, less the leaves and low parents over blocks
+// from floor (at most p.Start; the blocks before it held) to p.End. It
+// returns the roots at p.Head.Length.
+func (f *Feed) verifyAndStore(p *Proof, blocks [][]byte, trusted []Node, upgrade bool, floor uint64) ([]Node, error) {
 	if !upgrade && len(blocks) == 0 {
 		// Nothing to store: the head was checked against the history.
 		_, roots, err := verifyProof(f.key, p, trusted, nil, nil)
@@ -686,7 +702,7 @@ func (f *Feed) verifyAndStore(p *Proof, blocks [][]byte, trusted []Node, upgrade
 		b.Set(arena[start:len(arena):len(arena)], data)
 	}
 	for _, nd := range out {
-		if lo, hi := Spans(nd.Index); lo>>1 >= p.Start && hi>>1 < p.End && (nd.Index&1 == 0 || implicit(nd)) &&
+		if lo, hi := Spans(nd.Index); lo>>1 >= floor && hi>>1 < p.End && (nd.Index&1 == 0 || implicit(nd)) &&
 			!(upgrade && isRoot(roots, nd.Index)) {
 			continue // over blocks stored here: recomputed from them when needed
 		}

@@ -587,7 +587,6 @@ func nodeRecords(t *testing.T, s Store, k Key) int {
 // the low parents over blocks it lacks. Large blocks keep every parent.
 func TestImplicitNodes(t *testing.T) {
 	const n = 1000
-	r := rand.New(rand.NewPCG(21, 22))
 	kp := KeyPairFromSeed([32]byte{21})
 	ws := NewMemStore()
 	w, err := OpenFeed(ws, kp.Public(), &kp)
@@ -646,29 +645,47 @@ func TestImplicitNodes(t *testing.T) {
 	}
 	t.Run("writer", func(t *testing.T) { checkProofs(t, ws, func(uint64) bool { return true }) })
 
-	t.Run("replica", func(t *testing.T) {
+	// A replica fed contiguous ranges of random sizes, by Put and by
+	// PutContiguous: the latter also leaves out the parents joining each
+	// range to the blocks before it, so it stores about what the writer
+	// does.
+	replica := func(t *testing.T, put func(*Feed, *Proof, [][]byte) error) int {
 		s := NewMemStore()
 		c, err := OpenFeed(s, kp.Public(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
+		r := rand.New(rand.NewPCG(21, 22))
 		for have := uint64(0); have < n; {
 			end := min(n, have+uint64(1+r.IntN(40)))
 			p, err := w.Proof(have, end, c.Length())
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := c.Put(p, blocks[have:end]); err != nil {
+			if err := put(c, p, blocks[have:end]); err != nil {
 				t.Fatalf("Put [%d, %d): %v", have, end, err)
 			}
 			have = end
 		}
-		got := nodeRecords(t, s, c.Key())
-		t.Logf("replica: %d node records", got)
-		if got > n/2 {
-			t.Errorf("replica stores %d node records for %d small blocks; want at most %d", got, n, n/2)
-		}
 		checkProofs(t, s, func(uint64) bool { return true })
+		return nodeRecords(t, s, c.Key())
+	}
+	var sparse, contiguous int
+	t.Run("replica", func(t *testing.T) {
+		sparse = replica(t, (*Feed).Put)
+		t.Logf("replica: %d node records", sparse)
+		if sparse > n/2 {
+			t.Errorf("replica stores %d node records for %d small blocks; want at most %d", sparse, n, n/2)
+		}
+	})
+	t.Run("contiguous replica", func(t *testing.T) {
+		contiguous = replica(t, (*Feed).PutContiguous)
+		t.Logf("contiguous replica: %d node records", contiguous)
+		// The roots of each head it was given stay stored (see
+		// implicitDepth): about three per range here.
+		if contiguous > 3*n/10 || contiguous >= sparse {
+			t.Errorf("contiguous replica stores %d node records for %d small blocks (Put: %d); want at most %d and fewer than Put", contiguous, n, sparse, 3*n/10)
+		}
 	})
 
 	t.Run("sparse", func(t *testing.T) {
