@@ -1,7 +1,10 @@
 package replicate
 
 import (
+	"container/heap"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 
@@ -84,6 +87,82 @@ func TestPushProofsFromMemory(t *testing.T) {
 				t.Errorf("%d point reads, %d without the window and leaves; want at most half", rc.gets, base.gets)
 			}
 			t.Logf("%d point reads, %d without", rc.gets, base.gets)
+		})
+	}
+}
+
+// TestPushQueueMerge drives the session's push queue as writeLoop does,
+// with random block times (non-decreasing within a log, often equal across
+// logs) and pushes stopped at random: each pick must be the push whose next
+// block is oldest (ties: the one queued first), its limit the oldest next
+// block of the others, the blocks must go out in time order, and every
+// block of a push not stopped must go out exactly once.
+func TestPushQueueMerge(t *testing.T) {
+	for seed := range uint64(20) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(seed, 77))
+			s := &session{}
+			times := map[*pushState][]int64{}
+			var all []*pushState
+			for i := range 1 + r.IntN(300) {
+				var ts []int64
+				t0 := int64(r.IntN(50))
+				for range 1 + r.IntN(40) {
+					t0 += int64(r.IntN(3))
+					ts = append(ts, t0)
+				}
+				ps := &pushState{key: feedtree.KeyPairFromSeed([32]byte{byte(i), byte(i >> 8), 1}).Public(), nextTime: ts[0], order: s.queued}
+				s.queued++
+				times[ps] = ts
+				all = append(all, ps)
+				heap.Push(&s.pushes, ps)
+			}
+			stopped := map[*pushState]bool{}
+			sent := map[*pushState]int{}
+			last := int64(math.MinInt64)
+			for len(s.pushes) > 0 {
+				if r.IntN(50) == 0 {
+					victim := s.pushes[r.IntN(len(s.pushes))]
+					s.stopPush(victim.key.Bytes())
+					stopped[victim] = true
+					continue
+				}
+				// The reference: a scan of what is queued.
+				var want *pushState
+				wantLimit := int64(math.MaxInt64)
+				for _, q := range s.pushes {
+					if want == nil || q.nextTime < want.nextTime || q.nextTime == want.nextTime && q.order < want.order {
+						want = q
+					}
+				}
+				for _, q := range s.pushes {
+					if q != want {
+						wantLimit = min(wantLimit, q.nextTime)
+					}
+				}
+				ps, limit := s.oldest()
+				if ps != want || limit != wantLimit {
+					t.Fatalf("oldest: push queued %d (next %d), limit %d; want push queued %d (next %d), limit %d", ps.order, ps.nextTime, limit, want.order, want.nextTime, wantLimit)
+				}
+				// A chunk: at least one block, then up to the limit.
+				ts := times[ps]
+				for k := 0; sent[ps] < len(ts) && (k == 0 || ts[sent[ps]] <= limit); k++ {
+					if ts[sent[ps]] < last {
+						t.Fatalf("block of time %d sent after one of time %d", ts[sent[ps]], last)
+					}
+					last = ts[sent[ps]]
+					sent[ps]++
+				}
+				if sent[ps] < len(ts) {
+					ps.nextTime = ts[sent[ps]]
+					heap.Push(&s.pushes, ps)
+				}
+			}
+			for _, ps := range all {
+				if !stopped[ps] && sent[ps] != len(times[ps]) {
+					t.Errorf("push queued %d: %d of %d blocks sent", ps.order, sent[ps], len(times[ps]))
+				}
+			}
 		})
 	}
 }
