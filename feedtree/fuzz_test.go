@@ -183,3 +183,93 @@ func TestDecodeTruncated(t *testing.T) {
 		t.Fatal("DecodeProof with a huge node count succeeded")
 	}
 }
+
+// FuzzPut hands a replica, which holds the first blocks of a writer's feed
+// (a DAG log's shape: a certificate, then batches of 16) and so trusts its
+// signed head, a proof from the fuzzer (seeded with real ones) and the
+// writer's blocks for its range, one byte flipped when flip > 0. Whatever
+// Put or PutContiguous accepts, every block the replica then holds is the
+// writer's, none beyond the writer's length, and the replica still proves
+// each block of its prefix with the writer's tree nodes.
+func FuzzPut(f *testing.F) {
+	kp := KeyPairFromSeed([32]byte{8})
+	w, _ := OpenFeed(NewMemStore(), kp.Public(), &kp)
+	var blocks [][]byte
+	for _, k := range []int{1, 16, 16, 7} {
+		b := blocksN(len(blocks), k)
+		w.Append(b...)
+		blocks = append(blocks, b...)
+	}
+	n := uint64(len(blocks))
+	ref := refTree(blocks)
+	for _, s := range []uint64{0, 1, 5, 17, 20, 33} {
+		for _, e := range []uint64{s + 1, min(n, s+16), n} {
+			for _, have := range []uint64{0, s, n} {
+				p, err := w.Proof(s, e, have)
+				if err != nil {
+					continue
+				}
+				pb, _ := p.AppendBinary(nil)
+				f.Add(pb, uint8(s), s%2 == 0, uint16(0))
+				f.Add(pb, uint8(s), true, uint16(1+e))
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, pb []byte, prefix uint8, contiguous bool, flip uint16) {
+		p, err := DecodeProof(pb)
+		if err != nil || p.End-p.Start > 64 {
+			return
+		}
+		r, err := OpenFeed(NewMemStore(), w.Key(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := uint64(prefix) % n
+		if k > 0 {
+			p0, err := w.Proof(0, k, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Put(p0, blocks[:k]); err != nil {
+				t.Fatalf("the writer's own prefix [0, %d): %v", k, err)
+			}
+		}
+		bs := make([][]byte, p.End-p.Start)
+		for i := range bs {
+			if j := p.Start + uint64(i); j < n {
+				bs[i] = bytes.Clone(blocks[j])
+			} else {
+				bs[i] = []byte{byte(i)}
+			}
+		}
+		if flip > 0 && len(bs) > 0 {
+			b := bs[int(flip)%len(bs)]
+			b[int(flip)%len(b)] ^= 0x40
+		}
+		if contiguous && p.Start <= k {
+			err = r.PutContiguous(p, bs)
+		} else {
+			err = r.Put(p, bs)
+		}
+		for i := uint64(0); i < n+64; i++ {
+			if !r.Has(i) {
+				continue
+			}
+			got, gerr := r.Get(i)
+			if i >= n || gerr != nil || !bytes.Equal(got, blocks[i]) {
+				t.Fatalf("after Put [%d, %d) (err %v): block %d held as %x (%v); the writer's is %x", p.Start, p.End, err, i, got, gerr, blocks[min(i, n-1)])
+			}
+		}
+		for i := range k {
+			q, err := r.Proof(i, i+1, 0)
+			if err != nil {
+				t.Fatalf("proof of prefix block %d: %v", i, err)
+			}
+			for _, nd := range q.Nodes {
+				if nd != ref[nd.Index] {
+					t.Fatalf("proof of prefix block %d: node %d differs from the writer's tree", i, nd.Index)
+				}
+			}
+		}
+	})
+}
