@@ -2,7 +2,9 @@ package dag
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
+	"fmt"
 	"reflect"
 	"testing"
 )
@@ -101,6 +103,115 @@ func FuzzDecodeRecords(f *testing.F) {
 			if h, ok := decodeHeadRecord(b); ok && !bytes.Equal(h.encode(), b) {
 				t.Fatalf("head record %x re-encodes as %x", b, h.encode())
 			}
+		}
+	})
+}
+
+// FuzzIngestHostileAuthor: an author of an open index signs whatever it
+// likes, so its log verifies block by block and only the DAG's own checks
+// stand between its nodes and the index. Each exec hands a fresh DAG (its
+// own prefix in one badger) the author's certificate and up to three fuzzed
+// nodes (seeded with valid ones). Whatever the DAG accepts, the applied
+// counter counts exactly the nodes reported applied, nothing applies from a
+// range that failed, what was applied reads back, decodes and re-encodes to
+// the bytes the author signed and links only applied nodes, and an honest
+// author's next node still applies on top.
+func FuzzIngestHostileAuthor(f *testing.F) {
+	m := testManifest(f)
+	idx := m.Key()
+	db := openDB(f, f.TempDir())
+	f.Cleanup(func() { db.Close() })
+	a, honest := testAuthor(2), testAuthor(3)
+	node := func(seq uint64, links []Link, op Op) []byte {
+		b, err := (&Node{Index: idx, Log: a.Log.Public(), Seq: seq, Links: links, Time: int64(seq), Op: op}).Marshal()
+		if err != nil {
+			f.Fatal(err)
+		}
+		return b
+	}
+	n1 := node(1, nil, putOp(1))
+	n2 := node(2, []Link{{a.Log.Public(), 1, HashNode(n1)}}, Op{Kind: OpRetract, Target: HashNode(n1)})
+	title := "renamed"
+	n3 := node(3, []Link{{a.Log.Public(), 2, HashNode(n2)}}, Op{Kind: OpAmend, Target: HashNode(n1), Amend: &Amend{Title: &title}})
+	f.Add(n1, n2, n3)
+	f.Add(n1, n3, []byte(nil))
+	f.Add(n1, n2, []byte{0xa0})
+	f.Add(n1, []byte(nil), []byte(nil))
+	f.Add(n2, []byte(nil), []byte(nil))
+	f.Add(append(bytes.Clone(n1), 0), []byte(nil), []byte(nil))
+	// n1 with one small integer in a non-minimal form: it decodes to n1's
+	// value, so only the canonical check stands between it and the index.
+	for i, c := range n1 {
+		if c > 0x17 {
+			continue
+		}
+		long := append(append(bytes.Clone(n1[:i]), 0x18, c), n1[i+1:]...)
+		var w wireNode
+		if decodeStrict("node", long, &w, MaxNodeSize) != nil {
+			continue
+		}
+		if nd, err := w.checked(); err == nil {
+			if b, _ := nd.Marshal(); bytes.Equal(b, n1) {
+				f.Add(long, []byte(nil), []byte(nil))
+				break
+			}
+		}
+	}
+	for _, v := range currentVectors(f) {
+		if v.Kind == "node" {
+			b, _ := hex.DecodeString(v.CBOR)
+			f.Add(n1, b, []byte(nil))
+		}
+	}
+	var execs int
+	f.Fuzz(func(t *testing.T, b1, b2, b3 []byte) {
+		execs++
+		d := testDAGOn(t, db, fmt.Appendf(nil, "z%d/", execs), Options{})
+		if err := d.PutManifest(m); err != nil {
+			t.Fatal(err)
+		}
+		w := newWriter(t, a)
+		w.append(w.cert(idx))
+		for _, b := range [][]byte{b1, b2, b3} {
+			if len(b) > 0 && len(b) <= MaxNodeSize {
+				w.append(b)
+			}
+		}
+		n, ierr := w.ingest(d, idx, 0, w.feed.Length(), 0)
+		c, err := d.Counter(idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c != uint64(n) || ierr != nil && n != 0 {
+			t.Fatalf("Ingest = %d, %v; the counter says %d applied", n, ierr, c)
+		}
+		as, err := d.Applied(idx, 0, 10)
+		if err != nil {
+			t.Fatalf("reading back what was applied: %v", err)
+		}
+		if len(as) != n {
+			t.Fatalf("%d applied nodes read back; Ingest said %d", len(as), n)
+		}
+		for i, ap := range as {
+			signed := mustGet(t, w.feed, uint64(i+1))
+			b, err := ap.Node.Marshal()
+			if err != nil || !bytes.Equal(b, signed) || ap.Hash != HashNode(signed) {
+				t.Fatalf("applied node %d reads back as %x (%v); the author signed %x", i+1, b, err, signed)
+			}
+			if nd := ap.Node; nd.Index != idx || nd.Log != a.Log.Public() || nd.Seq != uint64(i+1) {
+				t.Fatalf("applied node %d names index %v, log %v, seq %d", i+1, nd.Index, nd.Log, nd.Seq)
+			}
+			for _, l := range ap.Node.Links {
+				if _, _, err := d.Node(l.Hash); err != nil {
+					t.Fatalf("applied node %d links %v, which is not applied: %v", i+1, l.Hash, err)
+				}
+			}
+		}
+		if _, err := d.Append(context.Background(), idx, honest, putOp(7)); err != nil {
+			t.Fatalf("an honest author's node after the hostile log: %v", err)
+		}
+		if c2, _ := d.Counter(idx); c2 != c+1 {
+			t.Fatalf("the honest node did not apply: counter %d -> %d", c, c2)
 		}
 	})
 }
