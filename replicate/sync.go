@@ -151,7 +151,9 @@ type session struct {
 	queued    uint64     // pushes queued so far (pushState.order)
 	inflight  *pushState // the push writeChunk is writing, out of pushes
 	finishing bool
-	wake      chan struct{}
+
+	proofBuf, frameBuf []byte // writeChunk's, reused frame to frame
+	wake               chan struct{}
 
 	retry atomic.Bool   // something could not apply yet; sync again later
 	stale atomic.Uint64 // Data frames that did not apply
@@ -564,12 +566,16 @@ func (s *session) writeChunk(ps *pushState, limit int64) (done bool, err error) 
 		s.x.log.Debug("replicate: no proof to push", "log", ps.key, "start", start, "end", end, "err", err)
 		return true, nil
 	}
-	pb, err := p.AppendBinary(nil)
+	// The proof and the frame are built in buffers the writer reuses:
+	// wire.write copies the body before it returns.
+	pb, err := p.AppendBinary(s.proofBuf[:0])
 	if err != nil {
 		return true, nil
 	}
+	s.proofBuf = pb
 	m := data{Key: ps.key, Proof: pb, Blocks: blocks}
-	if err := s.c.write(frameData, m.appendBody(make([]byte, 0, 64+len(pb)+size+5*len(blocks)))); err != nil {
+	s.frameBuf = m.appendBody(slices.Grow(s.frameBuf[:0], 64+len(pb)+size+5*len(blocks)))
+	if err := s.c.write(frameData, s.frameBuf); err != nil {
 		return false, err
 	}
 	s.x.st.blocksOut.Add(uint64(len(blocks)))
