@@ -670,21 +670,21 @@ func TestImplicitNodes(t *testing.T) {
 		checkProofs(t, s, func(uint64) bool { return true })
 		return nodeRecords(t, s, c.Key())
 	}
-	var sparse, contiguous int
+	var viaPut int // node records of the replica fed by Put
 	t.Run("replica", func(t *testing.T) {
-		sparse = replica(t, (*Feed).Put)
-		t.Logf("replica: %d node records", sparse)
-		if sparse > n/2 {
-			t.Errorf("replica stores %d node records for %d small blocks; want at most %d", sparse, n, n/2)
+		viaPut = replica(t, (*Feed).Put)
+		t.Logf("replica: %d node records", viaPut)
+		if viaPut > n/2 {
+			t.Errorf("replica stores %d node records for %d small blocks; want at most %d", viaPut, n, n/2)
 		}
 	})
 	t.Run("contiguous replica", func(t *testing.T) {
-		contiguous = replica(t, (*Feed).PutContiguous)
+		contiguous := replica(t, (*Feed).PutContiguous)
 		t.Logf("contiguous replica: %d node records", contiguous)
 		// The roots of each head it was given stay stored (see
 		// implicitDepth): about three per range here.
-		if contiguous > 3*n/10 || contiguous >= sparse {
-			t.Errorf("contiguous replica stores %d node records for %d small blocks (Put: %d); want at most %d and fewer than Put", contiguous, n, sparse, 3*n/10)
+		if contiguous > 3*n/10 || contiguous >= viaPut {
+			t.Errorf("contiguous replica stores %d node records for %d small blocks (Put: %d); want at most %d and fewer than Put", contiguous, n, viaPut, 3*n/10)
 		}
 	})
 

@@ -151,9 +151,11 @@ type session struct {
 	queued    uint64     // pushes queued so far (pushState.order)
 	inflight  *pushState // the push writeChunk is writing, out of pushes
 	finishing bool
+	wake      chan struct{}
 
-	proofBuf, frameBuf []byte // writeChunk's, reused frame to frame
-	wake               chan struct{}
+	// The writer goroutine's own (no lock): writeChunk's proof and frame
+	// buffers, reused frame to frame.
+	proofBuf, frameBuf []byte
 
 	retry atomic.Bool   // something could not apply yet; sync again later
 	stale atomic.Uint64 // Data frames that did not apply
