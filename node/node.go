@@ -192,6 +192,13 @@ func Open(ctx context.Context, opts Options) (*Node, error) {
 // once, so the LSM tree holds keys and pointers and compaction moves a
 // fraction of the bytes (200k entries, one run each on a noisy machine:
 // 1.8k -> 3.0k entries/s; the LSM of 1M entries is 564 MiB).
+// Memtables are 32 MiB (three of them; badger's default is 64): each flush
+// becomes a level-0 table, and a node's and entry's keys are mostly
+// random hashes, so fewer, larger flushes mean fewer level-0 compactions
+// that rewrite most of the base level. Against 8 MiB, alternated runs
+// (BENCHMARKS.md, "badger memtables"): a 1M import 160 -> 144 s, a 200k
+// catch-up 46-48 -> 43-44 CPU-s, the import's peak anonymous RSS unchanged
+// (its soft memory limit governs it).
 // Level 0 compacts at six tables rather than three: most keys of a node
 // or entry are random hashes, so each level-0 compaction rewrites most of
 // the base level whatever its input, and larger inputs make fewer of them
@@ -200,7 +207,7 @@ func Open(ctx context.Context, opts Options) (*Node, error) {
 func badgerOptions(dir string) badger.Options {
 	o := badger.DefaultOptions(dir).
 		WithLogger(nil).
-		WithMemTableSize(8 << 20).
+		WithMemTableSize(32 << 20).
 		WithNumMemtables(3).
 		WithNumLevelZeroTables(6).
 		WithNumLevelZeroTablesStall(14).
