@@ -360,6 +360,48 @@ func (s *Server) apiMute(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// blockedResponse is the body of GET /api/v1/blocks.
+type blockedResponse struct {
+	Blocked []node.Block `json:"blocked"`
+}
+
+func (s *Server) apiBlocked(w http.ResponseWriter, r *http.Request) {
+	b, err := s.n.Blocked(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if b == nil {
+		b = []node.Block{}
+	}
+	writeJSON(w, http.StatusOK, blockedResponse{Blocked: b})
+}
+
+// blockRequest is the body of POST /api/v1/blocks.
+type blockRequest struct {
+	Items  []string `json:"items"`
+	Reason string   `json:"reason,omitempty"`
+	Block  *bool    `json:"block,omitempty"` // Default: true; false unblocks
+}
+
+// maxBlockBody bounds POST /api/v1/blocks: node.MaxBlockItems magnet
+// links or infohashes of a blocklist.
+const maxBlockBody = 16 << 20
+
+func (s *Server) apiBlock(w http.ResponseWriter, r *http.Request) {
+	var req blockRequest
+	if err := decodeJSON(w, r, &req, maxBlockBody); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.n.Block(r.Context(), req.Items, req.Reason, req.Block == nil || *req.Block)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
 func (s *Server) apiReindex(w http.ResponseWriter, r *http.Request) {
 	if err := s.n.Reindex(r.Context()); err != nil {
 		s.fail(w, r, err)

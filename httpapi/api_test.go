@@ -443,3 +443,63 @@ func TestSubscribeSSE(t *testing.T) {
 		t.Fatal("no SSE event within 10 s")
 	}
 }
+
+// TestAPIBlock: blocking needs the token, hides the entries from the JSON
+// search, Torznab and RSS alike, and a list with one bad item stores
+// nothing.
+func TestAPIBlock(t *testing.T) {
+	e := newEnv(t, Options{})
+	ih := "b243459ed7a983c716731389ad5e9f261ebd8c0f"
+	var v node.EntryView
+	e.json(e.do("POST", "/api/v1/entries", strings.NewReader(`{"magnet":"magnet:?xt=urn:btih:`+ih+`&dn=lonely-file.bin"}`), "application/json", true), http.StatusCreated, &v)
+	keep := e.publishFile("multi.torrent", nil)
+
+	body := `{"items":["` + ih + `"],"reason":"fake"}`
+	e.json(e.do("POST", "/api/v1/blocks", strings.NewReader(body), "application/json", false), http.StatusUnauthorized, nil)
+	e.json(e.do("POST", "/api/v1/blocks", strings.NewReader(`{"items":["`+ih+`","bogus"]}`), "application/json", true), http.StatusBadRequest, nil)
+	var bl blockedResponse
+	e.json(e.do("GET", "/api/v1/blocks", nil, "", false), http.StatusOK, &bl)
+	if len(bl.Blocked) != 0 {
+		t.Fatalf("after refused calls: blocked %+v; want none", bl.Blocked)
+	}
+	var res node.BlockResult
+	e.json(e.do("POST", "/api/v1/blocks", strings.NewReader(body), "application/json", true), http.StatusOK, &res)
+	if res.Changed != 1 || res.Entries != 1 {
+		t.Errorf("block = %+v; want 1 changed, 1 entry", res)
+	}
+	e.json(e.do("GET", "/api/v1/blocks", nil, "", false), http.StatusOK, &bl)
+	if len(bl.Blocked) != 1 || bl.Blocked[0].Infohash != ih || bl.Blocked[0].Reason != "fake" {
+		t.Errorf("blocks = %+v; want %s (fake)", bl.Blocked, ih)
+	}
+
+	var sr node.SearchResponse
+	e.json(e.do("GET", "/api/v1/search", nil, "", false), http.StatusOK, &sr)
+	if sr.Total != 1 || len(sr.Hits) != 1 || sr.Hits[0].ID != keep.ID {
+		t.Errorf("search = %d hits of %d; want only %s", len(sr.Hits), sr.Total, keep.ID)
+	}
+	e.json(e.do("GET", "/api/v1/search?include_blocked=1", nil, "", false), http.StatusOK, &sr)
+	if len(sr.Hits) != 2 {
+		t.Errorf("search include_blocked = %d hits; want 2", len(sr.Hits))
+	}
+	var got node.EntryView
+	e.json(e.do("GET", "/api/v1/entries/"+v.ID, nil, "", false), http.StatusOK, &got)
+	if !got.Blocked {
+		t.Errorf("GET entry of a blocked infohash: blocked = false")
+	}
+	f := getXML[feedDoc](e, "/torznab/api?t=search&apikey="+e.n.APIKey())
+	if len(f.Channel.Items) != 1 || f.Channel.Items[0].GUID != keep.ID {
+		t.Errorf("torznab: %d items; want only %s", len(f.Channel.Items), keep.ID)
+	}
+	f = getXML[feedDoc](e, "/rss?apikey="+e.n.APIKey())
+	if len(f.Channel.Items) != 1 || f.Channel.Items[0].GUID != keep.ID {
+		t.Errorf("rss: %d items; want only %s", len(f.Channel.Items), keep.ID)
+	}
+
+	c := NewClient(e.url, e.n.Token())
+	if r, err := c.Block(context.Background(), []string{v.ID}, "", false); err != nil || r.Changed != 1 {
+		t.Errorf("client unblock by entry id = %+v, %v; want 1 changed", r, err)
+	}
+	if l, err := c.Blocked(context.Background()); err != nil || len(l) != 0 {
+		t.Errorf("client Blocked = %+v, %v; want none", l, err)
+	}
+}

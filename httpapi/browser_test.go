@@ -196,6 +196,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`article.entry h1`)),
 	)
 	pubTitle := b.text(`article.entry h1`)
+	pubPath := evalString(b, `location.pathname`)
 	if !strings.Contains(pubTitle, "nested") {
 		t.Errorf("published entry title %q; want the torrent's name", pubTitle)
 	}
@@ -206,6 +207,22 @@ func TestBrowser(t *testing.T) {
 	b.do("searching for the published entry", chromedp.Navigate(e.url+"/?q=readme"), chromedp.WaitVisible(chromedp.CSS(`.hits`)))
 	if hits := b.text(`.hits`); !strings.Contains(hits, pubTitle) {
 		t.Errorf("search readme = %q; want %q", hits, pubTitle)
+	}
+
+	// Block it from its page: it says so, and the search no longer shows
+	// it; unblock brings it back.
+	b.do("blocking the entry", chromedp.Navigate(e.url+pubPath), chromedp.WaitVisible(chromedp.CSS(`#block`)),
+		chromedp.Click(chromedp.CSS(`#block`)), chromedp.WaitVisible(chromedp.CSS(`#blocked`)))
+	screenshot(t, b.ctx, "blocked")
+	b.do("searching for the blocked entry", chromedp.Navigate(e.url+"/?q=readme"), chromedp.WaitVisible(chromedp.CSS(`main`)))
+	if main := b.text(`main`); strings.Contains(main, pubTitle) {
+		t.Errorf("search readme after blocking shows %q:\n%s", pubTitle, main)
+	}
+	b.do("unblocking the entry", chromedp.Navigate(e.url+pubPath), chromedp.WaitVisible(chromedp.CSS(`#blocked`)),
+		chromedp.Click(chromedp.CSS(`#block`)), chromedp.WaitNotPresent(chromedp.CSS(`#blocked`)))
+	b.do("searching after unblocking", chromedp.Navigate(e.url+"/?q=readme"), chromedp.WaitVisible(chromedp.CSS(`.hits`)))
+	if hits := b.text(`.hits`); !strings.Contains(hits, pubTitle) {
+		t.Errorf("search readme after unblocking = %q; want %q", hits, pubTitle)
 	}
 
 	// Keyboard: the skip link is the first tab stop, and every form

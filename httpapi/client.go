@@ -231,6 +231,21 @@ func (c *Client) Muted(ctx context.Context) ([]string, error) {
 	return out.Muted, err
 }
 
+// Block blocks (or, with block false, unblocks) the infohashes that items
+// name; see node.Node.Block.
+func (c *Client) Block(ctx context.Context, items []string, reason string, block bool) (*node.BlockResult, error) {
+	var out node.BlockResult
+	err := c.do(ctx, http.MethodPost, "/api/v1/blocks", nil, blockRequest{Items: items, Reason: reason, Block: &block}, &out)
+	return &out, err
+}
+
+// Blocked lists the blocked infohashes.
+func (c *Client) Blocked(ctx context.Context) ([]node.Block, error) {
+	var out blockedResponse
+	err := c.do(ctx, http.MethodGet, "/api/v1/blocks", nil, nil, &out)
+	return out.Blocked, err
+}
+
 // Peers lists connected peers.
 func (c *Client) Peers(ctx context.Context) ([]node.PeerView, error) {
 	var out []node.PeerView
@@ -419,6 +434,9 @@ func searchValues(req node.SearchRequest) url.Values {
 	}
 	if req.IncludeMuted {
 		q.Set("include_muted", "1")
+	}
+	if req.IncludeBlocked {
+		q.Set("include_blocked", "1")
 	}
 	return q
 }

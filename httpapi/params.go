@@ -73,6 +73,9 @@ func parseSearch(v url.Values) (node.SearchRequest, error) {
 	if req.IncludeMuted, err = boolParam(v, "include_muted"); err != nil {
 		return req, err
 	}
+	if req.IncludeBlocked, err = boolParam(v, "include_blocked"); err != nil {
+		return req, err
+	}
 	return req, nil
 }
 

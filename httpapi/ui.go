@@ -278,6 +278,18 @@ func (u *ui) entry(w http.ResponseWriter, r *http.Request) {
 	u.render(w, r, http.StatusOK, "entry.html", p)
 }
 
+// block blocks (or, with unblock=1, unblocks) an entry's infohashes and
+// shows the entry again.
+func (u *ui) block(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	unblock := r.PostFormValue("unblock") == "1"
+	if _, err := u.s.n.Block(r.Context(), []string{"entry:" + id}, "", !unblock); err != nil {
+		u.fail(w, r, "", &page{Title: "Entry", Nav: "search"}, err)
+		return
+	}
+	http.Redirect(w, r, "/entries/"+url.PathEscape(id), http.StatusSeeOther)
+}
+
 // treeNode is a file or folder in an entry's file tree.
 type treeNode struct {
 	Name     string

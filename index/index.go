@@ -66,6 +66,11 @@ type cachedDigest struct {
 // wrote marks that a write to the entries has committed (or may have).
 func (x *Index) wrote() { x.gen.Add(1) }
 
+// Generation counts the writes to the entries that have committed: a value
+// computed from a snapshot taken after reading Generation is current while
+// Generation still returns the same number.
+func (x *Index) Generation() uint64 { return x.gen.Load() }
+
 // writtenEntries is how many entries Index.written holds (~15 MiB of
 // synthetic torrent-like entries beyond what they share with the DAG's
 // nodes; their encoded bytes took 19.5 MiB): more than the node's search stage lags behind
@@ -273,6 +278,31 @@ func (x *Index) ByInfohash(ih []byte) ([]dag.ID, error) {
 		return nil
 	})
 	return out, err
+}
+
+// ByInfohashes calls fn with the ids of the live entries, in every index,
+// that carry any of the infohashes (20 or 32 bytes each; others are
+// skipped), reading them in one snapshot with one iterator (~1.3 µs per
+// hash here: 100,000 take 0.13 s). Hashes in key order (v1 before v2, by
+// bytes) make the seeks move forward.
+func (x *Index) ByInfohashes(ihs [][]byte, fn func(dag.ID)) error {
+	return x.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{})
+		defer it.Close()
+		for _, ih := range ihs {
+			if len(ih) != 20 && len(ih) != 32 {
+				continue
+			}
+			prefix := x.k.infohash(ih, dag.ID{})
+			prefix = prefix[:len(prefix)-32]
+			for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+				if k := it.Item().Key(); len(k) == len(prefix)+32 {
+					fn(dag.IDFromBytes([32]byte(k[len(prefix):])))
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // Change says that entry ID changed (was created, amended, retracted, or

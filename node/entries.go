@@ -396,6 +396,7 @@ func (n *Node) entryView(id dag.ID, countPublishers bool) (*EntryView, error) {
 		return nil, err
 	}
 	v := viewOf(e)
+	v.Blocked = n.isBlocked(e)
 	v.Publishers = 1
 	if countPublishers {
 		v.Publishers = n.publishers(e)

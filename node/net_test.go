@@ -14,7 +14,7 @@ import (
 
 // openOfflineNode initialises and opens a node in a temp dir, without
 // its network.
-func openOfflineNode(t *testing.T) *Node {
+func openOfflineNode(t testing.TB) *Node {
 	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()

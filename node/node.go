@@ -70,6 +70,7 @@ type Node struct {
 	entryMu  sync.Mutex // serialises materialising entries (index.Sync)
 	pipeMu   sync.Mutex // serialises feeding search (and Reindex)
 	watchers watchers
+	blocks   blocks // the blocklist, cached for queries (blocks.go)
 	content  contentFeeds
 	net      netState
 	backlog  *backlog // holds a bulk catch-up back to the pump (backlog.go)

@@ -27,6 +27,8 @@ type SearchRequest struct {
 	Highlight  bool     `json:"highlight,omitempty"`
 	// IncludeMuted shows entries of muted authors too.
 	IncludeMuted bool `json:"include_muted,omitempty"`
+	// IncludeBlocked shows entries carrying a blocked infohash too.
+	IncludeBlocked bool `json:"include_blocked,omitempty"`
 }
 
 // MaxLimit bounds the hits one search returns.
@@ -45,8 +47,9 @@ type SearchResponse struct {
 	Syncing *Syncing `json:"syncing,omitempty"`
 }
 
-// Search runs a query over the local search index. Muted authors are
-// hidden unless IncludeMuted is set; that never changes the stored state.
+// Search runs a query over the local search index. Muted authors and
+// blocked infohashes are hidden unless IncludeMuted or IncludeBlocked is
+// set; that never changes the stored state.
 func (n *Node) Search(ctx context.Context, req SearchRequest) (*SearchResponse, error) {
 	q, err := n.searchQuery(req)
 	if err != nil {
@@ -213,6 +216,9 @@ func (n *Node) searchQuery(req SearchRequest) (search.Query, error) {
 		for _, m := range n.muted() {
 			q.ExcludeAuthors = append(q.ExcludeAuthors, m.String())
 		}
+	}
+	if !req.IncludeBlocked {
+		q.ExcludeIDs = n.blockedIDs()
 	}
 	return q, nil
 }

@@ -52,6 +52,7 @@ type Status struct {
 	Peers    int           `json:"peers"`
 	Indexes  []IndexStatus `json:"indexes"`
 	Muted    []string      `json:"muted,omitempty"`
+	Blocked  int           `json:"blocked_infohashes,omitempty"`
 }
 
 // Status reports identity, network and per-index state with digests.
@@ -83,6 +84,7 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 		st.Indexes = append(st.Indexes, is)
 	}
 	st.Muted, _ = n.Muted(ctx)
+	st.Blocked = n.blockedCount()
 	return st, nil
 }
 

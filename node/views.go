@@ -31,6 +31,7 @@ type EntryView struct {
 	Published    time.Time           `json:"published"`
 	Updated      time.Time           `json:"updated"`
 	Retracted    bool                `json:"retracted,omitempty"`
+	Blocked      bool                `json:"blocked,omitempty"` // carries an infohash this node blocks
 	Magnet       string              `json:"magnet"`
 	ContentFeed  string              `json:"content_feed,omitempty"`
 	ContentLen   uint64              `json:"content_length,omitempty"`

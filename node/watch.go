@@ -99,7 +99,7 @@ func (n *Node) Subscribe(ctx context.Context, w Watch) (<-chan *EntryView, error
 		muted[m] = true
 	}
 	x.match = func(e *index.Entry) bool {
-		if muted[e.Author] {
+		if muted[e.Author] || !w.Query.IncludeBlocked && n.isBlocked(e) {
 			return false
 		}
 		if len(authors) > 0 && !authors[e.Author.String()] {
@@ -126,6 +126,7 @@ func (n *Node) Subscribe(ctx context.Context, w Watch) (<-chan *EntryView, error
 		// the newest matches published since it, it must be there.
 		q2 := q
 		q2.Sort, q2.Offset, q2.Limit = "date", 0, 50
+		q2.ExcludeIDs = nil // checked above, against the current blocklist
 		q2.Since = time.UnixMilli(e.Published)
 		q2.Index = []string{e.Index.String()}
 		res, err := n.search.Search(context.Background(), q2)

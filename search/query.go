@@ -61,6 +61,10 @@ type Query struct {
 	Authors []string
 	// ExcludeAuthors hides the entries of these identities (muted).
 	ExcludeAuthors []string
+	// ExcludeIDs hides these entries (64 lowercase hex) from the hits
+	// and the total. Publisher counts are not reduced by it: it is meant
+	// for whole infohash groups (a blocklist), which then show nowhere.
+	ExcludeIDs []string
 	// Sort is "relevance", "date" (newest first) or "size" (largest
 	// first); a "-" prefix reverses date and size (oldest, smallest
 	// first). Ties break by entry ID ascending. Default: "relevance", or
@@ -451,7 +455,7 @@ func buildQuery(q Query) (query.Query, sortSpec, error) {
 
 	var must []query.Query
 	var ranges []valueRange
-	switch v1, v2, isHash, err := parseInfohash(text); {
+	switch v1, v2, isHash, err := ParseInfohash(text); {
 	case err != nil:
 		return nil, spec, err
 	case isHash:
@@ -508,6 +512,9 @@ func buildQuery(q Query) (query.Query, sortSpec, error) {
 	if len(q.ExcludeAuthors) > 0 {
 		mustNot = append(mustNot, anyTerm(fieldAuthor, q.ExcludeAuthors))
 	}
+	if len(q.ExcludeIDs) > 0 {
+		mustNot = append(mustNot, query.NewDocIDQuery(q.ExcludeIDs))
+	}
 	if q.MinSize > 0 || q.MaxSize > 0 {
 		r := valueRange{field: fieldSize, lo: int64(min(q.MinSize, math.MaxInt64)), hi: math.MaxInt64}
 		if q.MaxSize > 0 {
@@ -533,10 +540,11 @@ func buildQuery(q Query) (query.Query, sortSpec, error) {
 	return out, spec, nil
 }
 
-// parseInfohash recognises a bare 40- or 64-hex infohash or a magnet link
-// and returns the v1 and v2 infohashes in lowercase hex. A magnet link
-// without any BitTorrent infohash is an ErrBadQuery.
-func parseInfohash(text string) (v1, v2 []string, ok bool, err error) {
+// ParseInfohash recognises a bare 40- or 64-hex infohash or a magnet link
+// and returns the v1 and v2 infohashes in lowercase hex; ok is false for
+// any other text. A malformed magnet link, or one without any BitTorrent
+// infohash, is an ErrBadQuery.
+func ParseInfohash(text string) (v1, v2 []string, ok bool, err error) {
 	if isHex(text) {
 		switch len(text) {
 		case 40:

@@ -30,6 +30,8 @@ type backend interface {
 	Unfollow(ctx context.Context, which string) error
 	Follows(ctx context.Context) ([]node.Follow, error)
 	Mute(ctx context.Context, identity string, mute bool) error
+	Block(ctx context.Context, items []string, reason string, block bool) (*node.BlockResult, error)
+	Blocked(ctx context.Context) ([]node.Block, error)
 	Peers(ctx context.Context) ([]node.PeerView, error)
 	AddPeer(ctx context.Context, addr string) error
 	Import(ctx context.Context, r io.Reader, which string, progress func(int)) (int, error)

@@ -79,6 +79,9 @@ func hitLine(v *node.EntryView) string {
 	if v.Retracted {
 		title = "[retracted] " + title
 	}
+	if v.Blocked {
+		title = "[blocked] " + title
+	}
 	extra := ""
 	if v.Publishers > 1 {
 		extra = fmt.Sprintf("  (%d publishers)", v.Publishers)
@@ -95,6 +98,9 @@ func printEntry(w io.Writer, v *node.EntryView) {
 	fmt.Fprintf(w, "%s\n", printable(v.Title))
 	if v.Retracted {
 		fmt.Fprintln(w, "  status:      RETRACTED by its publisher")
+	}
+	if v.Blocked {
+		fmt.Fprintln(w, "  status:      blocked on this node (hidden from searches; 'indexd unblock ID' shows it again)")
 	}
 	fmt.Fprintf(w, "  id:          %s\n", v.ID)
 	if v.Name != "" && v.Name != v.Title {
