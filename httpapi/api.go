@@ -280,6 +280,15 @@ func (s *Server) apiUnfollow(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+func (s *Server) apiRemoveIndex(w http.ResponseWriter, r *http.Request) {
+	res, err := s.n.RemoveIndex(r.Context(), r.PathValue("which"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
 func (s *Server) apiPeers(w http.ResponseWriter, r *http.Request) {
 	out, err := s.n.Peers(r.Context())
 	if err != nil {

@@ -109,6 +109,18 @@ func TestAPIIndexesFollowsStatus(t *testing.T) {
 	}
 	e.json(e.do("DELETE", "/api/v1/follows/"+url.PathEscape(info.Key), nil, "", true), http.StatusNoContent, nil)
 	e.json(e.do("DELETE", "/api/v1/follows/"+url.PathEscape(info.Key), nil, "", true), http.StatusNotFound, nil)
+	// Removing: the token is needed; an index this node created is refused;
+	// an unknown one is not found; a followed one is removed.
+	e.json(e.do("DELETE", "/api/v1/indexes/films", nil, "", false), http.StatusUnauthorized, nil)
+	e.json(e.do("DELETE", "/api/v1/indexes/films", nil, "", true), http.StatusBadRequest, nil)
+	other := "index:" + strings.Repeat("ab", 32)
+	e.json(e.do("DELETE", "/api/v1/indexes/"+url.PathEscape(other), nil, "", true), http.StatusNotFound, nil)
+	e.json(e.do("POST", "/api/v1/follows", strings.NewReader(`{"index":"`+other+`"}`), "application/json", true), http.StatusCreated, nil)
+	var rm node.RemoveResult
+	e.json(e.do("DELETE", "/api/v1/indexes/"+url.PathEscape(other), nil, "", true), http.StatusOK, &rm)
+	if rm.Index != other || !rm.Pending {
+		t.Errorf("remove = %+v; want %s, pending", rm, other)
+	}
 
 	var st node.Status
 	e.json(e.do("GET", "/api/v1/status", nil, "", false), http.StatusOK, &st)

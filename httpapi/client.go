@@ -212,6 +212,14 @@ func (c *Client) Unfollow(ctx context.Context, which string) error {
 	return c.do(ctx, http.MethodDelete, "/api/v1/follows/"+url.PathEscape(which), nil, nil, nil)
 }
 
+// RemoveIndex unfollows an index and deletes the daemon's data of it (at
+// its next start); see node.Node.RemoveIndex.
+func (c *Client) RemoveIndex(ctx context.Context, which string) (*node.RemoveResult, error) {
+	var out node.RemoveResult
+	err := c.do(ctx, http.MethodDelete, "/api/v1/indexes/"+url.PathEscape(which), nil, nil, &out)
+	return &out, err
+}
+
 // Follows lists the followed indexes.
 func (c *Client) Follows(ctx context.Context) ([]node.Follow, error) {
 	var out []node.Follow

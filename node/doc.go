@@ -27,6 +27,7 @@
 //	n/follow/<index key 32>     -> JSON {"authors": [...]}   followed indexes
 //	n/mute/<identity 32>        -> empty                      muted identities (query-time only)
 //	n/block/<infohash 20|32>    -> JSON {"reason", "added"}   blocked infohashes (query-time only)
+//	n/remove/<index key 32>     -> JSON {"requested", "purged"} an index being removed (remove.go)
 //	n/scursor/<index key 32>    -> u64be                      search cursor: last index change fed to bleve
 //	n/default                   -> index key 32               the default index
 package node

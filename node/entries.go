@@ -2,12 +2,10 @@ package node
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
@@ -162,6 +160,9 @@ func (n *Node) Indexes(ctx context.Context) ([]IndexInfo, error) {
 	}
 	out := make([]IndexInfo, 0, len(keys))
 	for _, k := range keys {
+		if n.removing(k) {
+			continue
+		}
 		info, err := n.indexInfo(k)
 		if err != nil {
 			continue
@@ -175,8 +176,12 @@ func (n *Node) Indexes(ctx context.Context) ([]IndexInfo, error) {
 // file on first use. Two devices never share a log: the key is random and
 // stays in this data directory.
 func (n *Node) author(idx dag.IndexKey) (dag.Author, error) {
-	path := filepath.Join(n.dir, "logs", hex.EncodeToString(idBytesIndex(idx))+".key")
-	seed, _, err := createSecret(path)
+	n.removeMu.Lock() // RemoveIndex refuses indexes with a log key: no race
+	defer n.removeMu.Unlock()
+	if n.removing(idx) {
+		return dag.Author{}, fmt.Errorf("%w: index %s is being removed; follow it again to cancel that", ErrBadRequest, idx)
+	}
+	seed, _, err := createSecret(n.logKeyPath(idx))
 	if err != nil && !errors.Is(err, fs.ErrExist) {
 		return dag.Author{}, fmt.Errorf("log key: %w", err)
 	}
@@ -416,7 +421,7 @@ func (n *Node) publishers(e *index.Entry) int {
 	}
 	authors := map[dag.Identity]bool{}
 	for _, id := range ids {
-		if o, err := n.idx.Entry(id); err == nil {
+		if o, err := n.idx.Entry(id); err == nil && (o.Index == e.Index || !n.removing(o.Index)) {
 			authors[o.Author] = true
 		}
 	}

@@ -71,12 +71,29 @@ func (n *Node) StartNet(ctx context.Context, opts NetOptions) error {
 			n.log.Warn("follow", "index", f.Index, "err", err)
 		}
 	}
-	// Serve our own indexes too, so peers can follow them.
+	// Serve our own indexes too, so peers can follow them. An index this
+	// node neither follows nor writes (one unfollowed) is not replicated:
+	// its data stays searchable until RemoveIndex deletes it.
 	keys, _ := n.dag.Indexes()
 	for _, k := range keys {
-		n.serveIndex(ctx, h, k)
+		if n.isFollowed(k) || n.isOwn(k) {
+			n.serveIndex(ctx, h, k)
+		}
 	}
 	return nil
+}
+
+// isOwn reports whether this node writes idx: the default index, one it
+// created, or one it has a log key for (it published into it).
+func (n *Node) isOwn(idx dag.IndexKey) bool {
+	if d, err := n.defaultIndex(); err == nil && d == idx {
+		return true
+	}
+	if m, err := n.dag.Manifest(idx); err == nil && m.Creator == n.Identity() {
+		return true
+	}
+	_, err := os.Stat(n.logKeyPath(idx))
+	return err == nil
 }
 
 // serveIndex has h follow idx, so peers that follow it find this node on

@@ -67,6 +67,7 @@ type Node struct {
 	apiKey   string
 
 	writeMu  sync.Mutex // serialises local appends (one writer per author log)
+	removeMu sync.Mutex // orders RemoveIndex against creating a log key (author)
 	entryMu  sync.Mutex // serialises materialising entries (index.Sync)
 	pipeMu   sync.Mutex // serialises feeding search (and Reindex)
 	watchers watchers
@@ -139,6 +140,9 @@ func Open(ctx context.Context, opts Options) (*Node, error) {
 			n.closeStores()
 		}
 	}()
+	if err := n.purgeRemoved(); err != nil {
+		return nil, fmt.Errorf("removing indexes: %w", err)
+	}
 	n.dag, err = dag.Open(n.db, prefixDAG, dag.Options{Now: n.now})
 	if err != nil {
 		return nil, fmt.Errorf("opening dag: %w", err)
@@ -163,6 +167,9 @@ func Open(ctx context.Context, opts Options) (*Node, error) {
 		if err := n.db.DropPrefix([]byte("n/scursor/")); err != nil {
 			return nil, err
 		}
+	}
+	if err := n.finishRemovals(ctx, cleanErr == nil); err != nil {
+		return nil, fmt.Errorf("removing indexes from search: %w", err)
 	}
 	if err := os.Remove(clean); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err

@@ -37,7 +37,12 @@ func (n *Node) setFollow(idx dag.IndexKey, authors []dag.Identity) error {
 	if err != nil {
 		return err
 	}
-	return n.db.Update(func(txn *badger.Txn) error { return txn.Set(followKey(idx), b) })
+	return n.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Delete(removeKey(idx)); err != nil { // following again cancels a removal
+			return err
+		}
+		return txn.Set(followKey(idx), b)
+	})
 }
 
 func (n *Node) isFollowed(idx dag.IndexKey) bool {
@@ -92,7 +97,8 @@ func (n *Node) followedAuthors(idx dag.IndexKey) map[string]bool {
 	return m
 }
 
-// Unfollow forgets a follow. The replicated data stays until pruned.
+// Unfollow stops replicating an index (also after a restart, unless this
+// node writes it). The data held stays searchable until RemoveIndex.
 func (n *Node) Unfollow(ctx context.Context, which string) error {
 	idx, err := n.ResolveIndex(which)
 	if err != nil {

@@ -114,7 +114,7 @@ func (n *Node) hitView(q search.Query, h search.Hit) *EntryView {
 	// narrowed what it counted) the infohash lookup in badger would find
 	// this entry alone: skip it (at 1M entries it was a fifth of a query's
 	// time).
-	sole := h.Publishers <= 1 && len(q.Index) == 0 && len(q.ExcludeAuthors) == 0
+	sole := h.Publishers <= 1 && len(q.Index) == 0 && len(q.ExcludeAuthors) == 0 && len(q.ExcludeIndexes) == 0
 	v, err := n.entryView(id, !sole)
 	if err != nil {
 		return nil
@@ -220,5 +220,6 @@ func (n *Node) searchQuery(req SearchRequest) (search.Query, error) {
 	if !req.IncludeBlocked {
 		q.ExcludeIDs = n.blockedIDs()
 	}
+	q.ExcludeIndexes = n.removingKeys()
 	return q, nil
 }

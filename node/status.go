@@ -64,6 +64,9 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 		return nil, err
 	}
 	for _, k := range keys {
+		if n.removing(k) {
+			continue
+		}
 		info, err := n.indexInfo(k)
 		if err != nil {
 			continue

@@ -99,7 +99,7 @@ func (n *Node) Subscribe(ctx context.Context, w Watch) (<-chan *EntryView, error
 		muted[m] = true
 	}
 	x.match = func(e *index.Entry) bool {
-		if muted[e.Author] || !w.Query.IncludeBlocked && n.isBlocked(e) {
+		if muted[e.Author] || !w.Query.IncludeBlocked && n.isBlocked(e) || n.removing(e.Index) {
 			return false
 		}
 		if len(authors) > 0 && !authors[e.Author.String()] {

@@ -182,6 +182,22 @@ func (d *e2eDaemon) stop(sig os.Signal) {
 	d.cmd = nil
 }
 
+// defaultIndex returns the key of the daemon's default index.
+func (d *e2eDaemon) defaultIndex() string {
+	d.t.Helper()
+	st, err := d.status()
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	for _, ix := range st.Indexes {
+		if ix.Default {
+			return ix.Key
+		}
+	}
+	d.t.Fatal("the daemon has no default index")
+	return ""
+}
+
 func (d *e2eDaemon) digest(key string) (string, int) {
 	st, err := d.status()
 	if err != nil {
@@ -222,19 +238,7 @@ func TestE2EDaemonsConvergeRestartAndHostile(t *testing.T) {
 	b := startE2E(t, t.TempDir())
 	cdir := t.TempDir()
 	c := startE2E(t, cdir)
-	st, err := a.status()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var key string
-	for _, ix := range st.Indexes {
-		if ix.Default {
-			key = ix.Key
-		}
-	}
-	if key == "" {
-		t.Fatal("daemon a has no default index")
-	}
+	key := a.defaultIndex()
 	for _, d := range []*e2eDaemon{b, c} {
 		d.must("peers", "add", a.addr)
 		d.must("follow", key)

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -361,3 +362,42 @@ func (s *Index) Count() (uint64, error) {
 	}
 	return total, nil
 }
+
+// DeleteIndex deletes every document of index idx (its key text), keeping
+// the cursor, and returns how many it deleted.
+func (s *Index) DeleteIndex(ctx context.Context, idx string) (int, error) {
+	total := 0
+	for {
+		s.mu.RLock()
+		if s.closed {
+			s.mu.RUnlock()
+			return total, ErrClosed
+		}
+		req := bleve.NewSearchRequestOptions(term(fieldIndex, idx), deletePage, 0, false)
+		req.Score = "none"
+		req.SortBy([]string{"_id"})
+		sr, err := s.alias().SearchInContext(ctx, req)
+		s.mu.RUnlock()
+		if err != nil {
+			return total, fmt.Errorf("search: listing the documents of %s: %w", idx, err)
+		}
+		if len(sr.Hits) == 0 {
+			return total, nil
+		}
+		ids := make([]string, len(sr.Hits))
+		for i, h := range sr.Hits {
+			ids[i] = h.ID
+		}
+		c, err := s.Cursor()
+		if err != nil {
+			return total, err
+		}
+		if err := s.Apply(nil, ids, c); err != nil {
+			return total, err
+		}
+		total += len(ids)
+	}
+}
+
+// deletePage is how many documents DeleteIndex deletes per bleve batch.
+const deletePage = 10000

@@ -61,6 +61,9 @@ type Query struct {
 	Authors []string
 	// ExcludeAuthors hides the entries of these identities (muted).
 	ExcludeAuthors []string
+	// ExcludeIndexes hides the entries of these indexes (being removed);
+	// publisher counts leave them out too.
+	ExcludeIndexes []string
 	// ExcludeIDs hides these entries (64 lowercase hex) from the hits
 	// and the total. Publisher counts are not reduced by it: it is meant
 	// for whole infohash groups (a blocklist), which then show nowhere.
@@ -85,7 +88,7 @@ type Query struct {
 
 // Hit is one result. Entries sharing an infohash are collapsed into the
 // best-ranked of them; Publishers is how many entries carry that infohash
-// (among those the query's Index and ExcludeAuthors allow).
+// (among those the query's Index, ExcludeAuthors and ExcludeIndexes allow).
 type Hit struct {
 	ID                     string
 	Score                  float64
@@ -302,7 +305,7 @@ func collapse(hits search.DocumentMatchCollection, limit int) []group {
 }
 
 // countPublishers sets Publishers of each hit to the number of entries
-// sharing its infohash, within q's Index and ExcludeAuthors.
+// sharing its infohash, within q's Index, ExcludeAuthors and ExcludeIndexes.
 func (s *Index) countPublishers(ctx context.Context, v *view, q Query, hits []Hit) error {
 	var terms []query.Query
 	for _, h := range hits {
@@ -316,7 +319,7 @@ func (s *Index) countPublishers(ctx context.Context, v *view, q Query, hits []Hi
 	if len(terms) == 0 {
 		return nil
 	}
-	if len(q.Index) == 0 && len(q.ExcludeAuthors) == 0 && !s.opts.noPostingCount {
+	if len(q.Index) == 0 && len(q.ExcludeAuthors) == 0 && len(q.ExcludeIndexes) == 0 && !s.opts.noPostingCount {
 		if done, err := countPublishersByPostings(ctx, v, hits); done || err != nil {
 			return err
 		}
@@ -327,6 +330,9 @@ func (s *Index) countPublishers(ctx context.Context, v *view, q Query, hits []Hi
 	}
 	if len(q.ExcludeAuthors) > 0 {
 		bq.AddMustNot(anyTerm(fieldAuthor, q.ExcludeAuthors))
+	}
+	if len(q.ExcludeIndexes) > 0 {
+		bq.AddMustNot(anyTerm(fieldIndex, q.ExcludeIndexes))
 	}
 	req := bleve.NewSearchRequestOptions(bq, maxPublisherScan, 0, false)
 	req.Fields = []string{fieldV1, fieldV2}
@@ -511,6 +517,9 @@ func buildQuery(q Query) (query.Query, sortSpec, error) {
 	}
 	if len(q.ExcludeAuthors) > 0 {
 		mustNot = append(mustNot, anyTerm(fieldAuthor, q.ExcludeAuthors))
+	}
+	if len(q.ExcludeIndexes) > 0 {
+		mustNot = append(mustNot, anyTerm(fieldIndex, q.ExcludeIndexes))
 	}
 	if len(q.ExcludeIDs) > 0 {
 		mustNot = append(mustNot, query.NewDocIDQuery(q.ExcludeIDs))

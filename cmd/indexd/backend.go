@@ -28,6 +28,7 @@ type backend interface {
 	Status(ctx context.Context) (*node.Status, error)
 	Follow(ctx context.Context, req node.FollowRequest) (*node.Follow, error)
 	Unfollow(ctx context.Context, which string) error
+	RemoveIndex(ctx context.Context, which string) (*node.RemoveResult, error)
 	Follows(ctx context.Context) ([]node.Follow, error)
 	Mute(ctx context.Context, identity string, mute bool) error
 	Block(ctx context.Context, items []string, reason string, block bool) (*node.BlockResult, error)

@@ -9,7 +9,7 @@ import (
 
 func init() {
 	register(&command{name: "status", summary: "show identity, network and per-index state (with digests)", run: cmdStatus})
-	register(&command{name: "index", args: "create NAME | list | link [INDEX]", summary: "create, list or share indexes", run: cmdIndex})
+	register(&command{name: "index", args: "create NAME | list | link [INDEX] | remove INDEX", summary: "create, list, share or remove indexes (remove: unfollow and delete its data here)", run: cmdIndex})
 	register(&command{name: "follow", args: "INDEX_KEY|LINK", summary: "subscribe to an index (persisted); --watch prints new entries", run: cmdFollow})
 	register(&command{name: "unfollow", args: "INDEX", summary: "stop following an index", run: cmdUnfollow})
 	register(&command{name: "peers", args: "[add MULTIADDR]", summary: "list connected peers, or dial one", run: cmdPeers})
@@ -86,14 +86,45 @@ func cmdIndex(c *cli, args []string) error {
 		return err
 	}
 	if len(c.args) == 0 {
-		return usageError("want a subcommand: create NAME, list, link [INDEX]")
+		return usageError("want a subcommand: create NAME, list, link [INDEX], remove INDEX")
 	}
 	b, closeFn, err := c.open(fs.dir())
 	if err != nil {
 		return err
 	}
-	defer closeFn()
+	defer func() { closeFn() }()
 	switch c.args[0] {
+	case "remove":
+		if len(c.args) != 2 {
+			return usageError("index remove wants one INDEX (key or name)")
+		}
+		res, err := b.RemoveIndex(c.ctx, c.args[1])
+		if err != nil {
+			return err
+		}
+		if _, local := b.(*node.Node); local {
+			// No daemon: the records go when the directory next opens,
+			// which is now.
+			closeFn()
+			closeFn = func() {}
+			n, err := node.Open(c.ctx, node.Options{Dir: fs.dir()})
+			if err != nil {
+				return err
+			}
+			if err := n.Close(); err != nil {
+				return err
+			}
+			res.Pending = false
+		}
+		if fs.asJSON() {
+			return writeJSON(c.stdout, res)
+		}
+		if res.Pending {
+			fmt.Fprintf(c.stdout, "removed index %s (%s, %d entries): hidden and no longer replicated; its data is deleted when the daemon next starts\n", printable(res.Name), res.Index, res.Entries)
+		} else {
+			fmt.Fprintf(c.stdout, "removed index %s (%s): %d entries deleted\n", printable(res.Name), res.Index, res.Entries)
+		}
+		return nil
 	case "create":
 		if len(c.args) != 2 {
 			return usageError("index create wants one NAME")
