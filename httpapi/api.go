@@ -411,6 +411,54 @@ func (s *Server) apiBlock(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
+func (s *Server) apiRSSFetch(w http.ResponseWriter, r *http.Request) {
+	var req node.RSSRequest
+	if err := decodeJSON(w, r, &req, maxJSONBody); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.n.RSSFetch(r.Context(), req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) apiRSSFeeds(w http.ResponseWriter, r *http.Request) {
+	fs, err := s.n.RSSFeeds(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if fs == nil {
+		fs = []node.RSSFeed{}
+	}
+	writeJSON(w, http.StatusOK, fs)
+}
+
+func (s *Server) apiRSSAdd(w http.ResponseWriter, r *http.Request) {
+	var req node.RSSRequest
+	if err := decodeJSON(w, r, &req, maxJSONBody); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f, err := s.n.RSSAdd(r.Context(), req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, f)
+}
+
+func (s *Server) apiRSSRemove(w http.ResponseWriter, r *http.Request) {
+	if err := s.n.RSSRemove(r.Context(), r.URL.Query().Get("url")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (s *Server) apiReindex(w http.ResponseWriter, r *http.Request) {
 	if err := s.n.Reindex(r.Context()); err != nil {
 		s.fail(w, r, err)

@@ -515,3 +515,25 @@ func TestAPIBlock(t *testing.T) {
 		t.Errorf("client Blocked = %+v, %v; want none", l, err)
 	}
 }
+
+// TestAPIRSS: subscribing needs the token, a bad URL is a 400, an unknown
+// subscription a 404, and the list shows what was added.
+func TestAPIRSS(t *testing.T) {
+	e := newEnv(t, Options{})
+	body := `{"url":"http://127.0.0.1:1/feed.xml","every":"1h"}`
+	e.json(e.do("POST", "/api/v1/rss", strings.NewReader(body), "application/json", false), http.StatusUnauthorized, nil)
+	e.json(e.do("POST", "/api/v1/rss", strings.NewReader(`{"url":"file:///etc/passwd"}`), "application/json", true), http.StatusBadRequest, nil)
+	e.json(e.do("POST", "/api/v1/rss/fetch", strings.NewReader(`{"url":"gopher://x"}`), "application/json", true), http.StatusBadRequest, nil)
+	var f node.RSSFeed
+	e.json(e.do("POST", "/api/v1/rss", strings.NewReader(body), "application/json", true), http.StatusCreated, &f)
+	if f.URL != "http://127.0.0.1:1/feed.xml" || f.Every != "1h" || f.Index == "" {
+		t.Errorf("rss add = %+v", f)
+	}
+	var list []node.RSSFeed
+	e.json(e.do("GET", "/api/v1/rss", nil, "", false), http.StatusOK, &list)
+	if len(list) != 1 || list[0].URL != f.URL {
+		t.Errorf("rss list = %+v", list)
+	}
+	e.json(e.do("DELETE", "/api/v1/rss?url="+url.QueryEscape(f.URL), nil, "", true), http.StatusNoContent, nil)
+	e.json(e.do("DELETE", "/api/v1/rss?url="+url.QueryEscape(f.URL), nil, "", true), http.StatusNotFound, nil)
+}

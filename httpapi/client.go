@@ -254,6 +254,32 @@ func (c *Client) Blocked(ctx context.Context) ([]node.Block, error) {
 	return out.Blocked, err
 }
 
+// RSSFetch publishes the new items of an RSS feed once.
+func (c *Client) RSSFetch(ctx context.Context, req node.RSSRequest) (*node.RSSResult, error) {
+	var out node.RSSResult
+	err := c.do(ctx, http.MethodPost, "/api/v1/rss/fetch", nil, req, &out)
+	return &out, err
+}
+
+// RSSAdd subscribes the daemon to an RSS feed.
+func (c *Client) RSSAdd(ctx context.Context, req node.RSSRequest) (*node.RSSFeed, error) {
+	var out node.RSSFeed
+	err := c.do(ctx, http.MethodPost, "/api/v1/rss", nil, req, &out)
+	return &out, err
+}
+
+// RSSFeeds lists the daemon's RSS subscriptions.
+func (c *Client) RSSFeeds(ctx context.Context) ([]node.RSSFeed, error) {
+	var out []node.RSSFeed
+	err := c.do(ctx, http.MethodGet, "/api/v1/rss", nil, nil, &out)
+	return out, err
+}
+
+// RSSRemove ends an RSS subscription.
+func (c *Client) RSSRemove(ctx context.Context, u string) error {
+	return c.do(ctx, http.MethodDelete, "/api/v1/rss", url.Values{"url": {u}}, nil, nil)
+}
+
 // Peers lists connected peers.
 func (c *Client) Peers(ctx context.Context) ([]node.PeerView, error) {
 	var out []node.PeerView

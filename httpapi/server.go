@@ -177,6 +177,10 @@ func (s *Server) routes() {
 	s.route("GET /api/v1/status", s.apiStatus)
 	s.route("GET /api/v1/mutes", s.apiMuted)
 	s.route("POST /api/v1/mutes", s.write(s.apiMute))
+	s.stream("POST /api/v1/rss/fetch", s.write(s.apiRSSFetch)) // fetches .torrents: no request timeout
+	s.route("GET /api/v1/rss", s.apiRSSFeeds)
+	s.route("POST /api/v1/rss", s.write(s.apiRSSAdd))
+	s.route("DELETE /api/v1/rss", s.write(s.apiRSSRemove))
 	s.route("GET /api/v1/blocks", s.apiBlocked)
 	s.route("POST /api/v1/blocks", s.write(s.apiBlock))
 	s.route("POST /api/v1/reindex", s.write(s.apiReindex))

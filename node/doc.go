@@ -28,6 +28,7 @@
 //	n/mute/<identity 32>        -> empty                      muted identities (query-time only)
 //	n/block/<infohash 20|32>    -> JSON {"reason", "added"}   blocked infohashes (query-time only)
 //	n/remove/<index key 32>     -> JSON {"requested", "purged"} an index being removed (remove.go)
+//	n/rss/<sha256(url)[:16]>    -> JSON RSSFeed               RSS subscriptions (rss.go)
 //	n/scursor/<index key 32>    -> u64be                      search cursor: last index change fed to bleve
 //	n/default                   -> index key 32               the default index
 package node

@@ -76,6 +76,7 @@ type Node struct {
 	net      netState
 	backlog  *backlog // holds a bulk catch-up back to the pump (backlog.go)
 
+	rssWake   chan struct{} // wakes pollRSS (rss.go)
 	closeOnce sync.Once
 	closed    chan struct{}
 	trimDone  chan struct{} // closed when trimMappedFiles returns
@@ -105,6 +106,7 @@ func Open(ctx context.Context, opts Options) (*Node, error) {
 		now:      opts.Now,
 		identity: dag.IdentityFromSeed(seed),
 		closed:   make(chan struct{}),
+		rssWake:  make(chan struct{}, 1),
 		backlog:  newBacklog(),
 	}
 	if n.log == nil {

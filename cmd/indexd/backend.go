@@ -33,6 +33,10 @@ type backend interface {
 	Mute(ctx context.Context, identity string, mute bool) error
 	Block(ctx context.Context, items []string, reason string, block bool) (*node.BlockResult, error)
 	Blocked(ctx context.Context) ([]node.Block, error)
+	RSSFetch(ctx context.Context, req node.RSSRequest) (*node.RSSResult, error)
+	RSSAdd(ctx context.Context, req node.RSSRequest) (*node.RSSFeed, error)
+	RSSFeeds(ctx context.Context) ([]node.RSSFeed, error)
+	RSSRemove(ctx context.Context, u string) error
 	Peers(ctx context.Context) ([]node.PeerView, error)
 	AddPeer(ctx context.Context, addr string) error
 	Import(ctx context.Context, r io.Reader, which string, progress func(int)) (int, error)
