@@ -58,7 +58,10 @@ func (n *Node) StartNet(ctx context.Context, opts NetOptions) error {
 	n.net.served = map[dag.IndexKey]bool{}
 	n.net.mu.Unlock()
 	n.provideContent(h) // content.go: advertise held content feeds on the DHT
-	go n.pollRSS(ctx)   // rss.go: fetch the RSS subscriptions as they come due
+	if n.rssDone == nil {
+		n.rssDone = make(chan struct{})
+		go n.pollRSS(ctx) // rss.go: fetch the RSS subscriptions as they come due
+	}
 	follows, err := n.Follows(ctx)
 	if err != nil {
 		return err

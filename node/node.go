@@ -77,6 +77,7 @@ type Node struct {
 	backlog  *backlog // holds a bulk catch-up back to the pump (backlog.go)
 
 	rssWake   chan struct{} // wakes pollRSS (rss.go)
+	rssDone   chan struct{} // closed when pollRSS returns; nil if it never ran
 	closeOnce sync.Once
 	closed    chan struct{}
 	trimDone  chan struct{} // closed when trimMappedFiles returns
@@ -246,6 +247,9 @@ func (n *Node) Close() error {
 			<-n.trimDone
 		}
 		<-n.gcDone
+		if n.rssDone != nil {
+			<-n.rssDone // an RSS poll in flight ends before the stores close
+		}
 		n.stopNet()
 		err = n.closeStores()
 	})

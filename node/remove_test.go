@@ -3,8 +3,12 @@ package node
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -261,5 +265,74 @@ func TestPurgeIdempotent(t *testing.T) {
 	})
 	if left != 0 {
 		t.Errorf("after two purges: %d DAG records name the index or its log", left)
+	}
+}
+
+// BenchmarkRemoveIndex: the purge of a followed index of REMOVE_N entries
+// (default 20,000) at the open after RemoveIndex, next to opening the same
+// directory without a purge.
+func BenchmarkRemoveIndex(b *testing.B) {
+	ctx := context.Background()
+	size := 20000
+	if s := os.Getenv("REMOVE_N"); s != "" {
+		fmt.Sscan(s, &size)
+	}
+	for b.Loop() {
+		b.StopTimer()
+		n := openOfflineNode(b)
+		a, err := dag.GenerateAuthor(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m, err := dag.NewManifest("theirs", dag.PolicyOpen, a.Identity, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := n.dag.PutManifest(m); err != nil {
+			b.Fatal(err)
+		}
+		ops := make([]dag.Op, 0, 1000)
+		for i := range size {
+			ih := make([]byte, 20)
+			binary.BigEndian.PutUint64(ih, uint64(i+1))
+			ops = append(ops, dag.Op{Kind: dag.OpPut, Put: &dag.Put{InfohashV1: ih, Name: fmt.Sprintf("bench.entry.%d.mkv", i), Size: uint64(i + 1)}})
+			if len(ops) == cap(ops) || i == size-1 {
+				if _, err := n.dag.Append(ctx, m.Key(), a, ops...); err != nil {
+					b.Fatal(err)
+				}
+				ops = ops[:0]
+			}
+		}
+		if _, err := n.refresh(ctx, m.Key()); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := n.Follow(ctx, FollowRequest{Index: m.Key().String()}); err != nil {
+			b.Fatal(err)
+		}
+		dir := n.dir
+		n.Close()
+		t0 := time.Now()
+		if n, err = Open(ctx, Options{Dir: dir}); err != nil {
+			b.Fatal(err)
+		}
+		plain := time.Since(t0)
+		if _, err := n.RemoveIndex(ctx, m.Key().String()); err != nil {
+			b.Fatal(err)
+		}
+		n.Close()
+		b.StartTimer()
+		t0 = time.Now()
+		if n, err = Open(ctx, Options{Dir: dir}); err != nil {
+			b.Fatal(err)
+		}
+		purge := time.Since(t0)
+		b.StopTimer()
+		if st, err := n.Status(ctx); err != nil || len(st.Indexes) != 1 {
+			b.Fatalf("after the purge: %+v, %v", st, err)
+		}
+		n.Close()
+		b.ReportMetric(plain.Seconds(), "plain-open-s")
+		b.ReportMetric(purge.Seconds(), "purging-open-s")
+		b.StartTimer()
 	}
 }

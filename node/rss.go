@@ -468,6 +468,16 @@ func (n *Node) rssKick() {
 // come due (or a kick), until ctx ends or the node closes. The daemon runs
 // it (StartNet).
 func (n *Node) pollRSS(ctx context.Context) {
+	defer close(n.rssDone)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { // a fetch in flight ends when the node closes
+		select {
+		case <-n.closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	for {
 		next := n.pollDueRSS(ctx)
 		t := time.NewTimer(time.Until(next))
