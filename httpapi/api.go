@@ -459,6 +459,25 @@ func (s *Server) apiRSSRemove(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// scrapeRequest is the body of POST /api/v1/scrape.
+type scrapeRequest struct {
+	Items []string `json:"items"`
+}
+
+func (s *Server) apiScrape(w http.ResponseWriter, r *http.Request) {
+	var req scrapeRequest
+	if err := decodeJSON(w, r, &req, maxJSONBody); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out, err := s.n.Scrape(r.Context(), req.Items)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 func (s *Server) apiReindex(w http.ResponseWriter, r *http.Request) {
 	if err := s.n.Reindex(r.Context()); err != nil {
 		s.fail(w, r, err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"io"
 	"mime/multipart"
@@ -13,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"indexd/internal/scrape"
+	"indexd/internal/scrape/scrapetest"
 	"indexd/node"
 )
 
@@ -536,4 +539,45 @@ func TestAPIRSS(t *testing.T) {
 	}
 	e.json(e.do("DELETE", "/api/v1/rss?url="+url.QueryEscape(f.URL), nil, "", true), http.StatusNoContent, nil)
 	e.json(e.do("DELETE", "/api/v1/rss?url="+url.QueryEscape(f.URL), nil, "", true), http.StatusNotFound, nil)
+}
+
+// TestAPIScrape: scraping needs the token; the counts then show in the
+// JSON search, Torznab (seeders, peers), the web UI's search and entry
+// pages; before a scrape Torznab says nothing of seeders.
+func TestAPIScrape(t *testing.T) {
+	ih := "c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7"
+	tracker := scrapetest.New(scrapetest.All(scrape.Stats{Seeders: 42, Leechers: 8, Completed: 100}))
+	defer tracker.Close()
+	e := newEnv(t, Options{})
+	magnet := "magnet:?xt=urn:btih:" + ih + "&dn=swarm.test&tr=" + url.QueryEscape(tracker.Announce())
+	var v node.EntryView
+	e.json(e.do("POST", "/api/v1/entries", strings.NewReader(`{"magnet":"`+magnet+`"}`), "application/json", true), http.StatusCreated, &v)
+	f := getXML[feedDoc](e, "/torznab/api?t=search&apikey="+e.n.APIKey())
+	if b, _ := xml.Marshal(f); strings.Contains(string(b), "seeders") {
+		t.Errorf("torznab before any scrape mentions seeders: %s", b)
+	}
+	body := `{"items":["` + v.ID + `"]}`
+	e.json(e.do("POST", "/api/v1/scrape", strings.NewReader(body), "application/json", false), http.StatusUnauthorized, nil)
+	var sw []node.Swarm
+	e.json(e.do("POST", "/api/v1/scrape", strings.NewReader(body), "application/json", true), http.StatusOK, &sw)
+	if len(sw) != 1 || sw[0].Seeders != 42 || sw[0].Leechers != 8 {
+		t.Fatalf("scrape = %+v; want 42 seeders, 8 leechers", sw)
+	}
+	var sr node.SearchResponse
+	e.json(e.do("GET", "/api/v1/search?q=swarm", nil, "", false), http.StatusOK, &sr)
+	if len(sr.Hits) != 1 || sr.Hits[0].Seeders == nil || *sr.Hits[0].Seeders != 42 {
+		t.Errorf("search after the scrape: %+v", sr.Hits)
+	}
+	resp := e.do("GET", "/torznab/api?t=search&q=swarm&apikey="+e.n.APIKey(), nil, "", false)
+	b, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(b), `name="seeders" value="42"`) || !strings.Contains(string(b), `name="peers" value="50"`) {
+		t.Errorf("torznab after the scrape lacks seeders 42 / peers 50:\n%s", b)
+	}
+	for path, want := range map[string]string{"/?q=swarm": "42 / 8", "/entries/" + v.ID: "42 seeders, 8 leechers"} {
+		resp := e.do("GET", path, nil, "", false)
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), want) {
+			t.Errorf("GET %s: %d, lacks %q", path, resp.StatusCode, want)
+		}
+	}
 }

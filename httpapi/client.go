@@ -280,6 +280,13 @@ func (c *Client) RSSRemove(ctx context.Context, u string) error {
 	return c.do(ctx, http.MethodDelete, "/api/v1/rss", url.Values{"url": {u}}, nil, nil)
 }
 
+// Scrape asks the trackers of the named entries for their swarms' health.
+func (c *Client) Scrape(ctx context.Context, items []string) ([]node.Swarm, error) {
+	var out []node.Swarm
+	err := c.do(ctx, http.MethodPost, "/api/v1/scrape", nil, scrapeRequest{Items: items}, &out)
+	return out, err
+}
+
 // Peers lists connected peers.
 func (c *Client) Peers(ctx context.Context) ([]node.PeerView, error) {
 	var out []node.PeerView

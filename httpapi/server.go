@@ -181,6 +181,7 @@ func (s *Server) routes() {
 	s.route("GET /api/v1/rss", s.apiRSSFeeds)
 	s.route("POST /api/v1/rss", s.write(s.apiRSSAdd))
 	s.route("DELETE /api/v1/rss", s.write(s.apiRSSRemove))
+	s.stream("POST /api/v1/scrape", s.write(s.apiScrape)) // asks trackers: no request timeout
 	s.route("GET /api/v1/blocks", s.apiBlocked)
 	s.route("POST /api/v1/blocks", s.write(s.apiBlock))
 	s.route("POST /api/v1/reindex", s.write(s.apiReindex))

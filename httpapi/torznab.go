@@ -445,8 +445,12 @@ func (s *Server) torznabItem(r *http.Request, v *node.EntryView, apikey string) 
 	if v.Publishers > 0 {
 		attr("publishers", strconv.Itoa(v.Publishers))
 	}
-	// No seeders/peers: indexd has no swarm health yet, and 0 would make
+	// Seeders and peers only when a scrape said so: a made-up 0 would make
 	// Sonarr and Radarr drop every item under their minimum-seeders rule.
+	if v.Seeders != nil && v.Leechers != nil {
+		attr("seeders", strconv.Itoa(*v.Seeders))
+		attr("peers", strconv.Itoa(*v.Seeders+*v.Leechers))
+	}
 	return it
 }
 

@@ -29,6 +29,7 @@
 //	n/block/<infohash 20|32>    -> JSON {"reason", "added"}   blocked infohashes (query-time only)
 //	n/remove/<index key 32>     -> JSON {"requested", "purged"} an index being removed (remove.go)
 //	n/rss/<sha256(url)[:16]>    -> JSON RSSFeed               RSS subscriptions (rss.go)
+//	n/swarm/<infohash v1 20>    -> JSON {S, L, C, At, Trackers} last scrape of a swarm (swarm.go)
 //	n/scursor/<index key 32>    -> u64be                      search cursor: last index change fed to bleve
 //	n/default                   -> index key 32               the default index
 package node

@@ -402,6 +402,7 @@ func (n *Node) entryView(id dag.ID, countPublishers bool) (*EntryView, error) {
 	}
 	v := viewOf(e)
 	v.Blocked = n.isBlocked(e)
+	n.swarmOf(e, v)
 	v.Publishers = 1
 	if countPublishers {
 		v.Publishers = n.publishers(e)

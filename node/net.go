@@ -30,6 +30,10 @@ type NetOptions struct {
 	Bootstrap []string
 	MDNS      bool
 	DHT       bool
+	// Scrape asks trackers, in the background, for the swarm health of the
+	// entries that searches show without a fresh figure (swarm.go). It
+	// tells those trackers which torrents this node looks at.
+	Scrape bool
 }
 
 // StartNet starts the libp2p host, follows every followed index and keeps
@@ -58,6 +62,11 @@ func (n *Node) StartNet(ctx context.Context, opts NetOptions) error {
 	n.net.served = map[dag.IndexKey]bool{}
 	n.net.mu.Unlock()
 	n.provideContent(h) // content.go: advertise held content feeds on the DHT
+	if opts.Scrape && n.scrapeDone == nil {
+		n.scrapeDone = make(chan struct{})
+		n.swarmQ.on.Store(true)
+		go n.scrapeLoop(ctx) // swarm.go: scrape what searches show
+	}
 	if n.rssDone == nil {
 		n.rssDone = make(chan struct{})
 		go n.pollRSS(ctx) // rss.go: fetch the RSS subscriptions as they come due
@@ -118,11 +127,9 @@ func (n *Node) serveIndex(ctx context.Context, h *replicate.Host, idx dag.IndexK
 	go n.pump(ctx, idx)
 }
 
-// pump keeps index and search up to date with nodes that replication
-// applies to the DAG, until ctx ends or the node closes.
-func (n *Node) pump(ctx context.Context, idx dag.IndexKey) {
+// untilClosed returns a context that ends with ctx or when the node closes.
+func (n *Node) untilClosed(ctx context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	go func() {
 		select {
 		case <-n.closed:
@@ -130,6 +137,14 @@ func (n *Node) pump(ctx context.Context, idx dag.IndexKey) {
 		case <-ctx.Done():
 		}
 	}()
+	return ctx, cancel
+}
+
+// pump keeps index and search up to date with nodes that replication
+// applies to the DAG, until ctx ends or the node closes.
+func (n *Node) pump(ctx context.Context, idx dag.IndexKey) {
+	ctx, cancel := n.untilClosed(ctx)
+	defer cancel()
 	// Search indexing runs in its own goroutine, as in Import: a catch-up
 	// materialises a step of entries, hands it to search and goes on with
 	// the next while bleve indexes it, on the other core. The kick blocks

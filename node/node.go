@@ -76,12 +76,14 @@ type Node struct {
 	net      netState
 	backlog  *backlog // holds a bulk catch-up back to the pump (backlog.go)
 
-	rssWake   chan struct{} // wakes pollRSS (rss.go)
-	rssDone   chan struct{} // closed when pollRSS returns; nil if it never ran
-	closeOnce sync.Once
-	closed    chan struct{}
-	trimDone  chan struct{} // closed when trimMappedFiles returns
-	gcDone    chan struct{} // closed when collectValueLog returns
+	rssWake    chan struct{} // wakes pollRSS (rss.go)
+	rssDone    chan struct{} // closed when pollRSS returns; nil if it never ran
+	swarmQ     swarmQueue    // infohashes waiting for a background scrape (swarm.go)
+	scrapeDone chan struct{} // closed when scrapeLoop returns; nil if it never ran
+	closeOnce  sync.Once
+	closed     chan struct{}
+	trimDone   chan struct{} // closed when trimMappedFiles returns
+	gcDone     chan struct{} // closed when collectValueLog returns
 	// bulkWrites counts the bulk writes (imports) running; the data
 	// files are trimmed only then (trim.go).
 	bulkWrites atomic.Int32
@@ -108,6 +110,7 @@ func Open(ctx context.Context, opts Options) (*Node, error) {
 		identity: dag.IdentityFromSeed(seed),
 		closed:   make(chan struct{}),
 		rssWake:  make(chan struct{}, 1),
+		swarmQ:   swarmQueue{wake: make(chan struct{}, 1)},
 		backlog:  newBacklog(),
 	}
 	if n.log == nil {
@@ -249,6 +252,9 @@ func (n *Node) Close() error {
 		<-n.gcDone
 		if n.rssDone != nil {
 			<-n.rssDone // an RSS poll in flight ends before the stores close
+		}
+		if n.scrapeDone != nil {
+			<-n.scrapeDone
 		}
 		n.stopNet()
 		err = n.closeStores()

@@ -469,15 +469,8 @@ func (n *Node) rssKick() {
 // it (StartNet).
 func (n *Node) pollRSS(ctx context.Context) {
 	defer close(n.rssDone)
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := n.untilClosed(ctx) // a fetch in flight ends when the node closes
 	defer cancel()
-	go func() { // a fetch in flight ends when the node closes
-		select {
-		case <-n.closed:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	for {
 		next := n.pollDueRSS(ctx)
 		t := time.NewTimer(time.Until(next))

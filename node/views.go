@@ -11,32 +11,37 @@ import (
 // EntryView is an entry as the CLI, the JSON API and the web UI show it.
 // Its JSON form is also the line format of `indexd export` and `import`.
 type EntryView struct {
-	ID           string              `json:"id"`
-	Index        string              `json:"index"`
-	InfohashV1   string              `json:"infohash_v1,omitempty"`
-	InfohashV2   string              `json:"infohash_v2,omitempty"`
-	Name         string              `json:"name"`
-	Title        string              `json:"title"`
-	Description  string              `json:"description,omitempty"`
-	Size         uint64              `json:"size"`
-	Category     uint32              `json:"category"`
-	CategoryName string              `json:"category_name,omitempty"`
-	Tags         []string            `json:"tags"`
-	Files        []FileView          `json:"files"`
-	Trackers     []string            `json:"trackers,omitempty"`
-	WebSeeds     []string            `json:"web_seeds,omitempty"`
-	Private      bool                `json:"private,omitempty"`
-	Meta         map[string]string   `json:"meta,omitempty"`
-	Author       string              `json:"author"`
-	Published    time.Time           `json:"published"`
-	Updated      time.Time           `json:"updated"`
-	Retracted    bool                `json:"retracted,omitempty"`
-	Blocked      bool                `json:"blocked,omitempty"` // carries an infohash this node blocks
-	Magnet       string              `json:"magnet"`
-	ContentFeed  string              `json:"content_feed,omitempty"`
-	ContentLen   uint64              `json:"content_length,omitempty"`
-	TorrentFeed  string              `json:"torrent_feed,omitempty"`
-	Publishers   int                 `json:"publishers,omitempty"`
+	ID           string            `json:"id"`
+	Index        string            `json:"index"`
+	InfohashV1   string            `json:"infohash_v1,omitempty"`
+	InfohashV2   string            `json:"infohash_v2,omitempty"`
+	Name         string            `json:"name"`
+	Title        string            `json:"title"`
+	Description  string            `json:"description,omitempty"`
+	Size         uint64            `json:"size"`
+	Category     uint32            `json:"category"`
+	CategoryName string            `json:"category_name,omitempty"`
+	Tags         []string          `json:"tags"`
+	Files        []FileView        `json:"files"`
+	Trackers     []string          `json:"trackers,omitempty"`
+	WebSeeds     []string          `json:"web_seeds,omitempty"`
+	Private      bool              `json:"private,omitempty"`
+	Meta         map[string]string `json:"meta,omitempty"`
+	Author       string            `json:"author"`
+	Published    time.Time         `json:"published"`
+	Updated      time.Time         `json:"updated"`
+	Retracted    bool              `json:"retracted,omitempty"`
+	Blocked      bool              `json:"blocked,omitempty"` // carries an infohash this node blocks
+	Magnet       string            `json:"magnet"`
+	ContentFeed  string            `json:"content_feed,omitempty"`
+	ContentLen   uint64            `json:"content_length,omitempty"`
+	TorrentFeed  string            `json:"torrent_feed,omitempty"`
+	Publishers   int               `json:"publishers,omitempty"`
+	// Seeders and Leechers are what the entry's trackers said at
+	// SwarmChecked (indexd scrape); absent when never asked.
+	Seeders      *int                `json:"seeders,omitempty"`
+	Leechers     *int                `json:"leechers,omitempty"`
+	SwarmChecked *time.Time          `json:"swarm_checked,omitempty"`
 	History      []RevisionView      `json:"history,omitempty"`
 	Score        float64             `json:"score,omitempty"`
 	Fragments    map[string][]string `json:"fragments,omitempty"`

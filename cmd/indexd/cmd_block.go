@@ -36,13 +36,9 @@ func cmdBlock(block bool) func(c *cli, args []string) error {
 			}
 			return c.listBlocks(fs)
 		}
-		items := c.args
-		if *file != "" {
-			more, err := c.readBlockList(*file)
-			if err != nil {
-				return err
-			}
-			items = append(items, more...)
+		items, err := c.itemsFrom(*file)
+		if err != nil {
+			return err
 		}
 		if len(items) == 0 {
 			return usageError("want infohashes, magnet links or entry ids (or --file LIST)")
@@ -97,6 +93,20 @@ func (c *cli) listBlocks(fs *flagSet) error {
 		fmt.Fprintln(c.stdout, line)
 	}
 	return nil
+}
+
+// itemsFrom returns the positional arguments and, when file is set, the
+// items of that list (readBlockList).
+func (c *cli) itemsFrom(file string) ([]string, error) {
+	items := c.args
+	if file != "" {
+		more, err := c.readBlockList(file)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, more...)
+	}
+	return items, nil
 }
 
 // maxBlockLine bounds one line of a block list (a long magnet link fits).

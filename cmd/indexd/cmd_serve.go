@@ -33,6 +33,7 @@ func cmdServe(c *cli, args []string) error {
 	fs.Var(&bootstrap, "bootstrap", "peer multiaddr with /p2p/ID to dial at start (repeatable)")
 	httpAddr := fs.String("http", "", "HTTP listen address (default "+defaultHTTP+", or a free port if taken); non-loopback addresses expose the API")
 	noMDNS := fs.Bool("no-mdns", false, "do not discover peers on the LAN with mDNS")
+	scrapeOn := fs.Bool("scrape", false, "ask trackers for seeders and leechers of the entries searches show (tells them which torrents you look at)")
 	noDHT := fs.Bool("no-dht", false, "do not use the Kademlia DHT (which reveals your addresses and the discovery keys you follow)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of the daemon to this file until it stops")
@@ -87,7 +88,7 @@ func cmdServe(c *cli, args []string) error {
 
 	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
-	if err := n.StartNet(ctx, node.NetOptions{Listen: listen, Bootstrap: bootstrap, MDNS: !*noMDNS, DHT: !*noDHT}); err != nil {
+	if err := n.StartNet(ctx, node.NetOptions{Listen: listen, Bootstrap: bootstrap, MDNS: !*noMDNS, DHT: !*noDHT, Scrape: *scrapeOn}); err != nil {
 		ln.Close()
 		return fmt.Errorf("starting libp2p: %w", err)
 	}

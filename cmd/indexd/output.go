@@ -83,8 +83,11 @@ func hitLine(v *node.EntryView) string {
 		title = "[blocked] " + title
 	}
 	extra := ""
+	if v.Seeders != nil && v.Leechers != nil {
+		extra = fmt.Sprintf("  S:%d L:%d", *v.Seeders, *v.Leechers)
+	}
 	if v.Publishers > 1 {
-		extra = fmt.Sprintf("  (%d publishers)", v.Publishers)
+		extra += fmt.Sprintf("  (%d publishers)", v.Publishers)
 	}
 	size := humanSize(v.Size)
 	if v.Size == 0 {
@@ -121,6 +124,9 @@ func printEntry(w io.Writer, v *node.EntryView) {
 	fmt.Fprintf(w, "  published:   %s\n", v.Published.Local().Format(time.RFC1123))
 	if !v.Updated.IsZero() && v.Updated.After(v.Published) {
 		fmt.Fprintf(w, "  updated:     %s\n", v.Updated.Local().Format(time.RFC1123))
+	}
+	if v.Seeders != nil && v.Leechers != nil && v.SwarmChecked != nil {
+		fmt.Fprintf(w, "  swarm:       %d seeders, %d leechers (trackers, %s)\n", *v.Seeders, *v.Leechers, v.SwarmChecked.Local().Format(time.DateTime))
 	}
 	if v.Publishers > 1 {
 		fmt.Fprintf(w, "  publishers:  %d\n", v.Publishers)

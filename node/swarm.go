@@ -1,0 +1,294 @@
+package node
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"indexd/index"
+	"indexd/internal/scrape"
+)
+
+// Swarm is what trackers last said of an infohash's swarm: the best answer
+// (most seeders) among the trackers of the entries carrying it. It is
+// local knowledge, never replicated: swarm health changes by the minute and
+// peers would have to trust each other's numbers.
+type Swarm struct {
+	Infohash string    `json:"infohash"`
+	Seeders  int       `json:"seeders"`
+	Leechers int       `json:"leechers"`
+	Complete int       `json:"completed"`
+	Checked  time.Time `json:"checked"`
+	Trackers int       `json:"trackers"` // how many answered
+	Error    string    `json:"error,omitempty"`
+}
+
+// Scrape limits.
+const (
+	maxScrapeTrackers = 5 // per infohash
+	scrapeTimeout     = 10 * time.Second
+	scrapeParallel    = 4
+)
+
+func swarmKey(ih []byte) []byte { return append([]byte("n/swarm/"), ih...) }
+
+type swarmRecord struct {
+	S, L, C  int
+	At       int64 // unix ms
+	Trackers int
+}
+
+// Scrape asks the trackers of the entries that items name (entry ids, v1
+// infohashes, magnet links) for their swarms' health and records it, so
+// that searches, Torznab and the web UI show seeders and leechers. Only
+// v1 infohashes can be scraped (trackers key swarms by them); an infohash
+// whose trackers all fail keeps its last record and reports the error.
+func (n *Node) Scrape(ctx context.Context, items []string) ([]Swarm, error) {
+	if len(items) == 0 {
+		return nil, fmt.Errorf("%w: give entry ids, infohashes or magnet links", ErrBadRequest)
+	}
+	if len(items) > 1000 {
+		return nil, fmt.Errorf("%w: %d items, at most 1000 per call", ErrBadRequest, len(items))
+	}
+	// Infohash -> trackers of the entries carrying it.
+	trackers := map[[20]byte][]string{}
+	var order [][20]byte
+	for i, it := range items {
+		ihs, err := n.blockItem(it) // the same forms a blocklist takes
+		if err != nil {
+			return nil, fmt.Errorf("%w: item %d (%q): %v", ErrBadRequest, i+1, clipItem(it), err)
+		}
+		for _, ih := range ihs {
+			if len(ih) != 20 {
+				continue
+			}
+			k := [20]byte(ih)
+			if _, ok := trackers[k]; ok {
+				continue
+			}
+			order = append(order, k)
+			trackers[k] = n.trackersOf(ih)
+		}
+	}
+	// One request per tracker for all its infohashes (in groups of
+	// scrape.MaxHashes), a few trackers at a time.
+	byTracker := map[string][][20]byte{}
+	for _, ih := range order {
+		for _, tr := range trackers[ih] {
+			byTracker[tr] = append(byTracker[tr], ih)
+		}
+	}
+	type answer struct {
+		stats scrape.Stats
+		n     int
+		err   error
+	}
+	best := map[[20]byte]*answer{}
+	for _, ih := range order {
+		best[ih] = &answer{}
+	}
+	var mu sync.Mutex
+	sem := make(chan struct{}, scrapeParallel)
+	var wg sync.WaitGroup
+	for tr, ihs := range byTracker {
+		for start := 0; start < len(ihs); start += scrape.MaxHashes {
+			group := ihs[start:min(start+scrape.MaxHashes, len(ihs))]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				sctx, cancel := context.WithTimeout(ctx, scrapeTimeout)
+				got, err := scrape.Scrape(sctx, tr, group)
+				cancel()
+				mu.Lock()
+				defer mu.Unlock()
+				for _, ih := range group {
+					a := best[ih]
+					if err != nil {
+						if a.n == 0 && !errors.Is(err, scrape.ErrUnsupported) {
+							a.err = err
+						}
+						continue
+					}
+					if s, ok := got[ih]; ok {
+						if a.n == 0 || s.Seeders > a.stats.Seeders {
+							a.stats = s
+						}
+						a.n++
+						a.err = nil
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	now := n.now()
+	out := make([]Swarm, 0, len(order))
+	err := n.db.Update(func(txn *badger.Txn) error {
+		for _, ih := range order {
+			a := best[ih]
+			sw := Swarm{Infohash: hex.EncodeToString(ih[:]), Checked: now.UTC(), Trackers: a.n}
+			switch {
+			case a.n > 0:
+				sw.Seeders, sw.Leechers, sw.Complete = a.stats.Seeders, a.stats.Leechers, a.stats.Completed
+				b, err := json.Marshal(swarmRecord{S: sw.Seeders, L: sw.Leechers, C: sw.Complete, At: now.UnixMilli(), Trackers: a.n})
+				if err != nil {
+					return err
+				}
+				if err := txn.Set(swarmKey(ih[:]), b); err != nil {
+					return err
+				}
+			case len(trackers[ih]) == 0:
+				sw.Error = "no tracker to ask (the entries list none)"
+			case a.err != nil:
+				sw.Error = a.err.Error()
+			default:
+				sw.Error = "no tracker knows this swarm (or none supports scrape)"
+			}
+			out = append(out, sw)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// trackersOf lists the trackers of the live entries carrying ih, at most
+// maxScrapeTrackers, in a stable order.
+func (n *Node) trackersOf(ih []byte) []string {
+	ids, _ := n.idx.ByInfohash(ih)
+	seen := map[string]bool{}
+	var out []string
+	for _, id := range ids {
+		e, err := n.idx.Entry(id)
+		if err != nil {
+			continue
+		}
+		for _, tr := range e.Trackers {
+			if !seen[tr] {
+				seen[tr] = true
+				out = append(out, tr)
+			}
+		}
+	}
+	slices.Sort(out)
+	if len(out) > maxScrapeTrackers {
+		out = out[:maxScrapeTrackers]
+	}
+	return out
+}
+
+// swarmOf sets v's swarm fields from the last scrape of e's v1 infohash;
+// with background scraping on, a missing or stale figure queues a scrape.
+func (n *Node) swarmOf(e *index.Entry, v *EntryView) {
+	if len(e.InfohashV1) != 20 {
+		return
+	}
+	defer func() {
+		if n.swarmQ.on.Load() && len(e.Trackers) > 0 && (v.SwarmChecked == nil || n.now().Sub(*v.SwarmChecked) > swarmFresh) {
+			n.swarmQ.add([20]byte(e.InfohashV1))
+		}
+	}()
+	var r swarmRecord
+	err := n.db.View(func(txn *badger.Txn) error {
+		it, err := txn.Get(swarmKey(e.InfohashV1))
+		if err != nil {
+			return err
+		}
+		return it.Value(func(b []byte) error { return json.Unmarshal(b, &r) })
+	})
+	if err != nil {
+		return
+	}
+	s, l := r.S, r.L
+	at := time.UnixMilli(r.At).UTC()
+	v.Seeders, v.Leechers, v.SwarmChecked = &s, &l, &at
+}
+
+// Background scraping.
+const (
+	swarmFresh   = 6 * time.Hour // a figure younger than this is not asked again
+	swarmQueued  = 10000         // infohashes waiting at most (more are dropped)
+	swarmRound   = 256           // infohashes scraped per round
+	swarmBetween = 2 * time.Second
+)
+
+// swarmQueue holds the infohashes waiting for a background scrape.
+type swarmQueue struct {
+	on   atomic.Bool
+	wake chan struct{}
+
+	mu      sync.Mutex
+	pending map[[20]byte]bool
+	order   [][20]byte
+}
+
+func (q *swarmQueue) add(ih [20]byte) {
+	q.mu.Lock()
+	if q.pending == nil {
+		q.pending = map[[20]byte]bool{}
+	}
+	if !q.pending[ih] && len(q.order) < swarmQueued {
+		q.pending[ih] = true
+		q.order = append(q.order, ih)
+	}
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take removes and returns up to k queued infohashes, oldest first.
+func (q *swarmQueue) take(k int) [][20]byte {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	k = min(k, len(q.order))
+	out := slices.Clone(q.order[:k])
+	q.order = q.order[k:]
+	for _, ih := range out {
+		delete(q.pending, ih)
+	}
+	return out
+}
+
+// scrapeLoop scrapes queued infohashes, a round at a time with a pause
+// between rounds, until ctx ends or the node closes.
+func (n *Node) scrapeLoop(ctx context.Context) {
+	defer close(n.scrapeDone)
+	ctx, cancel := n.untilClosed(ctx)
+	defer cancel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.swarmQ.wake:
+		}
+		for {
+			batch := n.swarmQ.take(swarmRound)
+			if len(batch) == 0 {
+				break
+			}
+			items := make([]string, len(batch))
+			for i, ih := range batch {
+				items[i] = hex.EncodeToString(ih[:])
+			}
+			if _, err := n.Scrape(ctx, items); err != nil && ctx.Err() == nil {
+				n.log.Warn("scrape", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(swarmBetween):
+			}
+		}
+	}
+}
