@@ -240,4 +240,36 @@ func TestBrowser(t *testing.T) {
 	checkNoHorizontalScroll(b, "network page")
 	b.do("network page", chromedp.Navigate(e.url+"/network"), chromedp.WaitVisible(chromedp.CSS(`#findex`)))
 	screenshot(t, b.ctx, "network")
+
+	// Subscribe to an RSS feed and unsubscribe; follow an index, then
+	// remove it (the confirming tick is required).
+	feed := "http://127.0.0.1:9/feed.xml"
+	b.do("subscribing to a feed",
+		chromedp.SetValue(chromedp.CSS(`#rurl`), feed),
+		chromedp.Submit(chromedp.CSS(`#rurl`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/network/rss/remove"]`)),
+	)
+	if main := b.text(`main`); !strings.Contains(main, "Subscribed") || !strings.Contains(main, feed) {
+		t.Errorf("after subscribing, the network page lacks the notice or the feed:\n%s", main)
+	}
+	checkNoHorizontalScroll(b, "network page with a feed")
+	screenshot(t, b.ctx, "network-rss")
+	b.do("unsubscribing", chromedp.Click(chromedp.CSS(`form[action="/network/rss/remove"] button`)), chromedp.WaitNotPresent(chromedp.CSS(`form[action="/network/rss/remove"]`)))
+	if main := b.text(`main`); strings.Contains(main, feed) {
+		t.Errorf("after unsubscribing, the feed is still listed")
+	}
+	other := "index:" + strings.Repeat("cd", 32)
+	b.do("following an index",
+		chromedp.SetValue(chromedp.CSS(`#findex`), other),
+		chromedp.Submit(chromedp.CSS(`#findex`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/network/remove"]`)),
+	)
+	b.do("removing it",
+		chromedp.Click(chromedp.CSS(`form[action="/network/remove"] input[name=confirm]`)),
+		chromedp.Click(chromedp.CSS(`form[action="/network/remove"] button`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`form[action="/network/remove"]`)),
+	)
+	if main := b.text(`main`); !strings.Contains(main, "Removed") {
+		t.Errorf("after removing, no notice:\n%s", main)
+	}
 }

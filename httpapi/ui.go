@@ -396,6 +396,7 @@ type networkData struct {
 	Follows []node.Follow
 	Peers   []node.PeerView
 	Links   map[string]string
+	Feeds   []node.RSSFeed
 }
 
 func (u *ui) network(w http.ResponseWriter, r *http.Request) {
@@ -410,7 +411,9 @@ func (u *ui) renderNetwork(w http.ResponseWriter, r *http.Request, status int, e
 	if d.Status, err = u.s.n.Status(ctx); err == nil {
 		if d.Indexes, err = u.s.n.Indexes(ctx); err == nil {
 			if d.Follows, err = u.s.n.Follows(ctx); err == nil {
-				d.Peers, err = u.s.n.Peers(ctx)
+				if d.Peers, err = u.s.n.Peers(ctx); err == nil {
+					d.Feeds, err = u.s.n.RSSFeeds(ctx)
+				}
 			}
 		}
 	}
@@ -441,6 +444,44 @@ func (u *ui) follow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/network?ok="+url.QueryEscape("Following "+firstNonEmpty(f.Name, shortHash(f.Index))+"."), http.StatusSeeOther)
+}
+
+// removeIndex unfollows an index and deletes its data (RemoveIndex); the
+// form asks for a confirming tick.
+func (u *ui) removeIndex(w http.ResponseWriter, r *http.Request) {
+	if r.PostFormValue("confirm") != "1" {
+		u.renderNetwork(w, r, http.StatusBadRequest, "Tick the box to confirm deleting the index's data from this node.", "")
+		return
+	}
+	res, err := u.s.n.RemoveIndex(r.Context(), r.PostFormValue("index"))
+	if err != nil {
+		status := errStatus(err)
+		u.renderNetwork(w, r, status, u.s.publicMessage(r, err, status), "")
+		return
+	}
+	msg := fmt.Sprintf("Removed %s (%d entries): hidden now; its data is deleted when the daemon next starts.", firstNonEmpty(res.Name, shortHash(res.Index)), res.Entries)
+	http.Redirect(w, r, "/network?ok="+url.QueryEscape(msg), http.StatusSeeOther)
+}
+
+// rssAdd subscribes to an RSS feed.
+func (u *ui) rssAdd(w http.ResponseWriter, r *http.Request) {
+	req := node.RSSRequest{URL: strings.TrimSpace(r.PostFormValue("url")), Index: r.PostFormValue("index"), Every: firstNonEmpty(strings.TrimSpace(r.PostFormValue("every")), "30m")}
+	if _, err := u.s.n.RSSAdd(r.Context(), req); err != nil {
+		status := errStatus(err)
+		u.renderNetwork(w, r, status, u.s.publicMessage(r, err, status), "")
+		return
+	}
+	http.Redirect(w, r, "/network?ok="+url.QueryEscape("Subscribed: the feed is fetched now and every "+req.Every+"."), http.StatusSeeOther)
+}
+
+// rssRemove ends an RSS subscription.
+func (u *ui) rssRemove(w http.ResponseWriter, r *http.Request) {
+	if err := u.s.n.RSSRemove(r.Context(), r.PostFormValue("url")); err != nil {
+		status := errStatus(err)
+		u.renderNetwork(w, r, status, u.s.publicMessage(r, err, status), "")
+		return
+	}
+	http.Redirect(w, r, "/network?ok="+url.QueryEscape("Unsubscribed."), http.StatusSeeOther)
 }
 
 func (u *ui) unfollow(w http.ResponseWriter, r *http.Request) {
