@@ -395,7 +395,7 @@ type blockRequest struct {
 
 // maxBlockBody bounds POST /api/v1/blocks: node.MaxBlockItems magnet
 // links or infohashes of a blocklist.
-const maxBlockBody = 16 << 20
+const maxBlockBody = 8 << 20 // under Options.MaxUpload, which write() applies first
 
 func (s *Server) apiBlock(w http.ResponseWriter, r *http.Request) {
 	var req blockRequest
@@ -459,18 +459,13 @@ func (s *Server) apiRSSRemove(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// scrapeRequest is the body of POST /api/v1/scrape.
-type scrapeRequest struct {
-	Items []string `json:"items"`
-}
-
 func (s *Server) apiScrape(w http.ResponseWriter, r *http.Request) {
-	var req scrapeRequest
+	var req node.ScrapeRequest
 	if err := decodeJSON(w, r, &req, maxJSONBody); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	out, err := s.n.Scrape(r.Context(), req.Items)
+	out, err := s.n.Scrape(r.Context(), req)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -533,7 +533,8 @@ func TestAPIRSS(t *testing.T) {
 		t.Errorf("rss add = %+v", f)
 	}
 	var list []node.RSSFeed
-	e.json(e.do("GET", "/api/v1/rss", nil, "", false), http.StatusOK, &list)
+	e.json(e.do("GET", "/api/v1/rss", nil, "", false), http.StatusUnauthorized, nil)
+	e.json(e.do("GET", "/api/v1/rss", nil, "", true), http.StatusOK, &list)
 	if len(list) != 1 || list[0].URL != f.URL {
 		t.Errorf("rss list = %+v", list)
 	}
@@ -556,7 +557,7 @@ func TestAPIScrape(t *testing.T) {
 	if b, _ := xml.Marshal(f); strings.Contains(string(b), "seeders") {
 		t.Errorf("torznab before any scrape mentions seeders: %s", b)
 	}
-	body := `{"items":["` + v.ID + `"]}`
+	body := `{"items":["` + v.ID + `"],"private":true}`
 	e.json(e.do("POST", "/api/v1/scrape", strings.NewReader(body), "application/json", false), http.StatusUnauthorized, nil)
 	var sw []node.Swarm
 	e.json(e.do("POST", "/api/v1/scrape", strings.NewReader(body), "application/json", true), http.StatusOK, &sw)

@@ -281,9 +281,9 @@ func (c *Client) RSSRemove(ctx context.Context, u string) error {
 }
 
 // Scrape asks the trackers of the named entries for their swarms' health.
-func (c *Client) Scrape(ctx context.Context, items []string) ([]node.Swarm, error) {
+func (c *Client) Scrape(ctx context.Context, req node.ScrapeRequest) ([]node.Swarm, error) {
 	var out []node.Swarm
-	err := c.do(ctx, http.MethodPost, "/api/v1/scrape", nil, scrapeRequest{Items: items}, &out)
+	err := c.do(ctx, http.MethodPost, "/api/v1/scrape", nil, req, &out)
 	return out, err
 }
 

@@ -178,7 +178,7 @@ func (s *Server) routes() {
 	s.route("GET /api/v1/mutes", s.apiMuted)
 	s.route("POST /api/v1/mutes", s.write(s.apiMute))
 	s.stream("POST /api/v1/rss/fetch", s.write(s.apiRSSFetch)) // fetches .torrents: no request timeout
-	s.route("GET /api/v1/rss", s.apiRSSFeeds)
+	s.route("GET /api/v1/rss", s.write(s.apiRSSFeeds))         // feed URLs often hold passkeys: token only
 	s.route("POST /api/v1/rss", s.write(s.apiRSSAdd))
 	s.route("DELETE /api/v1/rss", s.write(s.apiRSSRemove))
 	s.stream("POST /api/v1/scrape", s.write(s.apiScrape)) // asks trackers: no request timeout
@@ -345,6 +345,8 @@ func errStatus(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, node.ErrForbidden):
 		return http.StatusForbidden
+	case errors.Is(err, node.ErrUpstream):
+		return http.StatusBadGateway
 	case errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, context.DeadlineExceeded):
@@ -361,7 +363,7 @@ func errStatus(err error) int {
 // to the log).
 func (s *Server) publicMessage(r *http.Request, err error, status int) string {
 	switch status {
-	case http.StatusNotFound, http.StatusBadRequest, http.StatusForbidden:
+	case http.StatusNotFound, http.StatusBadRequest, http.StatusForbidden, http.StatusBadGateway:
 		return strings.TrimPrefix(err.Error(), "node: ")
 	case http.StatusRequestEntityTooLarge:
 		return "request body too large"

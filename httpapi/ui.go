@@ -46,6 +46,7 @@ func newUI(s *Server) *ui {
 	u := &ui{s: s, pages: map[string]*template.Template{}}
 	funcs := template.FuncMap{
 		"size":     humanSize,
+		"redact":   redactURL,
 		"short":    shortHash,
 		"date":     func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 		"datetime": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
@@ -444,6 +445,20 @@ func (u *ui) follow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/network?ok="+url.QueryEscape("Following "+firstNonEmpty(f.Name, shortHash(f.Index))+"."), http.StatusSeeOther)
+}
+
+// redactURL drops the query and user info of a URL (feed URLs often carry
+// a passkey or API key) for pages a visitor who is not signed in sees.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(a URL)"
+	}
+	if u.RawQuery != "" {
+		u.RawQuery = "…"
+	}
+	u.User = nil
+	return u.String()
 }
 
 // removeIndex unfollows an index and deletes its data (RemoveIndex); the

@@ -254,15 +254,20 @@ func (n *Node) blockedSetLocked() map[string]bool {
 func (n *Node) blockedIDs() []string {
 	b := &n.blocks
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	set := n.blockedSetLocked()
 	if len(set) == 0 {
+		b.mu.Unlock()
 		return nil
 	}
 	g, ig := b.gen.Load()+1, n.idx.Generation()
 	if b.idsGen == g && b.idxGen == ig {
-		return b.ids
+		ids := b.ids
+		b.mu.Unlock()
+		return ids
 	}
+	// The lookup (~1.4 µs per blocked infohash) runs without the lock, so
+	// isBlocked, on every hit and watch match, does not wait for it.
+	b.mu.Unlock()
 	hashes := make([][]byte, 0, len(set))
 	for ih := range set {
 		hashes = append(hashes, []byte(ih))
@@ -271,11 +276,17 @@ func (n *Node) blockedIDs() []string {
 	slices.SortFunc(hashes, func(a, b []byte) int { return cmp.Or(cmp.Compare(len(a), len(b)), bytes.Compare(a, b)) })
 	var ids []string
 	if err := n.idx.ByInfohashes(hashes, func(id dag.ID) { ids = append(ids, id.String()) }); err != nil {
+		b.mu.Lock()
+		defer b.mu.Unlock()
 		return b.ids // the last ids looked up; try again next time
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids) // an entry with both infohashes blocked
-	b.ids, b.idsGen, b.idxGen = ids, g, ig
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.gen.Load()+1 == g { // no Block call since: the set it came from holds
+		b.ids, b.idsGen, b.idxGen = ids, g, ig
+	}
 	return ids
 }
 

@@ -20,6 +20,9 @@ var (
 	ErrNotFound   = errors.New("node: not found")
 	ErrBadRequest = errors.New("node: bad request")
 	ErrForbidden  = errors.New("node: not allowed")
+	// ErrUpstream is a server this node asked on the user's behalf (an RSS
+	// feed) failing; the message says how.
+	ErrUpstream = errors.New("node: upstream failed")
 )
 
 func errBadField(name string) error { return fmt.Errorf("%w: bad %s", ErrBadRequest, name) }

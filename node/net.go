@@ -34,6 +34,8 @@ type NetOptions struct {
 	// entries that searches show without a fresh figure (swarm.go). It
 	// tells those trackers which torrents this node looks at.
 	Scrape bool
+	// ScrapePrivate lets those trackers be on loopback or LAN addresses.
+	ScrapePrivate bool
 }
 
 // StartNet starts the libp2p host, follows every followed index and keeps
@@ -64,6 +66,7 @@ func (n *Node) StartNet(ctx context.Context, opts NetOptions) error {
 	n.provideContent(h) // content.go: advertise held content feeds on the DHT
 	if opts.Scrape && n.scrapeDone == nil {
 		n.scrapeDone = make(chan struct{})
+		n.swarmQ.private = opts.ScrapePrivate
 		n.swarmQ.on.Store(true)
 		go n.scrapeLoop(ctx) // swarm.go: scrape what searches show
 	}

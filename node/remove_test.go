@@ -232,45 +232,49 @@ func TestRemoveIndexCancelled(t *testing.T) {
 	}
 }
 
-// TestPurgeIdempotent: a purge run twice (as after a crash during the
-// first) ends in the same state without error.
+// TestPurgeIdempotent: a purge cut short after the DAG's part (as by a
+// crash) is finished by the next open, and a complete purge run again
+// changes nothing.
 func TestPurgeIdempotent(t *testing.T) {
+	ctx := context.Background()
 	n := openOfflineNode(t)
 	m1, _ := magnetOf("6b", "foreign.one")
-	idx, a := foreignIndex(t, n, "theirs", m1)
+	m2, _ := magnetOf("7c", "foreign.two")
+	idx, a := foreignIndex(t, n, "theirs", m1, m2)
+	if _, err := n.RemoveIndex(ctx, idx.String()); err != nil {
+		t.Fatal(err)
+	}
 	dir := n.dir
 	n.Close()
 	db, err := badger.Open(badgerOptions(dir + "/db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	for i := range 2 {
+	for i := range 2 { // the DAG's part, twice; the index's part never ran
 		if err := dag.Purge(db, prefixDAG, idx); err != nil {
 			t.Fatalf("dag.Purge run %d: %v", i+1, err)
 		}
 	}
+	db.Close()
+	if n, err = Open(ctx, Options{Dir: dir}); err != nil {
+		t.Fatalf("open after a purge cut short: %v", err)
+	}
+	defer n.Close()
 	log := a.Log.Public().Bytes()
-	left := 0
-	db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixDAG})
-		defer it.Close()
-		ib := idx.Bytes()
-		for it.Rewind(); it.Valid(); it.Next() {
-			if k := it.Item().Key(); bytes.Contains(k, ib[:]) || bytes.Contains(k, log[:]) {
-				left++
-			}
-		}
-		return nil
-	})
-	if left != 0 {
-		t.Errorf("after two purges: %d DAG records name the index or its log", left)
+	if got := recordsOf(t, n, idx, log[:]); got != 0 {
+		t.Errorf("after the purge was finished: %d records name the index or its log", got)
+	}
+	if _, total := hitIDs(t, n, SearchRequest{}); total != 0 {
+		t.Errorf("after the purge was finished: %d entries searchable, want 0", total)
+	}
+	if err := index.Purge(n.db, prefixIndex, idx); err != nil {
+		t.Errorf("index.Purge again: %v", err)
 	}
 }
 
 // BenchmarkRemoveIndex: the purge of a followed index of REMOVE_N entries
-// (default 20,000) at the open after RemoveIndex, next to opening the same
-// directory without a purge.
+// (default 20,000) from REMOVE_AUTHORS authors (default 1) at the open
+// after RemoveIndex, next to opening the same directory without a purge.
 func BenchmarkRemoveIndex(b *testing.B) {
 	ctx := context.Background()
 	size := 20000
@@ -280,10 +284,19 @@ func BenchmarkRemoveIndex(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		n := openOfflineNode(b)
-		a, err := dag.GenerateAuthor(nil)
-		if err != nil {
-			b.Fatal(err)
+		authors := 1
+		if s := os.Getenv("REMOVE_AUTHORS"); s != "" {
+			fmt.Sscan(s, &authors)
 		}
+		var as []dag.Author
+		for range authors {
+			a, err := dag.GenerateAuthor(nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			as = append(as, a)
+		}
+		a := as[0]
 		m, err := dag.NewManifest("theirs", dag.PolicyOpen, a.Identity, nil)
 		if err != nil {
 			b.Fatal(err)
@@ -291,13 +304,14 @@ func BenchmarkRemoveIndex(b *testing.B) {
 		if err := n.dag.PutManifest(m); err != nil {
 			b.Fatal(err)
 		}
-		ops := make([]dag.Op, 0, 1000)
+		per := max(1, min(1000, size/authors))
+		ops := make([]dag.Op, 0, per)
 		for i := range size {
 			ih := make([]byte, 20)
 			binary.BigEndian.PutUint64(ih, uint64(i+1))
 			ops = append(ops, dag.Op{Kind: dag.OpPut, Put: &dag.Put{InfohashV1: ih, Name: fmt.Sprintf("bench.entry.%d.mkv", i), Size: uint64(i + 1)}})
 			if len(ops) == cap(ops) || i == size-1 {
-				if _, err := n.dag.Append(ctx, m.Key(), a, ops...); err != nil {
+				if _, err := n.dag.Append(ctx, m.Key(), as[(i/per)%authors], ops...); err != nil {
 					b.Fatal(err)
 				}
 				ops = ops[:0]

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 
 	"indexd/dag"
 	"indexd/index"
+	"indexd/internal/netguard"
 )
 
 // RSSRequest asks to publish the torrents of an RSS feed (a tracker's or
@@ -88,9 +90,9 @@ func (n *Node) rssFetch(ctx context.Context, req RSSRequest, seen map[string]boo
 	if err != nil {
 		return nil, err
 	}
-	body, err := httpGet(ctx, u, maxRSSBody)
+	body, err := httpGet(ctx, http.DefaultClient, u, maxRSSBody)
 	if err != nil {
-		return nil, fmt.Errorf("fetching the feed: %w", err)
+		return nil, fmt.Errorf("%w: fetching the feed: %v", ErrUpstream, err)
 	}
 	items, err := parseRSS(body)
 	if err != nil {
@@ -134,7 +136,11 @@ func (n *Node) rssPublish(ctx context.Context, idx dag.IndexKey, req RSSRequest,
 	var put *dag.Put
 	var terr error
 	if it.torrent != "" {
-		if pub.Torrent, terr = httpGet(ctx, it.torrent, index.MaxTorrentSize); terr == nil {
+		// The feed's own host may be on this machine or the LAN (Prowlarr,
+		// Jackett), as the user chose it; any other host a feed names
+		// must be public.
+		c := netguard.Client(sameHost(req.URL, it.torrent))
+		if pub.Torrent, terr = httpGet(ctx, c, it.torrent, index.MaxTorrentSize); terr == nil {
 			if put, terr = index.FromTorrent(pub.Torrent); terr != nil {
 				pub.Torrent = nil
 			}
@@ -155,6 +161,9 @@ func (n *Node) rssPublish(ctx context.Context, idx dag.IndexKey, req RSSRequest,
 	}
 	if n.publishedHere(idx, put) {
 		return false, nil
+	}
+	if n.isBlocked(&index.Entry{Put: *put}) {
+		return false, nil // never sign what this node blocks
 	}
 	if _, err := n.Publish(ctx, pub); err != nil {
 		return false, err
@@ -186,37 +195,32 @@ type rssItem struct {
 	category        string // a Torznab number
 }
 
-// rssDoc is RSS 2.0 with the torrent extensions in use: Torznab/Newznab
-// attributes, ezRSS's torrent: namespace, Nyaa's nyaa:infoHash. Element
-// names match in any namespace.
-type rssDoc struct {
-	XMLName xml.Name `xml:"rss"`
-	Items   []struct {
-		Title      string `xml:"title"`
-		Link       string `xml:"link"`
-		GUID       string `xml:"guid"`
-		Enclosures []struct {
-			URL    string `xml:"url,attr"`
-			Type   string `xml:"type,attr"`
-			Length string `xml:"length,attr"`
-		} `xml:"enclosure"`
-		Attrs []struct {
-			Name  string `xml:"name,attr"`
-			Value string `xml:"value,attr"`
-		} `xml:"attr"`
-		InfoHash      string   `xml:"infoHash"`
-		MagnetURI     string   `xml:"magnetURI"`
-		ContentLength string   `xml:"contentLength"`
-		Categories    []string `xml:"category"`
-	} `xml:"channel>item"`
+// rssXMLItem is an RSS 2.0 item with the torrent extensions in use:
+// Torznab/Newznab attributes, ezRSS's torrent: namespace, Nyaa's
+// nyaa:infoHash. Element names match in any namespace.
+type rssXMLItem struct {
+	Title      string `xml:"title"`
+	Link       string `xml:"link"`
+	GUID       string `xml:"guid"`
+	Enclosures []struct {
+		URL    string `xml:"url,attr"`
+		Type   string `xml:"type,attr"`
+		Length string `xml:"length,attr"`
+	} `xml:"enclosure"`
+	Attrs []struct {
+		Name  string `xml:"name,attr"`
+		Value string `xml:"value,attr"`
+	} `xml:"attr"`
+	InfoHash      string `xml:"infoHash"`
+	MagnetURI     string `xml:"magnetURI"`
+	ContentLength string `xml:"contentLength"`
 }
 
 // maxRSSItems bounds the items taken from one feed.
 const maxRSSItems = 5000
 
 func parseRSS(b []byte) ([]rssItem, error) {
-	var doc rssDoc
-	d := xml.NewDecoder(strings.NewReader(string(b)))
+	d := xml.NewDecoder(bytes.NewReader(b))
 	d.Strict = false
 	d.Entity = xml.HTMLEntity
 	d.CharsetReader = func(label string, r io.Reader) (io.Reader, error) {
@@ -225,13 +229,50 @@ func parseRSS(b []byte) ([]rssItem, error) {
 		}
 		return nil, fmt.Errorf("charset %q (only UTF-8 is read)", label)
 	}
-	if err := d.Decode(&doc); err != nil {
-		return nil, err
-	}
+	// Items are decoded one at a time, up to maxRSSItems: a feed of
+	// millions of empty items costs no more than the cap.
 	var out []rssItem
-	for _, x := range doc.Items {
-		if len(out) == maxRSSItems {
+	inChannel, sawRSS := false, false
+	for len(out) < maxRSSItems {
+		tok, err := d.Token()
+		if err == io.EOF {
 			break
+		} else if err != nil {
+			return nil, err
+		}
+		var x rssXMLItem
+		switch t := tok.(type) {
+		case xml.StartElement:
+			switch {
+			case t.Name.Local == "rss":
+				sawRSS = true
+				continue
+			case t.Name.Local == "channel" && sawRSS:
+				inChannel = true
+				continue
+			case t.Name.Local == "item" && inChannel:
+				if err := d.DecodeElement(&x, &t); err != nil {
+					return nil, err
+				}
+			default:
+				if err := d.Skip(); err != nil {
+					return nil, err
+				}
+				continue
+			}
+		case xml.EndElement:
+			if t.Name.Local == "channel" {
+				inChannel = false
+			}
+			continue
+		default:
+			continue
+		}
+		if len(x.Enclosures) > maxItemParts {
+			x.Enclosures = x.Enclosures[:maxItemParts]
+		}
+		if len(x.Attrs) > maxItemParts {
+			x.Attrs = x.Attrs[:maxItemParts]
 		}
 		it := rssItem{id: strings.TrimSpace(x.GUID), title: oneLineText(x.Title)}
 		if it.id == "" {
@@ -287,8 +328,14 @@ func parseRSS(b []byte) ([]rssItem, error) {
 		}
 		out = append(out, it)
 	}
+	if !sawRSS {
+		return nil, errors.New("no <rss> element")
+	}
 	return out, nil
 }
+
+// maxItemParts bounds the enclosures and attributes read of one item.
+const maxItemParts = 64
 
 func firstNonEmptyString(ss ...string) string {
 	for _, s := range ss {
@@ -326,8 +373,16 @@ func rssURL(s string) (string, error) {
 	return s, nil
 }
 
-// httpGet fetches u (http or https) with a timeout, at most limit bytes.
-func httpGet(ctx context.Context, u string, limit int64) ([]byte, error) {
+// sameHost reports whether URLs a and b name the same host and port.
+func sameHost(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	return err1 == nil && err2 == nil && strings.EqualFold(ua.Host, ub.Host)
+}
+
+// httpGet fetches u (http or https) with c and a timeout, at most limit
+// bytes.
+func httpGet(ctx context.Context, c *http.Client, u string, limit int64) ([]byte, error) {
 	if !isHTTP(u) {
 		return nil, fmt.Errorf("%q is not an http(s) URL", u)
 	}
@@ -338,7 +393,7 @@ func httpGet(ctx context.Context, u string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	r.Header.Set("User-Agent", "indexd (+https://github.com/indexd)")
-	resp, err := http.DefaultClient.Do(r)
+	resp, err := c.Do(r)
 	if err != nil {
 		return nil, err
 	}
@@ -548,10 +603,26 @@ func (n *Node) pollOne(ctx context.Context, u string) {
 			f.Seen = append(f.Seen, s)
 		}
 	}
-	if cur, err := n.rssFeed(u); err == nil && cur.RSSRequest.URL == f.URL {
-		f.RSSRequest = cur.RSSRequest // settings changed meanwhile: keep them
-		if err := n.putRSSFeed(f); err != nil {
-			n.log.Warn("rss: recording a fetch", "url", u, "err", err)
+	// Record the fetch unless the subscription went meanwhile, keeping
+	// settings changed meanwhile; read and write in one transaction, so an
+	// unsubscribe cannot be undone by a poll in flight.
+	err = n.db.Update(func(txn *badger.Txn) error {
+		it, err := txn.Get(rssKey(u))
+		if err != nil {
+			return err
 		}
+		var cur RSSFeed
+		if err := it.Value(func(v []byte) error { return json.Unmarshal(v, &cur) }); err != nil {
+			return err
+		}
+		f.RSSRequest = cur.RSSRequest
+		b, err := json.Marshal(f)
+		if err != nil {
+			return err
+		}
+		return txn.Set(rssKey(u), b)
+	})
+	if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+		n.log.Warn("rss: recording a fetch", "url", u, "err", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -77,13 +78,18 @@ func TestRSSFetch(t *testing.T) {
 		`<item><title>Torznab Magnet</title><guid>g4</guid><torznab:attr name="magneturl" value="magnet:?xt=urn:btih:`+rssIH("c3")+`&amp;dn=y"/></item>`,
 		`<item><title>Nothing Here</title><guid>g5</guid><link>https://example.invalid/page</link></item>`,
 		`<item><title>Broken Torrent &amp; Fallback</title><guid>g6</guid><enclosure url="`+s.URL+`/missing.torrent" type="application/x-bittorrent"/><torznab:attr name="magneturl" value="magnet:?xt=urn:btih:`+rssIH("d4")+`"/></item>`,
+		`<item><title>Elsewhere Private</title><guid>g7</guid><enclosure url="http://127.0.0.2:9/x.torrent" type="application/x-bittorrent"/></item>`,
 	)
 	res, err := n.RSSFetch(ctx, RSSRequest{URL: s.URL + "/feed.xml", Tags: []string{"rss"}})
 	if err != nil {
 		t.Fatalf("RSSFetch: %v", err)
 	}
-	if res.Items != 6 || res.Published != 5 || len(res.Failed) != 1 || res.Failed[0].Item != "Nothing Here" {
-		t.Fatalf("RSSFetch = %+v; want 6 items, 5 published, Nothing Here failed", res)
+	if res.Items != 7 || res.Published != 5 || len(res.Failed) != 2 || res.Failed[0].Item != "Nothing Here" {
+		t.Fatalf("RSSFetch = %+v; want 7 items, 5 published, Nothing Here and Elsewhere Private failed", res)
+	}
+	// A .torrent on another host than the feed's must be public.
+	if f := res.Failed[1]; f.Item != "Elsewhere Private" || !strings.Contains(f.Error, "non-public") {
+		t.Errorf("the .torrent on another private host: %+v; want it refused", f)
 	}
 	hits := func(q string) []*EntryView {
 		t.Helper()
@@ -109,13 +115,25 @@ func TestRSSFetch(t *testing.T) {
 	if err != nil || res.Published != 0 || res.Skipped != 5 {
 		t.Errorf("second RSSFetch = %+v, %v; want 0 published, 5 skipped", res, err)
 	}
+	// A blocked infohash is never signed from a feed.
+	if _, err := n.Block(ctx, []string{rssIH("f0")}, "", true); err != nil {
+		t.Fatal(err)
+	}
+	s.set(`<item><title>Blocked In Feed</title><guid>g8</guid><link>magnet:?xt=urn:btih:` + rssIH("f0") + `</link></item>`)
+	res, err = n.RSSFetch(ctx, RSSRequest{URL: s.URL + "/feed.xml"})
+	if err != nil || res.Published != 0 || res.Skipped != 1 {
+		t.Errorf("RSSFetch of a blocked infohash = %+v, %v; want it skipped", res, err)
+	}
+	if h, _ := n.Search(ctx, SearchRequest{Query: "blocked", IncludeBlocked: true}); len(h.Hits) != 0 {
+		t.Errorf("the blocked item was published: %+v", h.Hits)
+	}
 	for _, bad := range []string{s.URL + "/notrss", "file:///etc/passwd", "not a url"} {
 		if _, err := n.RSSFetch(ctx, RSSRequest{URL: bad}); !errors.Is(err, ErrBadRequest) {
 			t.Errorf("RSSFetch(%s) error = %v; want ErrBadRequest", bad, err)
 		}
 	}
-	if _, err := n.RSSFetch(ctx, RSSRequest{URL: s.URL + "/gone.xml"}); err == nil || !strings.Contains(err.Error(), "404") {
-		t.Errorf("RSSFetch of a missing feed: %v; want the HTTP status", err)
+	if _, err := n.RSSFetch(ctx, RSSRequest{URL: s.URL + "/gone.xml"}); !errors.Is(err, ErrUpstream) || !strings.Contains(err.Error(), "404") {
+		t.Errorf("RSSFetch of a missing feed: %v; want ErrUpstream with the HTTP status", err)
 	}
 }
 
@@ -176,6 +194,8 @@ func FuzzParseRSS(f *testing.F) {
 	f.Add([]byte(`<rss><channel><item><title>a</title><link>magnet:?xt=urn:btih:` + rssIH("ab") + `</link></item></channel></rss>`))
 	f.Add([]byte(`<rss><channel><item><enclosure url="http://h/x.torrent" type="application/x-bittorrent" length="9"/><attr name="size" value="12"/><infoHash>zz</infoHash></item></channel></rss>`))
 	f.Add([]byte(`<?xml version="1.0" encoding="latin1"?><rss><channel><item/></channel></rss>`))
+	f.Add([]byte(`<rss><channel>` + strings.Repeat(`<item/>`, maxRSSItems+10) + `</channel></rss>`))
+	f.Add([]byte(`<feed><entry/></feed>`))
 	f.Add([]byte(`<rss><channel><item><link>file:///etc/passwd.torrent</link><category>x</category><attr name="category" value="99999999999"/></item>`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		items, err := parseRSS(b)
@@ -197,4 +217,20 @@ func FuzzParseRSS(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestParseRSSBounded: a feed of millions of items is read only up to
+// maxRSSItems, without decoding the rest.
+func TestParseRSSBounded(t *testing.T) {
+	body := []byte(`<rss><channel>` + strings.Repeat(`<item><title>x</title></item>`, (maxRSSBody-100)/29) + `</channel></rss>`)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	items, err := parseRSS(body)
+	runtime.ReadMemStats(&after)
+	if err != nil || len(items) != maxRSSItems {
+		t.Fatalf("parseRSS of %d bytes: %d items, %v; want %d", len(body), len(items), err, maxRSSItems)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
+		t.Errorf("parseRSS allocated %d MiB for %d items; want it bounded by the cap", alloc>>20, maxRSSItems)
+	}
 }

@@ -42,8 +42,18 @@ func swarmKey(ih []byte) []byte { return append([]byte("n/swarm/"), ih...) }
 
 type swarmRecord struct {
 	S, L, C  int
-	At       int64 // unix ms
+	At       int64 // unix ms of the last answer; 0: none yet
 	Trackers int
+	FailedAt int64 `json:",omitempty"` // unix ms of the last scrape no tracker answered
+}
+
+// ScrapeRequest names what to scrape: entry ids, v1 infohashes or magnet
+// links. Private lets the trackers be on loopback or private addresses
+// (a LAN tracker); by default only public ones are asked, since tracker
+// URLs come from whoever published the torrent.
+type ScrapeRequest struct {
+	Items   []string `json:"items"`
+	Private bool     `json:"private,omitempty"`
 }
 
 // Scrape asks the trackers of the entries that items name (entry ids, v1
@@ -51,7 +61,8 @@ type swarmRecord struct {
 // that searches, Torznab and the web UI show seeders and leechers. Only
 // v1 infohashes can be scraped (trackers key swarms by them); an infohash
 // whose trackers all fail keeps its last record and reports the error.
-func (n *Node) Scrape(ctx context.Context, items []string) ([]Swarm, error) {
+func (n *Node) Scrape(ctx context.Context, req ScrapeRequest) ([]Swarm, error) {
+	items := req.Items
 	if len(items) == 0 {
 		return nil, fmt.Errorf("%w: give entry ids, infohashes or magnet links", ErrBadRequest)
 	}
@@ -107,7 +118,7 @@ func (n *Node) Scrape(ctx context.Context, items []string) ([]Swarm, error) {
 				sem <- struct{}{}
 				defer func() { <-sem }()
 				sctx, cancel := context.WithTimeout(ctx, scrapeTimeout)
-				got, err := scrape.Scrape(sctx, tr, group)
+				got, err := scrape.Scrape(sctx, tr, group, req.Private)
 				cancel()
 				mu.Lock()
 				defer mu.Unlock()
@@ -137,16 +148,28 @@ func (n *Node) Scrape(ctx context.Context, items []string) ([]Swarm, error) {
 		for _, ih := range order {
 			a := best[ih]
 			sw := Swarm{Infohash: hex.EncodeToString(ih[:]), Checked: now.UTC(), Trackers: a.n}
+			rec := swarmRecord{S: sw.Seeders, L: sw.Leechers, C: sw.Complete, At: now.UnixMilli(), Trackers: a.n}
+			if a.n == 0 {
+				// Keep the last answer; remember the failure, so the
+				// background scraper does not ask again at every view.
+				rec = swarmRecord{}
+				if it, err := txn.Get(swarmKey(ih[:])); err == nil {
+					_ = it.Value(func(b []byte) error { return json.Unmarshal(b, &rec) })
+				}
+				rec.FailedAt = now.UnixMilli()
+			} else {
+				sw.Seeders, sw.Leechers, sw.Complete = a.stats.Seeders, a.stats.Leechers, a.stats.Completed
+				rec.S, rec.L, rec.C = sw.Seeders, sw.Leechers, sw.Complete
+			}
+			b, err := json.Marshal(rec)
+			if err != nil {
+				return err
+			}
+			if err := txn.Set(swarmKey(ih[:]), b); err != nil {
+				return err
+			}
 			switch {
 			case a.n > 0:
-				sw.Seeders, sw.Leechers, sw.Complete = a.stats.Seeders, a.stats.Leechers, a.stats.Completed
-				b, err := json.Marshal(swarmRecord{S: sw.Seeders, L: sw.Leechers, C: sw.Complete, At: now.UnixMilli(), Trackers: a.n})
-				if err != nil {
-					return err
-				}
-				if err := txn.Set(swarmKey(ih[:]), b); err != nil {
-					return err
-				}
 			case len(trackers[ih]) == 0:
 				sw.Error = "no tracker to ask (the entries list none)"
 			case a.err != nil:
@@ -165,12 +188,16 @@ func (n *Node) Scrape(ctx context.Context, items []string) ([]Swarm, error) {
 // maxScrapeTrackers, in a stable order.
 func (n *Node) trackersOf(ih []byte) []string {
 	ids, _ := n.idx.ByInfohash(ih)
+	muted := map[string]bool{}
+	for _, m := range n.muted() {
+		muted[m.String()] = true
+	}
 	seen := map[string]bool{}
 	var out []string
 	for _, id := range ids {
 		e, err := n.idx.Entry(id)
-		if err != nil {
-			continue
+		if err != nil || muted[e.Author.String()] || n.removing(e.Index) {
+			continue // trackers only from publishers this node shows
 		}
 		for _, tr := range e.Trackers {
 			if !seen[tr] {
@@ -192,12 +219,15 @@ func (n *Node) swarmOf(e *index.Entry, v *EntryView) {
 	if len(e.InfohashV1) != 20 {
 		return
 	}
+	var r swarmRecord
 	defer func() {
-		if n.swarmQ.on.Load() && len(e.Trackers) > 0 && (v.SwarmChecked == nil || n.now().Sub(*v.SwarmChecked) > swarmFresh) {
+		now := n.now()
+		stale := r.At == 0 || now.Sub(time.UnixMilli(r.At)) > swarmFresh
+		retry := r.FailedAt == 0 || now.Sub(time.UnixMilli(r.FailedAt)) > swarmRetry
+		if n.swarmQ.on.Load() && len(e.Trackers) > 0 && stale && retry {
 			n.swarmQ.add([20]byte(e.InfohashV1))
 		}
 	}()
-	var r swarmRecord
 	err := n.db.View(func(txn *badger.Txn) error {
 		it, err := txn.Get(swarmKey(e.InfohashV1))
 		if err != nil {
@@ -205,7 +235,7 @@ func (n *Node) swarmOf(e *index.Entry, v *EntryView) {
 		}
 		return it.Value(func(b []byte) error { return json.Unmarshal(b, &r) })
 	})
-	if err != nil {
+	if err != nil || r.At == 0 {
 		return
 	}
 	s, l := r.S, r.L
@@ -216,6 +246,7 @@ func (n *Node) swarmOf(e *index.Entry, v *EntryView) {
 // Background scraping.
 const (
 	swarmFresh   = 6 * time.Hour // a figure younger than this is not asked again
+	swarmRetry   = time.Hour     // nor a swarm no tracker answered for this long
 	swarmQueued  = 10000         // infohashes waiting at most (more are dropped)
 	swarmRound   = 256           // infohashes scraped per round
 	swarmBetween = 2 * time.Second
@@ -223,8 +254,9 @@ const (
 
 // swarmQueue holds the infohashes waiting for a background scrape.
 type swarmQueue struct {
-	on   atomic.Bool
-	wake chan struct{}
+	on      atomic.Bool
+	private bool // NetOptions.ScrapePrivate, set before on
+	wake    chan struct{}
 
 	mu      sync.Mutex
 	pending map[[20]byte]bool
@@ -281,7 +313,7 @@ func (n *Node) scrapeLoop(ctx context.Context) {
 			for i, ih := range batch {
 				items[i] = hex.EncodeToString(ih[:])
 			}
-			if _, err := n.Scrape(ctx, items); err != nil && ctx.Err() == nil {
+			if _, err := n.Scrape(ctx, ScrapeRequest{Items: items, Private: n.swarmQ.private}); err != nil && ctx.Err() == nil {
 				n.log.Warn("scrape", "err", err)
 			}
 			select {

@@ -33,7 +33,7 @@ func TestScrape(t *testing.T) {
 	if v, _ := n.Entry(ctx, a.ID); v.Seeders != nil {
 		t.Fatalf("before any scrape: seeders %d; want none", *v.Seeders)
 	}
-	got, err := n.Scrape(ctx, []string{a.ID, "magnet:?xt=urn:btih:" + ihB})
+	got, err := n.Scrape(ctx, ScrapeRequest{Items: []string{a.ID, "magnet:?xt=urn:btih:" + ihB}, Private: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,15 +53,26 @@ func TestScrape(t *testing.T) {
 
 	t1.Down.Store(true)
 	t2.Down.Store(true)
-	got, err = n.Scrape(ctx, []string{ihA})
+	got, err = n.Scrape(ctx, ScrapeRequest{Items: []string{ihA}, Private: true})
 	if err != nil || got[0].Error == "" || !strings.Contains(got[0].Error, "503") {
 		t.Errorf("Scrape with trackers down = %+v, %v; want the HTTP error", got, err)
 	}
 	if v, _ := n.Entry(ctx, a.ID); v.Seeders == nil || *v.Seeders != 30 {
 		t.Errorf("a failed scrape dropped the last record: %+v", v.Seeders)
 	}
-	if _, err := n.Scrape(ctx, []string{"nonsense"}); !errors.Is(err, ErrBadRequest) {
+	if _, err := n.Scrape(ctx, ScrapeRequest{Items: []string{"nonsense"}}); !errors.Is(err, ErrBadRequest) {
 		t.Errorf("Scrape(nonsense): %v; want ErrBadRequest", err)
+	}
+	// Without Private the loopback trackers are not asked; the failure is
+	// remembered and the last figure kept.
+	t1.Down.Store(false)
+	t2.Down.Store(false)
+	got, err = n.Scrape(ctx, ScrapeRequest{Items: []string{ihA}})
+	if err != nil || got[0].Trackers != 0 || !strings.Contains(got[0].Error, "non-public") {
+		t.Errorf("Scrape of loopback trackers without Private = %+v, %v; want a refusal", got, err)
+	}
+	if v, _ := n.Entry(ctx, a.ID); v.Seeders == nil || *v.Seeders != 30 {
+		t.Errorf("a refused scrape dropped the last record: %+v", v.Seeders)
 	}
 }
 
@@ -72,7 +83,7 @@ func TestScrapeBackground(t *testing.T) {
 	tr := scrapetest.New(scrapetest.All(scrape.Stats{Seeders: 7, Leechers: 1}))
 	defer tr.Close()
 	n := openOfflineNode(t)
-	if err := n.StartNet(ctx, NetOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Scrape: true}); err != nil {
+	if err := n.StartNet(ctx, NetOptions{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Scrape: true, ScrapePrivate: true}); err != nil {
 		t.Fatal(err)
 	}
 	a := publishMagnet(t, n, "", "magnet:?xt=urn:btih:"+rssIH("d9")+"&dn=background&tr="+url.QueryEscape(tr.Announce()))

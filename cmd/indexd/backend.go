@@ -37,7 +37,7 @@ type backend interface {
 	RSSAdd(ctx context.Context, req node.RSSRequest) (*node.RSSFeed, error)
 	RSSFeeds(ctx context.Context) ([]node.RSSFeed, error)
 	RSSRemove(ctx context.Context, u string) error
-	Scrape(ctx context.Context, items []string) ([]node.Swarm, error)
+	Scrape(ctx context.Context, req node.ScrapeRequest) ([]node.Swarm, error)
 	Peers(ctx context.Context) ([]node.PeerView, error)
 	AddPeer(ctx context.Context, addr string) error
 	Import(ctx context.Context, r io.Reader, which string, progress func(int)) (int, error)

@@ -14,6 +14,7 @@ func init() {
 func cmdScrape(c *cli, args []string) error {
 	fs := c.flags().withJSON()
 	file := fs.String("file", "", "read items from this file ('-': stdin): the first word of each line")
+	private := fs.Bool("private", false, "also ask trackers on loopback or LAN addresses (by default only public ones: tracker URLs come from whoever published the torrent)")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
@@ -29,7 +30,7 @@ func cmdScrape(c *cli, args []string) error {
 		return err
 	}
 	defer closeFn()
-	out, err := b.Scrape(c.ctx, items)
+	out, err := b.Scrape(c.ctx, node.ScrapeRequest{Items: items, Private: *private})
 	if err != nil {
 		return err
 	}

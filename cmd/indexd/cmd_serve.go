@@ -34,6 +34,7 @@ func cmdServe(c *cli, args []string) error {
 	httpAddr := fs.String("http", "", "HTTP listen address (default "+defaultHTTP+", or a free port if taken); non-loopback addresses expose the API")
 	noMDNS := fs.Bool("no-mdns", false, "do not discover peers on the LAN with mDNS")
 	scrapeOn := fs.Bool("scrape", false, "ask trackers for seeders and leechers of the entries searches show (tells them which torrents you look at)")
+	scrapePrivate := fs.Bool("scrape-private", false, "with --scrape: also ask trackers on loopback or LAN addresses")
 	noDHT := fs.Bool("no-dht", false, "do not use the Kademlia DHT (which reveals your addresses and the discovery keys you follow)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of the daemon to this file until it stops")
@@ -88,7 +89,7 @@ func cmdServe(c *cli, args []string) error {
 
 	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
-	if err := n.StartNet(ctx, node.NetOptions{Listen: listen, Bootstrap: bootstrap, MDNS: !*noMDNS, DHT: !*noDHT, Scrape: *scrapeOn}); err != nil {
+	if err := n.StartNet(ctx, node.NetOptions{Listen: listen, Bootstrap: bootstrap, MDNS: !*noMDNS, DHT: !*noDHT, Scrape: *scrapeOn, ScrapePrivate: *scrapePrivate}); err != nil {
 		ln.Close()
 		return fmt.Errorf("starting libp2p: %w", err)
 	}

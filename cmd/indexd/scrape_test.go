@@ -21,7 +21,7 @@ func TestScrapeCLI(t *testing.T) {
 	if len(hits) != 1 {
 		t.Fatalf("%d hits", len(hits))
 	}
-	if out := mustRun(t, dir, "scrape", hits[0].ID); !strings.Contains(out, "42 seeders, 8 leechers, 5 completed (1 trackers answered)") {
+	if out := mustRun(t, dir, "scrape", "--private", hits[0].ID); !strings.Contains(out, "42 seeders, 8 leechers, 5 completed (1 trackers answered)") {
 		t.Errorf("scrape: %q", out)
 	}
 	if out := mustRun(t, dir, "search", "scrape"); !strings.Contains(out, "S:42 L:8") {

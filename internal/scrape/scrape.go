@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent/bencode"
+
+	"indexd/internal/netguard"
 )
 
 // Stats is a swarm's health as one tracker reports it.
@@ -37,8 +39,11 @@ const maxHTTPBody = 1 << 20
 var ErrUnsupported = errors.New("scrape: tracker does not support scrape")
 
 // Scrape asks tracker about the swarms of ihs (v1 infohashes). Infohashes
-// the tracker does not know are absent from the result.
-func Scrape(ctx context.Context, tracker string, ihs [][20]byte) (map[[20]byte]Stats, error) {
+// the tracker does not know are absent from the result. Tracker URLs come
+// from torrents anyone publishes, so unless allowPrivate is set only public
+// addresses are contacted (netguard): a torrent cannot aim this node at
+// its own machine or LAN.
+func Scrape(ctx context.Context, tracker string, ihs [][20]byte, allowPrivate bool) (map[[20]byte]Stats, error) {
 	if len(ihs) == 0 {
 		return map[[20]byte]Stats{}, nil
 	}
@@ -51,9 +56,9 @@ func Scrape(ctx context.Context, tracker string, ihs [][20]byte) (map[[20]byte]S
 	}
 	switch u.Scheme {
 	case "http", "https":
-		return scrapeHTTP(ctx, u, ihs)
+		return scrapeHTTP(ctx, netguard.Client(allowPrivate), u, ihs)
 	case "udp":
-		return scrapeUDP(ctx, u.Host, ihs)
+		return scrapeUDP(ctx, netguard.Dialer(allowPrivate), u.Host, ihs)
 	}
 	return nil, fmt.Errorf("%w: %s", ErrUnsupported, u.Scheme)
 }
@@ -72,7 +77,7 @@ func ScrapeURL(u *url.URL) (*url.URL, error) {
 	return &s, nil
 }
 
-func scrapeHTTP(ctx context.Context, u *url.URL, ihs [][20]byte) (map[[20]byte]Stats, error) {
+func scrapeHTTP(ctx context.Context, c *http.Client, u *url.URL, ihs [][20]byte) (map[[20]byte]Stats, error) {
 	su, err := ScrapeURL(u)
 	if err != nil {
 		return nil, err
@@ -89,7 +94,7 @@ func scrapeHTTP(ctx context.Context, u *url.URL, ihs [][20]byte) (map[[20]byte]S
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("scrape: %w", err)
 	}
@@ -152,8 +157,7 @@ const (
 	maxUDPPacket = 2048
 )
 
-func scrapeUDP(ctx context.Context, host string, ihs [][20]byte) (map[[20]byte]Stats, error) {
-	var d net.Dialer
+func scrapeUDP(ctx context.Context, d *net.Dialer, host string, ihs [][20]byte) (map[[20]byte]Stats, error) {
 	c, err := d.DialContext(ctx, "udp", host)
 	if err != nil {
 		return nil, fmt.Errorf("scrape: %w", err)

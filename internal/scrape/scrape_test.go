@@ -45,7 +45,7 @@ func TestHTTP(t *testing.T) {
 		w.Write(enc)
 	}))
 	defer srv.Close()
-	got, err := Scrape(context.Background(), srv.URL+"/x/announce.php?passkey=k", [][20]byte{ih(1), ih(2), ih(3)})
+	got, err := Scrape(context.Background(), srv.URL+"/x/announce.php?passkey=k", [][20]byte{ih(1), ih(2), ih(3)}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,11 +56,11 @@ func TestHTTP(t *testing.T) {
 	if got[ih(1)] != (Stats{5, 2, 40}) || got[ih(2)] != (Stats{0, 1, 0}) || len(got) != 2 {
 		t.Errorf("Scrape = %+v", got)
 	}
-	if _, err := Scrape(context.Background(), srv.URL+"/fail/announce", [][20]byte{ih(1)}); err == nil || !strings.Contains(err.Error(), "go away") {
+	if _, err := Scrape(context.Background(), srv.URL+"/fail/announce", [][20]byte{ih(1)}, true); err == nil || !strings.Contains(err.Error(), "go away") {
 		t.Errorf("failure reason: %v", err)
 	}
 	for _, u := range []string{srv.URL + "/no-announce-here", "wss://t/announce", "::bad"} {
-		if _, err := Scrape(context.Background(), u, [][20]byte{ih(1)}); err == nil {
+		if _, err := Scrape(context.Background(), u, [][20]byte{ih(1)}, true); err == nil {
 			t.Errorf("Scrape(%s): no error", u)
 		}
 	}
@@ -120,7 +120,7 @@ func udpTracker(t *testing.T, drop bool, stats func([20]byte) (uint32, uint32, u
 func TestUDP(t *testing.T) {
 	for _, drop := range []bool{false, true} {
 		u := udpTracker(t, drop, func(h [20]byte) (uint32, uint32, uint32) { return uint32(h[0]) * 10, 7, uint32(h[0]) })
-		got, err := Scrape(context.Background(), u, [][20]byte{ih(1), ih(2)})
+		got, err := Scrape(context.Background(), u, [][20]byte{ih(1), ih(2)}, true)
 		if err != nil {
 			t.Fatalf("drop=%v: %v", drop, err)
 		}
@@ -136,7 +136,7 @@ func TestUDP(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if _, err := Scrape(ctx, "udp://"+silent.LocalAddr().String(), [][20]byte{ih(1)}); err == nil {
+	if _, err := Scrape(ctx, "udp://"+silent.LocalAddr().String(), [][20]byte{ih(1)}, true); err == nil {
 		t.Error("a silent tracker: no error")
 	}
 	if time.Since(start) > 3*time.Second {
@@ -179,4 +179,21 @@ func FuzzDecodeUDP(f *testing.F) {
 			t.Fatalf("%d stats for %d infohashes", len(got), k)
 		}
 	})
+}
+
+// TestPrivateRefused: without allowPrivate a tracker on loopback is not
+// contacted, over HTTP or UDP.
+func TestPrivateRefused(t *testing.T) {
+	asked := false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { asked = true }))
+	defer srv.Close()
+	u := udpTracker(t, false, func([20]byte) (uint32, uint32, uint32) { return 1, 1, 1 })
+	for _, tr := range []string{srv.URL + "/announce", u} {
+		if _, err := Scrape(context.Background(), tr, [][20]byte{ih(1)}, false); err == nil || !strings.Contains(err.Error(), "non-public") {
+			t.Errorf("Scrape(%s) without allowPrivate: %v; want a refusal", tr, err)
+		}
+	}
+	if asked {
+		t.Error("the loopback HTTP tracker was contacted")
+	}
 }
