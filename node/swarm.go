@@ -17,8 +17,9 @@ import (
 	"indexd/internal/scrape"
 )
 
-// Swarm is what trackers last said of an infohash's swarm: the best answer
-// (most seeders) among the trackers of the entries carrying it. It is
+// Swarm is what trackers last said of an infohash's swarm: among the
+// trackers of the entries carrying it, the answer with the most seeders
+// from one or two trackers, the median from three on (pickSwarm). It is
 // local knowledge, never replicated: swarm health changes by the minute and
 // peers would have to trust each other's numbers.
 type Swarm struct {
@@ -98,7 +99,7 @@ func (n *Node) Scrape(ctx context.Context, req ScrapeRequest) ([]Swarm, error) {
 		}
 	}
 	type answer struct {
-		stats scrape.Stats
+		stats []scrape.Stats // one per tracker that answered
 		n     int
 		err   error
 	}
@@ -131,9 +132,7 @@ func (n *Node) Scrape(ctx context.Context, req ScrapeRequest) ([]Swarm, error) {
 						continue
 					}
 					if s, ok := got[ih]; ok {
-						if a.n == 0 || s.Seeders > a.stats.Seeders {
-							a.stats = s
-						}
+						a.stats = append(a.stats, s)
 						a.n++
 						a.err = nil
 					}
@@ -158,7 +157,8 @@ func (n *Node) Scrape(ctx context.Context, req ScrapeRequest) ([]Swarm, error) {
 				}
 				rec.FailedAt = now.UnixMilli()
 			} else {
-				sw.Seeders, sw.Leechers, sw.Complete = a.stats.Seeders, a.stats.Leechers, a.stats.Completed
+				s := pickSwarm(a.stats)
+				sw.Seeders, sw.Leechers, sw.Complete = s.Seeders, s.Leechers, s.Completed
 				rec.S, rec.L, rec.C = sw.Seeders, sw.Leechers, sw.Complete
 			}
 			b, err := json.Marshal(rec)
@@ -182,6 +182,19 @@ func (n *Node) Scrape(ctx context.Context, req ScrapeRequest) ([]Swarm, error) {
 		return nil
 	})
 	return out, err
+}
+
+// pickSwarm chooses one answer among the trackers': the one with the most
+// seeders when one or two answered (trackers see different parts of a
+// swarm), the median by seeders from three on, so that one tracker named
+// in a hostile torrent cannot make up a figure.
+func pickSwarm(ss []scrape.Stats) scrape.Stats {
+	ss = slices.Clone(ss)
+	slices.SortFunc(ss, func(a, b scrape.Stats) int { return b.Seeders - a.Seeders })
+	if len(ss) < 3 {
+		return ss[0]
+	}
+	return ss[len(ss)/2]
 }
 
 // trackersOf lists the trackers of the live entries carrying ih, at most

@@ -112,3 +112,20 @@ func TestScrapeOffByDefault(t *testing.T) {
 		t.Errorf("scraping off: %d queued, seeders %v", queued, v.Seeders)
 	}
 }
+
+func TestPickSwarm(t *testing.T) {
+	s := func(k int) scrape.Stats { return scrape.Stats{Seeders: k} }
+	for _, tt := range []struct {
+		in   []scrape.Stats
+		want int
+	}{
+		{[]scrape.Stats{s(5)}, 5},
+		{[]scrape.Stats{s(5), s(9)}, 9},
+		{[]scrape.Stats{s(10), s(1 << 30), s(12)}, 12}, // one liar among three
+		{[]scrape.Stats{s(1), s(2), s(3), s(1 << 30)}, 2},
+	} {
+		if got := pickSwarm(tt.in); got.Seeders != tt.want {
+			t.Errorf("pickSwarm(%v) = %d seeders, want %d", tt.in, got.Seeders, tt.want)
+		}
+	}
+}
