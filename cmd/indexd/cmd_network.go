@@ -10,7 +10,7 @@ import (
 func init() {
 	register(&command{name: "status", summary: "show identity, network and per-index state (with digests)", run: cmdStatus})
 	register(&command{name: "index", args: "create NAME | list | link [INDEX] | remove INDEX", summary: "create, list, share or remove indexes (remove: unfollow and delete its data here)", run: cmdIndex})
-	register(&command{name: "follow", args: "INDEX_KEY|LINK", summary: "subscribe to an index (persisted); --watch prints new entries", run: cmdFollow})
+	register(&command{name: "follow", args: "[INDEX_KEY|LINK]", summary: "subscribe to an index (persisted); --watch prints new entries; alone, lists what you follow", run: cmdFollow})
 	register(&command{name: "unfollow", args: "INDEX", summary: "stop following an index", run: cmdUnfollow})
 	register(&command{name: "peers", args: "[add MULTIADDR]", summary: "list connected peers, or dial one", run: cmdPeers})
 	register(&command{name: "mute", args: "AUTHOR", summary: "hide an author's entries on this node (local only)", run: cmdMute(true)})
@@ -170,6 +170,15 @@ func cmdIndex(c *cli, args []string) error {
 	}
 }
 
+// firstNonEmptyName is an index's name, or a note that its manifest has not
+// arrived yet.
+func firstNonEmptyName(name string) string {
+	if name == "" {
+		return "(manifest not fetched yet)"
+	}
+	return name
+}
+
 func cmdFollow(c *cli, args []string) error {
 	fs := c.flags().withJSON()
 	var authors stringList
@@ -178,14 +187,37 @@ func cmdFollow(c *cli, args []string) error {
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
-	if len(c.args) != 1 {
-		return usageError("want one index key or link")
+	if len(c.args) > 1 || (len(c.args) == 0 && (*watch || len(authors) > 0)) {
+		return usageError("want one index key or link (or nothing, to list what you follow)")
 	}
 	b, closeFn, err := c.open(fs.dir())
 	if err != nil {
 		return err
 	}
 	defer closeFn()
+	if len(c.args) == 0 {
+		list, err := b.Follows(c.ctx)
+		if err != nil {
+			return err
+		}
+		if fs.asJSON() {
+			if list == nil {
+				list = []node.Follow{}
+			}
+			return writeJSON(c.stdout, list)
+		}
+		if len(list) == 0 {
+			fmt.Fprintln(c.stderr, "you follow no index")
+		}
+		for _, f := range list {
+			line := f.Index + "  " + printable(firstNonEmptyName(f.Name))
+			if len(f.Authors) > 0 {
+				line += fmt.Sprintf("  (%d authors shown)", len(f.Authors))
+			}
+			fmt.Fprintln(c.stdout, line)
+		}
+		return nil
+	}
 	f, err := b.Follow(c.ctx, node.FollowRequest{Index: c.args[0], Authors: authors})
 	if err != nil {
 		return err

@@ -30,12 +30,18 @@ func TestIndexRemoveCLI(t *testing.T) {
 	}
 	theirs := infos[0].Key
 	mustRun(t, dir, "follow", theirs)
+	if out := mustRun(t, dir, "follow"); !strings.Contains(out, theirs) || !strings.Contains(out, "manifest not fetched yet") {
+		t.Errorf("follow with no argument: %q; want the followed index listed", out)
+	}
 	out := mustRun(t, dir, "index", "remove", theirs)
 	if !strings.Contains(out, "removed index") || strings.Contains(out, "daemon") {
 		t.Errorf("index remove without a daemon: %q; want it removed now", out)
 	}
 	if _, errs, code := indexd(t, dir, "index", "remove", theirs); code != 1 || !strings.Contains(errs, "no index") {
 		t.Errorf("removing it again: exit %d, stderr %q; want 'no index' (its follow went too)", code, errs)
+	}
+	if out := mustRun(t, dir, "follow", "--json"); strings.TrimSpace(out) != "[]" {
+		t.Errorf("follow --json after the removal: %q; want []", out)
 	}
 	if hits := searchJSON(t, dir, "mine"); len(hits) != 1 {
 		t.Errorf("own entry after removing another index: %d hits, want 1", len(hits))
