@@ -254,6 +254,15 @@ func parseRSS(b []byte) ([]rssItem, error) {
 				if err := d.DecodeElement(&x, &t); err != nil {
 					return nil, err
 				}
+			case t.Name.Local == "feed" && !sawRSS: // Atom
+				sawRSS, inChannel = true, true
+				continue
+			case t.Name.Local == "entry" && inChannel:
+				var a atomEntry
+				if err := d.DecodeElement(&a, &t); err != nil {
+					return nil, err
+				}
+				x = a.item()
 			default:
 				if err := d.Skip(); err != nil {
 					return nil, err
@@ -261,7 +270,7 @@ func parseRSS(b []byte) ([]rssItem, error) {
 				continue
 			}
 		case xml.EndElement:
-			if t.Name.Local == "channel" {
+			if t.Name.Local == "channel" || t.Name.Local == "feed" {
 				inChannel = false
 			}
 			continue
@@ -329,9 +338,47 @@ func parseRSS(b []byte) ([]rssItem, error) {
 		out = append(out, it)
 	}
 	if !sawRSS {
-		return nil, errors.New("no <rss> element")
+		return nil, errors.New("no <rss> or Atom <feed> element")
 	}
 	return out, nil
+}
+
+// atomEntry is an Atom entry with the same torrent extensions.
+type atomEntry struct {
+	Title string `xml:"title"`
+	ID    string `xml:"id"`
+	Links []struct {
+		Href   string `xml:"href,attr"`
+		Rel    string `xml:"rel,attr"`
+		Type   string `xml:"type,attr"`
+		Length string `xml:"length,attr"`
+	} `xml:"link"`
+	Attrs []struct {
+		Name  string `xml:"name,attr"`
+		Value string `xml:"value,attr"`
+	} `xml:"attr"`
+	InfoHash      string `xml:"infoHash"`
+	MagnetURI     string `xml:"magnetURI"`
+	ContentLength string `xml:"contentLength"`
+}
+
+// item maps an Atom entry onto an RSS item: enclosure links (or links to
+// a .torrent) become enclosures, the first other link the item's link.
+func (a *atomEntry) item() rssXMLItem {
+	x := rssXMLItem{Title: a.Title, GUID: a.ID, Attrs: a.Attrs, InfoHash: a.InfoHash, MagnetURI: a.MagnetURI, ContentLength: a.ContentLength}
+	for _, l := range a.Links[:min(len(a.Links), maxItemParts)] {
+		href := strings.TrimSpace(l.Href)
+		if l.Rel == "enclosure" || strings.Contains(l.Type, "bittorrent") || strings.HasSuffix(urlPath(href), ".torrent") {
+			x.Enclosures = append(x.Enclosures, struct {
+				URL    string `xml:"url,attr"`
+				Type   string `xml:"type,attr"`
+				Length string `xml:"length,attr"`
+			}{href, l.Type, l.Length})
+		} else if x.Link == "" {
+			x.Link = href
+		}
+	}
+	return x
 }
 
 // maxItemParts bounds the enclosures and attributes read of one item.

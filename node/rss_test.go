@@ -234,3 +234,30 @@ func TestParseRSSBounded(t *testing.T) {
 		t.Errorf("parseRSS allocated %d MiB for %d items; want it bounded by the cap", alloc>>20, maxRSSItems)
 	}
 }
+
+// TestParseAtom: Atom feeds are read like RSS: enclosure links and links to
+// a .torrent are the torrent, a magnet link the magnet, id the item's id.
+func TestParseAtom(t *testing.T) {
+	body := []byte(`<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom">
+ <title>atom tracker</title>
+ <entry><title>Atom Torrent</title><id>urn:1</id>
+  <link rel="alternate" href="https://tracker.example/t/1"/>
+  <link rel="enclosure" type="application/x-bittorrent" href="https://tracker.example/dl/1.torrent" length="1234"/></entry>
+ <entry><title>Atom
+   Magnet</title><id>urn:2</id><link href="magnet:?xt=urn:btih:` + rssIH("ab") + `"/></entry>
+</feed>`)
+	items, err := parseRSS(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 2 {
+		t.Fatalf("%d items, want 2: %+v", len(items), items)
+	}
+	if it := items[0]; it.id != "urn:1" || it.torrent != "https://tracker.example/dl/1.torrent" || it.title != "Atom Torrent" {
+		t.Errorf("Atom entry 1 = %+v", it)
+	}
+	if it := items[1]; it.id != "urn:2" || !strings.HasPrefix(it.magnet, "magnet:?xt=urn:btih:"+rssIH("ab")) || it.title != "Atom Magnet" {
+		t.Errorf("Atom entry 2 = %+v", it)
+	}
+}
