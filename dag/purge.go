@@ -11,7 +11,8 @@ import (
 
 // Purge deletes every record of index idx from db under prefix (the one
 // Open is given): its manifest, author logs and their feeds, heads, apply
-// records and node locations. It works on the store alone, before Open (an
+// records, node locations and the (log, seq) -> hash records older stores
+// hold. It works on the store alone, before Open (an
 // open DAG would keep the index in memory), and is idempotent: a purge cut
 // short by a crash is finished by running it again, since the records
 // that find the others (apply records, log records) go last.
@@ -84,7 +85,8 @@ func Purge(db *badger.DB, prefix []byte, idx IndexKey) error {
 	var drop [][]byte
 	for log := range logs {
 		lb := log.Bytes()
-		drop = append(drop, append(k.tag(tagFeeds), lb[:]...), k.logIndex(log))
+		// tagSeqHash: older stores hold (log, seq) -> hash records there.
+		drop = append(drop, append(k.tag(tagFeeds), lb[:]...), k.logIndex(log), append(k.tag(tagSeqHash), lb[:]...))
 	}
 	if len(drop) > 0 {
 		if err := db.DropPrefix(drop...); err != nil {
