@@ -287,7 +287,7 @@ func TestContentLiveStreamE2E(t *testing.T) {
 	r := exec.CommandContext(ctx, indexdBin(t), "stream", "--data", b.dir, "--dht=false", "--peer", a.addr, key)
 	var got syncBuffer
 	r.Stdout = &got
-	var rerr bytes.Buffer
+	var rerr syncBuffer // read below while the process writes it
 	r.Stderr = &rerr
 	if err := r.Start(); err != nil {
 		t.Fatal(err)
