@@ -105,6 +105,7 @@ func cmdIndex(c *cli, args []string) error {
 		if _, local := b.(*node.Node); local {
 			// No daemon: the records go when the directory next opens,
 			// which is now.
+			fmt.Fprintf(c.stderr, "deleting the records of %d entries (about 40 s per million)…\n", res.Entries)
 			closeFn()
 			closeFn = func() {}
 			n, err := node.Open(c.ctx, node.Options{Dir: fs.dir()})
