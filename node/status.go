@@ -53,6 +53,8 @@ type Status struct {
 	Indexes  []IndexStatus `json:"indexes"`
 	Muted    []string      `json:"muted,omitempty"`
 	Blocked  int           `json:"blocked_infohashes,omitempty"`
+	RSSFeeds int           `json:"rss_feeds,omitempty"` // subscriptions the daemon polls
+	Scraping bool          `json:"scraping,omitempty"`  // serve --scrape: swarm figures refreshed in the background
 }
 
 // Status reports identity, network and per-index state with digests.
@@ -88,6 +90,10 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 	}
 	st.Muted, _ = n.Muted(ctx)
 	st.Blocked = n.blockedCount()
+	if fs, err := n.RSSFeeds(ctx); err == nil {
+		st.RSSFeeds = len(fs)
+	}
+	st.Scraping = n.swarmQ.on.Load()
 	return st, nil
 }
 

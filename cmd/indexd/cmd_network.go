@@ -73,6 +73,9 @@ func cmdStatus(c *cli, args []string) error {
 		}
 		fmt.Fprintf(w, "  digest:  %s\n", is.Digest)
 	}
+	if st.RSSFeeds > 0 || st.Scraping {
+		fmt.Fprintf(w, "\ningest:    %d RSS subscriptions ('indexd rss list'); background scrape %s\n", st.RSSFeeds, map[bool]string{true: "on", false: "off"}[st.Scraping])
+	}
 	if len(st.Muted) > 0 || st.Blocked > 0 {
 		fmt.Fprintf(w, "\nhidden on this node: %d muted authors, %d blocked infohashes ('indexd block --list')\n", len(st.Muted), st.Blocked)
 	}

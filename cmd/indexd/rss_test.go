@@ -64,6 +64,9 @@ func TestRSSCLI(t *testing.T) {
 	if out := mustBin(t, "rss", "list", "--data", d.dir); !strings.Contains(out, srv.URL+"/feed") || !strings.Contains(out, "every 1s") {
 		t.Errorf("rss list: %q", out)
 	}
+	if out := mustBin(t, "status", "--data", d.dir); !strings.Contains(out, "1 RSS subscriptions") {
+		t.Errorf("status does not count the subscription:\n%s", out)
+	}
 	mustBin(t, "rss", "remove", srv.URL+"/feed", "--data", d.dir)
 	if out := mustBin(t, "rss", "list", "--json", "--data", d.dir); strings.TrimSpace(out) != "[]" {
 		t.Errorf("rss list after remove: %q", out)
