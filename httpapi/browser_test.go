@@ -218,8 +218,18 @@ func TestBrowser(t *testing.T) {
 	if main := b.text(`main`); strings.Contains(main, pubTitle) {
 		t.Errorf("search readme after blocking shows %q:\n%s", pubTitle, main)
 	}
-	b.do("unblocking the entry", chromedp.Navigate(e.url+pubPath), chromedp.WaitVisible(chromedp.CSS(`#blocked`)),
-		chromedp.Click(chromedp.CSS(`#block`)), chromedp.WaitNotPresent(chromedp.CSS(`#blocked`)))
+	// The Network page lists it; Unblock there brings it back.
+	b.do("the blocklist on the network page", chromedp.Navigate(e.url+"/network"), chromedp.WaitVisible(chromedp.CSS(`#blk-h`)),
+		chromedp.Click(chromedp.CSS(`#blk-h + details summary`)),
+		chromedp.Click(chromedp.CSS(`form[action="/network/unblock"] button`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`form[action="/network/unblock"]`)))
+	b.do("the entry after unblocking", chromedp.Navigate(e.url+pubPath), chromedp.WaitVisible(chromedp.CSS(`#block`)))
+	if evalInt(b, `document.querySelectorAll('#blocked').length`) != 0 {
+		t.Errorf("the entry still says it is blocked after Unblock on the network page")
+	}
+	// Block and unblock from the entry page itself.
+	b.do("blocking again", chromedp.Click(chromedp.CSS(`#block`)), chromedp.WaitVisible(chromedp.CSS(`#blocked`)))
+	b.do("unblocking from the entry page", chromedp.Click(chromedp.CSS(`#block`)), chromedp.WaitNotPresent(chromedp.CSS(`#blocked`)))
 	b.do("searching after unblocking", chromedp.Navigate(e.url+"/?q=readme"), chromedp.WaitVisible(chromedp.CSS(`.hits`)))
 	if hits := b.text(`.hits`); !strings.Contains(hits, pubTitle) {
 		t.Errorf("search readme after unblocking = %q; want %q", hits, pubTitle)

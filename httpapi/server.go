@@ -216,6 +216,7 @@ func (s *Server) routes() {
 	s.route("POST /network/remove", s.write(s.ui.removeIndex))
 	s.route("POST /network/rss", s.write(s.ui.rssAdd))
 	s.route("POST /network/rss/remove", s.write(s.ui.rssRemove))
+	s.route("POST /network/unblock", s.write(s.ui.unblock))
 	s.route("POST /network/peer", s.write(s.ui.addPeer))
 	s.route("POST /network/index", s.write(s.ui.createIndex))
 	s.route("/", s.ui.notFound)

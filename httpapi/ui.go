@@ -398,6 +398,7 @@ type networkData struct {
 	Peers   []node.PeerView
 	Links   map[string]string
 	Feeds   []node.RSSFeed
+	Blocked []node.Block
 }
 
 func (u *ui) network(w http.ResponseWriter, r *http.Request) {
@@ -413,7 +414,9 @@ func (u *ui) renderNetwork(w http.ResponseWriter, r *http.Request, status int, e
 		if d.Indexes, err = u.s.n.Indexes(ctx); err == nil {
 			if d.Follows, err = u.s.n.Follows(ctx); err == nil {
 				if d.Peers, err = u.s.n.Peers(ctx); err == nil {
-					d.Feeds, err = u.s.n.RSSFeeds(ctx)
+					if d.Feeds, err = u.s.n.RSSFeeds(ctx); err == nil {
+						d.Blocked, err = u.s.n.Blocked(ctx)
+					}
 				}
 			}
 		}
@@ -487,6 +490,16 @@ func (u *ui) rssAdd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/network?ok="+url.QueryEscape("Subscribed: the feed is fetched now and every "+req.Every+"."), http.StatusSeeOther)
+}
+
+// unblock takes an infohash off the blocklist.
+func (u *ui) unblock(w http.ResponseWriter, r *http.Request) {
+	if _, err := u.s.n.Block(r.Context(), []string{r.PostFormValue("infohash")}, "", false); err != nil {
+		status := errStatus(err)
+		u.renderNetwork(w, r, status, u.s.publicMessage(r, err, status), "")
+		return
+	}
+	http.Redirect(w, r, "/network?ok="+url.QueryEscape("Unblocked."), http.StatusSeeOther)
 }
 
 // rssRemove ends an RSS subscription.
