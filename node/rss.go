@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -199,14 +200,22 @@ type rssItem struct {
 // Torznab/Newznab attributes, ezRSS's torrent: namespace, Nyaa's
 // nyaa:infoHash. Element names match in any namespace.
 type rssXMLItem struct {
-	Title      string `xml:"title"`
-	Link       string `xml:"link"`
-	GUID       string `xml:"guid"`
-	Enclosures []struct {
-		URL    string `xml:"url,attr"`
-		Type   string `xml:"type,attr"`
-		Length string `xml:"length,attr"`
-	} `xml:"enclosure"`
+	Title      string         `xml:"title"`
+	Link       string         `xml:"link"`
+	GUID       string         `xml:"guid"`
+	Enclosures []rssEnclosure `xml:"enclosure"`
+	torrentExt
+}
+
+type rssEnclosure struct {
+	URL    string `xml:"url,attr"`
+	Type   string `xml:"type,attr"`
+	Length string `xml:"length,attr"`
+}
+
+// torrentExt is what RSS items and Atom entries share: Torznab/Newznab
+// attributes, ezRSS's torrent: namespace, Nyaa's nyaa:infoHash.
+type torrentExt struct {
 	Attrs []struct {
 		Name  string `xml:"name,attr"`
 		Value string `xml:"value,attr"`
@@ -325,7 +334,7 @@ func parseRSS(b []byte) ([]rssItem, error) {
 				it.magnet = "magnet:?xt=urn:btih:" + url.QueryEscape(ih) + "&dn=" + url.QueryEscape(it.title)
 			}
 		}
-		if s := firstNonEmptyString(attrs["size"], strings.TrimSpace(x.ContentLength), size); s != "" && it.magnet != "" && !strings.Contains(it.magnet, "xl=") {
+		if s := cmp.Or(attrs["size"], strings.TrimSpace(x.ContentLength), size); s != "" && it.magnet != "" && !strings.Contains(it.magnet, "xl=") {
 			if v, err := strconv.ParseUint(s, 10, 64); err == nil && v > 0 {
 				it.magnet += "&xl=" + strconv.FormatUint(v, 10)
 			}
@@ -353,27 +362,17 @@ type atomEntry struct {
 		Type   string `xml:"type,attr"`
 		Length string `xml:"length,attr"`
 	} `xml:"link"`
-	Attrs []struct {
-		Name  string `xml:"name,attr"`
-		Value string `xml:"value,attr"`
-	} `xml:"attr"`
-	InfoHash      string `xml:"infoHash"`
-	MagnetURI     string `xml:"magnetURI"`
-	ContentLength string `xml:"contentLength"`
+	torrentExt
 }
 
 // item maps an Atom entry onto an RSS item: enclosure links (or links to
 // a .torrent) become enclosures, the first other link the item's link.
 func (a *atomEntry) item() rssXMLItem {
-	x := rssXMLItem{Title: a.Title, GUID: a.ID, Attrs: a.Attrs, InfoHash: a.InfoHash, MagnetURI: a.MagnetURI, ContentLength: a.ContentLength}
+	x := rssXMLItem{Title: a.Title, GUID: a.ID, torrentExt: a.torrentExt}
 	for _, l := range a.Links[:min(len(a.Links), maxItemParts)] {
 		href := strings.TrimSpace(l.Href)
 		if l.Rel == "enclosure" || strings.Contains(l.Type, "bittorrent") || strings.HasSuffix(urlPath(href), ".torrent") {
-			x.Enclosures = append(x.Enclosures, struct {
-				URL    string `xml:"url,attr"`
-				Type   string `xml:"type,attr"`
-				Length string `xml:"length,attr"`
-			}{href, l.Type, l.Length})
+			x.Enclosures = append(x.Enclosures, rssEnclosure{href, l.Type, l.Length})
 		} else if x.Link == "" {
 			x.Link = href
 		}
@@ -383,15 +382,6 @@ func (a *atomEntry) item() rssXMLItem {
 
 // maxItemParts bounds the enclosures and attributes read of one item.
 const maxItemParts = 64
-
-func firstNonEmptyString(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
-}
 
 func isMagnet(s string) bool { return len(s) > 8 && strings.EqualFold(s[:8], "magnet:?") }
 

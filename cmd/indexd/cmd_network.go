@@ -174,9 +174,9 @@ func cmdIndex(c *cli, args []string) error {
 	}
 }
 
-// firstNonEmptyName is an index's name, or a note that its manifest has not
-// arrived yet.
-func firstNonEmptyName(name string) string {
+// indexNameOrPending is an index's name, or a note that its manifest has
+// not arrived yet.
+func indexNameOrPending(name string) string {
 	if name == "" {
 		return "(manifest not fetched yet)"
 	}
@@ -214,7 +214,7 @@ func cmdFollow(c *cli, args []string) error {
 			fmt.Fprintln(c.stderr, "you follow no index")
 		}
 		for _, f := range list {
-			line := f.Index + "  " + printable(firstNonEmptyName(f.Name))
+			line := f.Index + "  " + printable(indexNameOrPending(f.Name))
 			if len(f.Authors) > 0 {
 				line += fmt.Sprintf("  (%d authors shown)", len(f.Authors))
 			}
