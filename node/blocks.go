@@ -17,6 +17,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"indexd/dag"
+	"indexd/feedtree"
 	"indexd/index"
 	"indexd/search"
 )
@@ -27,9 +28,13 @@ import (
 // entries still replicate (causal apply needs every node) and the state
 // digests never change, so a blocklist survives every re-sync and reindex.
 type Block struct {
-	Infohash string    `json:"infohash"` // 40 (v1) or 64 (v2) lowercase hex
-	Reason   string    `json:"reason,omitempty"`
-	Added    time.Time `json:"added"`
+	Infohash string `json:"infohash"` // 40 (v1) or 64 (v2) lowercase hex
+	// Local: blocked on this node (Block). Lists: the subscribed
+	// blocklists that block it. One or both.
+	Local  bool      `json:"local,omitempty"`
+	Lists  []string  `json:"lists,omitempty"`
+	Reason string    `json:"reason,omitempty"` // the local one, else the first list's
+	Added  time.Time `json:"added,omitzero"`   // of the local block
 }
 
 // BlockResult says what a Block call did.
@@ -96,25 +101,50 @@ func (n *Node) Block(ctx context.Context, items []string, reason string, block b
 	if err != nil {
 		return nil, err
 	}
+	subs := n.listSubs()
 	err = n.db.Update(func(txn *badger.Txn) error {
 		for _, ih := range hashes {
-			_, err := txn.Get(blockKey(ih))
-			had := err == nil
-			if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+			local, err := has(txn, blockKey(ih))
+			if err != nil {
 				return err
 			}
-			switch {
-			case block && !had:
-				err = txn.Set(blockKey(ih), rec)
-			case !block && had:
-				err = txn.Delete(blockKey(ih))
-			default:
-				continue
+			excepted, err := has(txn, append(slices.Clone(keyAllow), ih...))
+			if err != nil {
+				return err
+			}
+			listed := false
+			for _, k := range subs {
+				if listed, err = has(txn, listKey(keyListHash, k, ih)); listed || err != nil {
+					break
+				}
 			}
 			if err != nil {
 				return err
 			}
-			res.Changed++
+			if was := local || listed && !excepted; was != block {
+				res.Changed++
+			}
+			// A local block is kept whatever the lists say (it outlives
+			// them); a local unblock of what a list blocks is an exception
+			// to every list.
+			switch {
+			case block && !local:
+				err = txn.Set(blockKey(ih), rec)
+			case !block && local:
+				err = txn.Delete(blockKey(ih))
+			}
+			if err != nil {
+				return err
+			}
+			switch {
+			case block && excepted:
+				err = txn.Delete(append(slices.Clone(keyAllow), ih...))
+			case !block && listed && !excepted:
+				err = txn.Set(append(slices.Clone(keyAllow), ih...), nil)
+			}
+			if err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -123,6 +153,11 @@ func (n *Node) Block(ctx context.Context, items []string, reason string, block b
 		return nil, fmt.Errorf("%w: too many items for one call; split the list", ErrBadRequest)
 	} else if err != nil {
 		return nil, err
+	}
+	if err := n.syncOwnList(ctx); err != nil {
+		// Stored here; the published list catches up at the next Block
+		// or daemon start.
+		n.log.Warn("blocklist: publishing", "err", err)
 	}
 	for i, ih := range hashes {
 		res.Infohashes[i] = hex.EncodeToString(ih)
@@ -192,9 +227,19 @@ func (n *Node) entryInfohashes(id dag.ID) ([][]byte, error) {
 	return out, nil
 }
 
-// Blocked lists the blocked infohashes, sorted.
+// has reports whether key is in txn.
+func has(txn *badger.Txn, key []byte) (bool, error) {
+	_, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Blocked lists the blocked infohashes, sorted: the local blocks and what
+// subscribed blocklists block (Lists), less local exceptions.
 func (n *Node) Blocked(ctx context.Context) ([]Block, error) {
-	var out []Block
+	byHash := map[string]*Block{}
 	err := n.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("n/block/"), PrefetchValues: true})
 		defer it.Close()
@@ -204,12 +249,52 @@ func (n *Node) Blocked(ctx context.Context) ([]Block, error) {
 			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &r) }); err != nil {
 				return fmt.Errorf("node: block record of %x: %w", ih, err)
 			}
-			out = append(out, Block{Infohash: hex.EncodeToString(ih), Reason: r.Reason, Added: time.UnixMilli(r.Added).UTC()})
+			byHash[string(ih)] = &Block{Infohash: hex.EncodeToString(ih), Local: true, Reason: r.Reason, Added: time.UnixMilli(r.Added).UTC()}
 		}
-		return nil
+		return n.listedHashes(txn, func(k feedtree.Key, ih []byte, reason string) {
+			b := byHash[string(ih)]
+			if b == nil {
+				b = &Block{Infohash: hex.EncodeToString(ih), Reason: reason}
+				byHash[string(ih)] = b
+			}
+			b.Lists = append(b.Lists, k.String())
+		})
 	})
+	out := make([]Block, 0, len(byHash))
+	for _, b := range byHash {
+		out = append(out, *b)
+	}
 	slices.SortFunc(out, func(a, b Block) int { return strings.Compare(a.Infohash, b.Infohash) })
 	return out, err
+}
+
+// listedHashes calls fn for each infohash a subscribed list blocks, in key
+// order, less those with a local exception.
+func (n *Node) listedHashes(txn *badger.Txn, fn func(k feedtree.Key, ih []byte, reason string)) error {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: keyListHash})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		key := it.Item().Key()[len(keyListHash):]
+		if len(key) <= 32 {
+			continue
+		}
+		k, err := feedtree.KeyFromBytes(key[:32])
+		if err != nil {
+			continue
+		}
+		ih := key[32:]
+		if excepted, err := has(txn, append(slices.Clone(keyAllow), ih...)); err != nil {
+			return err
+		} else if excepted {
+			continue
+		}
+		var reason string
+		if err := it.Item().Value(func(v []byte) error { reason = string(v); return nil }); err != nil {
+			return err
+		}
+		fn(k, ih, reason)
+	}
+	return nil
 }
 
 // blocks caches the blocklist for queries: the set of blocked infohashes
@@ -240,7 +325,7 @@ func (n *Node) blockedSetLocked() map[string]bool {
 		for it.Rewind(); it.Valid(); it.Next() {
 			set[string(it.Item().Key()[len("n/block/"):])] = true
 		}
-		return nil
+		return n.listedHashes(txn, func(_ feedtree.Key, ih []byte, _ string) { set[string(ih)] = true })
 	})
 	if err != nil {
 		return b.hashes // keep the last set read; try again next time

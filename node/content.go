@@ -276,13 +276,23 @@ type GetProgress func(done, total uint64)
 func (n *Node) network(ctx context.Context, k feedtree.Key, o FetchOptions) (h *replicate.Host, peers []string, stop func(), err error) {
 	stop = func() {}
 	if h = n.host(); h == nil {
-		if err := n.StartNet(ctx, NetOptions{Bootstrap: o.Peers, DHT: o.DHT, MDNS: o.MDNS}); err != nil {
+		if err := n.StartNet(ctx, NetOptions{Bootstrap: o.Peers, DHT: o.DHT, MDNS: o.MDNS, temporary: true}); err != nil {
 			return nil, nil, nil, err
 		}
 		stop = n.stopNet
 		h = n.host()
 	}
-	for _, a := range o.Peers {
+	if peers, err = n.findPeers(ctx, h, k, o.Peers); err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	return h, peers, stop, nil
+}
+
+// findPeers dials addrs and returns the peers to ask for feed k: those
+// addresses' peers, DHT providers and connected peers that hold it.
+func (n *Node) findPeers(ctx context.Context, h *replicate.Host, k feedtree.Key, addrs []string) (peers []string, err error) {
+	for _, a := range addrs {
 		if err := h.Connect(ctx, a); err != nil {
 			n.log.Warn("dialling peer", "addr", a, "err", err)
 			continue
@@ -298,10 +308,9 @@ func (n *Node) network(ctx context.Context, k feedtree.Key, o FetchOptions) (h *
 		}
 	}
 	if len(peers) == 0 {
-		stop()
-		return nil, nil, nil, fmt.Errorf("%w: no peer found holding %s (give --peer, or serve with the DHT on)", ErrNotFound, k)
+		return nil, fmt.Errorf("%w: no peer found holding %s (give --peer, or serve with the DHT on)", ErrNotFound, k)
 	}
-	return h, dedupe(peers), stop, nil
+	return dedupe(peers), nil
 }
 
 func peerIDOf(addr string) (string, error) {

@@ -36,6 +36,9 @@ type NetOptions struct {
 	Scrape bool
 	// ScrapePrivate lets those trackers be on loopback or LAN addresses.
 	ScrapePrivate bool
+	// temporary: a host started for one call (a fetch without a daemon),
+	// which neither polls RSS nor follows subscribed blocklists live.
+	temporary bool
 }
 
 // StartNet starts the libp2p host, follows every followed index and keeps
@@ -70,9 +73,15 @@ func (n *Node) StartNet(ctx context.Context, opts NetOptions) error {
 		n.swarmQ.on.Store(true)
 		go n.scrapeLoop(ctx) // swarm.go: scrape what searches show
 	}
-	if n.rssDone == nil {
+	if n.rssDone == nil && !opts.temporary {
 		n.rssDone = make(chan struct{})
 		go n.pollRSS(ctx) // rss.go: fetch the RSS subscriptions as they come due
+	}
+	if !opts.temporary {
+		n.startLists(h) // blocklists.go: follow subscribed blocklists live
+	}
+	if err := n.syncOwnList(ctx); err != nil {
+		n.log.Warn("blocklist: publishing", "err", err)
 	}
 	follows, err := n.Follows(ctx)
 	if err != nil {
@@ -251,6 +260,7 @@ func (n *Node) catchingUp(idx dag.IndexKey) bool {
 const pumpStep = 4096
 
 func (n *Node) stopNet() {
+	n.stopLists() // they follow on the host that closes
 	n.net.mu.Lock()
 	h := n.net.host
 	n.net.host = nil

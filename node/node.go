@@ -72,6 +72,7 @@ type Node struct {
 	pipeMu   sync.Mutex // serialises feeding search (and Reindex)
 	watchers watchers
 	blocks   blocks // the blocklist, cached for queries (blocks.go)
+	lists    lists  // published and subscribed blocklists (blocklists.go)
 	content  contentFeeds
 	net      netState
 	backlog  *backlog // holds a bulk catch-up back to the pump (backlog.go)
@@ -256,6 +257,7 @@ func (n *Node) Close() error {
 		if n.scrapeDone != nil {
 			<-n.scrapeDone
 		}
+		n.stopLists() // subscriptions followed live end before the stores close
 		n.stopNet()
 		err = n.closeStores()
 	})
