@@ -411,6 +411,66 @@ func (s *Server) apiBlock(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
+// blocklistsResponse is the body of GET /api/v1/blocklists.
+type blocklistsResponse struct {
+	Blocklists []node.Blocklist `json:"blocklists"`
+}
+
+func (s *Server) apiBlocklists(w http.ResponseWriter, r *http.Request) {
+	bl, err := s.n.Blocklists(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if bl == nil {
+		bl = []node.Blocklist{}
+	}
+	writeJSON(w, http.StatusOK, blocklistsResponse{Blocklists: bl})
+}
+
+// subscribeListResponse is the body of POST /api/v1/blocklists: the
+// subscription, and why fetching the list failed if it did (the
+// subscription is kept and the daemon keeps trying).
+type subscribeListResponse struct {
+	Blocklist *node.Blocklist `json:"blocklist"`
+	Warning   string          `json:"warning,omitempty"`
+}
+
+func (s *Server) apiSubscribeBlocklist(w http.ResponseWriter, r *http.Request) {
+	var req node.BlocklistRequest
+	if err := decodeJSON(w, r, &req, maxJSONBody); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	bl, err := s.n.SubscribeBlocklist(r.Context(), req)
+	if err != nil && bl == nil {
+		s.fail(w, r, err)
+		return
+	}
+	res := subscribeListResponse{Blocklist: bl}
+	if err != nil {
+		res.Warning = s.publicMessage(r, err, errStatus(err))
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) apiPublishBlocklist(w http.ResponseWriter, r *http.Request) {
+	bl, err := s.n.PublishBlocklist(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, bl)
+}
+
+func (s *Server) apiUnsubscribeBlocklist(w http.ResponseWriter, r *http.Request) {
+	if err := s.n.UnsubscribeBlocklist(r.Context(), r.URL.Query().Get("list")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (s *Server) apiRSSFetch(w http.ResponseWriter, r *http.Request) {
 	var req node.RSSRequest
 	if err := decodeJSON(w, r, &req, maxJSONBody); err != nil {

@@ -582,3 +582,55 @@ func TestAPIScrape(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIBlocklists: publishing and subscribing need the token; the list
+// published here shows first with a link to share; subscribing to it, or
+// to something that is not a list key, is a 400; dropping an unknown
+// subscription a 404; the client reads the same.
+func TestAPIBlocklists(t *testing.T) {
+	e := newEnv(t, Options{})
+	ih := "c243459ed7a983c716731389ad5e9f261ebd8c0f"
+	e.json(e.do("POST", "/api/v1/blocks", strings.NewReader(`{"items":["`+ih+`"],"reason":"spam"}`), "application/json", true), http.StatusOK, nil)
+
+	var lists blocklistsResponse
+	e.json(e.do("GET", "/api/v1/blocklists", nil, "", false), http.StatusOK, &lists)
+	if lists.Blocklists == nil || len(lists.Blocklists) != 0 {
+		t.Fatalf("before publishing: blocklists %+v; want an empty list", lists.Blocklists)
+	}
+	e.json(e.do("POST", "/api/v1/blocklists/publish", nil, "", false), http.StatusUnauthorized, nil)
+	var own node.Blocklist
+	e.json(e.do("POST", "/api/v1/blocklists/publish", nil, "", true), http.StatusOK, &own)
+	if !own.Own || own.Infohashes != 1 || own.Length == 0 || !strings.HasPrefix(own.Link, "indexd:blocklist:") {
+		t.Errorf("publish = %+v; want the own list, 1 infohash, a link", own)
+	}
+	e.json(e.do("GET", "/api/v1/blocklists", nil, "", false), http.StatusOK, &lists)
+	if len(lists.Blocklists) != 1 || lists.Blocklists[0].Feed != own.Feed {
+		t.Errorf("blocklists = %+v; want the own list", lists.Blocklists)
+	}
+
+	sub := func(list string) string { return `{"list":"` + list + `"}` }
+	e.json(e.do("POST", "/api/v1/blocklists", strings.NewReader(sub(own.Link)), "application/json", false), http.StatusUnauthorized, nil)
+	e.json(e.do("POST", "/api/v1/blocklists", strings.NewReader(sub(own.Link)), "application/json", true), http.StatusBadRequest, nil)
+	e.json(e.do("POST", "/api/v1/blocklists", strings.NewReader(sub("not-a-key")), "application/json", true), http.StatusBadRequest, nil)
+	e.json(e.do("POST", "/api/v1/blocklists", strings.NewReader(`{"list":`), "application/json", true), http.StatusBadRequest, nil)
+	other := "feed:" + strings.Repeat("ab", 32)
+	e.json(e.do("DELETE", "/api/v1/blocklists?list="+url.QueryEscape(other), nil, "", false), http.StatusUnauthorized, nil)
+	e.json(e.do("DELETE", "/api/v1/blocklists?list="+url.QueryEscape(other), nil, "", true), http.StatusNotFound, nil)
+	e.json(e.do("DELETE", "/api/v1/blocklists?list=junk", nil, "", true), http.StatusBadRequest, nil)
+
+	c := NewClient(e.url, e.n.Token())
+	ctx := context.Background()
+	if l, err := c.Blocklists(ctx); err != nil || len(l) != 1 || !l[0].Own {
+		t.Errorf("client Blocklists = %+v, %v; want the own list", l, err)
+	}
+	if bl, err := c.PublishBlocklist(ctx); err != nil || bl.Feed != own.Feed {
+		t.Errorf("client PublishBlocklist again = %+v, %v; want the same feed %s", bl, err, own.Feed)
+	}
+	if bl, err := c.SubscribeBlocklist(ctx, node.BlocklistRequest{List: own.Feed}); err == nil || bl != nil {
+		t.Errorf("client subscribe to the own list = %+v, %v; want an error and no subscription", bl, err)
+	}
+	var ae *Error
+	if err := c.UnsubscribeBlocklist(ctx, other); !errors.As(err, &ae) || ae.Status != http.StatusNotFound {
+		t.Errorf("client unsubscribe of an unknown list = %v; want a 404", err)
+	}
+}

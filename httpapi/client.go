@@ -275,6 +275,44 @@ func (c *Client) RSSFeeds(ctx context.Context) ([]node.RSSFeed, error) {
 	return out, err
 }
 
+// Blocklists lists the blocklist published here and the subscribed ones.
+func (c *Client) Blocklists(ctx context.Context) ([]node.Blocklist, error) {
+	var out blocklistsResponse
+	err := c.do(ctx, http.MethodGet, "/api/v1/blocklists", nil, nil, &out)
+	return out.Blocklists, err
+}
+
+// SubscribeBlocklist subscribes to a published blocklist. Like
+// node.Node.SubscribeBlocklist it returns the subscription together with an
+// error when the subscription was kept but fetching the list failed.
+func (c *Client) SubscribeBlocklist(ctx context.Context, req node.BlocklistRequest) (*node.Blocklist, error) {
+	var out subscribeListResponse
+	if err := c.do(ctx, http.MethodPost, "/api/v1/blocklists", nil, req, &out); err != nil {
+		return nil, err
+	}
+	if out.Blocklist == nil {
+		return nil, errors.New("POST /api/v1/blocklists answered without the subscription")
+	}
+	if out.Warning != "" {
+		return out.Blocklist, errors.New(out.Warning)
+	}
+	return out.Blocklist, nil
+}
+
+// PublishBlocklist publishes the daemon's local blocklist as a feed.
+func (c *Client) PublishBlocklist(ctx context.Context) (*node.Blocklist, error) {
+	var out node.Blocklist
+	if err := c.do(ctx, http.MethodPost, "/api/v1/blocklists/publish", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// UnsubscribeBlocklist drops a blocklist subscription.
+func (c *Client) UnsubscribeBlocklist(ctx context.Context, list string) error {
+	return c.do(ctx, http.MethodDelete, "/api/v1/blocklists", url.Values{"list": {list}}, nil, nil)
+}
+
 // RSSRemove ends an RSS subscription.
 func (c *Client) RSSRemove(ctx context.Context, u string) error {
 	return c.do(ctx, http.MethodDelete, "/api/v1/rss", url.Values{"url": {u}}, nil, nil)

@@ -184,6 +184,10 @@ func (s *Server) routes() {
 	s.stream("POST /api/v1/scrape", s.write(s.apiScrape)) // asks trackers: no request timeout
 	s.route("GET /api/v1/blocks", s.apiBlocked)
 	s.route("POST /api/v1/blocks", s.write(s.apiBlock))
+	s.route("GET /api/v1/blocklists", s.apiBlocklists)
+	s.route("POST /api/v1/blocklists", s.write(s.apiSubscribeBlocklist))
+	s.route("POST /api/v1/blocklists/publish", s.write(s.apiPublishBlocklist))
+	s.route("DELETE /api/v1/blocklists", s.write(s.apiUnsubscribeBlocklist))
 	s.route("POST /api/v1/reindex", s.write(s.apiReindex))
 	s.stream("POST /api/v1/import", s.write(s.apiImport))
 	s.stream("GET /api/v1/export", s.apiExport)

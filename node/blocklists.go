@@ -149,7 +149,7 @@ func ParseBlocklistLink(s string) (feedtree.Key, []string, error) {
 	rest, query, _ := strings.Cut(strings.TrimPrefix(strings.TrimSpace(s), blocklistLinkScheme), "?")
 	k, err := feedtree.ParseKey(rest)
 	if err != nil {
-		return feedtree.Key{}, nil, fmt.Errorf("%w: blocklist: want a link from 'indexd blocklist publish' or a feed key: %v", ErrBadRequest, err)
+		return feedtree.Key{}, nil, fmt.Errorf("%w: blocklist %q: want a link from 'indexd blocklist publish' or a feed key: %v", ErrBadRequest, clipItem(s), err)
 	}
 	if query == "" {
 		return k, nil, nil

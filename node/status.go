@@ -53,8 +53,9 @@ type Status struct {
 	Indexes  []IndexStatus `json:"indexes"`
 	Muted    []string      `json:"muted,omitempty"`
 	Blocked  int           `json:"blocked_infohashes,omitempty"`
-	RSSFeeds int           `json:"rss_feeds,omitempty"` // subscriptions the daemon polls
-	Scraping bool          `json:"scraping,omitempty"`  // serve --scrape: swarm figures refreshed in the background
+	Lists    int           `json:"blocklists,omitempty"` // published and subscribed blocklists
+	RSSFeeds int           `json:"rss_feeds,omitempty"`  // subscriptions the daemon polls
+	Scraping bool          `json:"scraping,omitempty"`   // serve --scrape: swarm figures refreshed in the background
 }
 
 // Status reports identity, network and per-index state with digests.
@@ -90,6 +91,9 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 	}
 	st.Muted, _ = n.Muted(ctx)
 	st.Blocked = n.blockedCount()
+	if ls, err := n.Blocklists(ctx); err == nil {
+		st.Lists = len(ls)
+	}
 	if fs, err := n.RSSFeeds(ctx); err == nil {
 		st.RSSFeeds = len(fs)
 	}

@@ -33,6 +33,10 @@ type backend interface {
 	Mute(ctx context.Context, identity string, mute bool) error
 	Block(ctx context.Context, items []string, reason string, block bool) (*node.BlockResult, error)
 	Blocked(ctx context.Context) ([]node.Block, error)
+	Blocklists(ctx context.Context) ([]node.Blocklist, error)
+	SubscribeBlocklist(ctx context.Context, req node.BlocklistRequest) (*node.Blocklist, error)
+	PublishBlocklist(ctx context.Context) (*node.Blocklist, error)
+	UnsubscribeBlocklist(ctx context.Context, list string) error
 	RSSFetch(ctx context.Context, req node.RSSRequest) (*node.RSSResult, error)
 	RSSAdd(ctx context.Context, req node.RSSRequest) (*node.RSSFeed, error)
 	RSSFeeds(ctx context.Context) ([]node.RSSFeed, error)

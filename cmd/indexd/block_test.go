@@ -46,7 +46,7 @@ func TestBlockCLI(t *testing.T) {
 		t.Errorf("show of an unblocked entry mentions blocking:\n%s", out)
 	}
 	mustRun(t, dir, "block", hits[0].ID) // B by its entry id
-	if out := mustRun(t, dir, "show", hits[0].ID); !strings.Contains(out, "blocked on this node") {
+	if out := mustRun(t, dir, "show", hits[0].ID); !strings.Contains(out, "blocked here") {
 		t.Errorf("show of a blocked entry does not say so:\n%s", out)
 	}
 	if out := mustRun(t, dir, "status"); !strings.Contains(out, "2 blocked infohashes") {

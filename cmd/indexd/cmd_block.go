@@ -13,7 +13,7 @@ import (
 
 func init() {
 	register(&command{name: "block", args: "INFOHASH|MAGNET|ID... | --file LIST | --list",
-		summary: "hide every entry carrying an infohash on this node (local only; --list shows the blocklist)", run: cmdBlock(true)})
+		summary: "hide every entry carrying an infohash on this node (--list shows the blocklist; 'blocklist publish' shares it)", run: cmdBlock(true)})
 	register(&command{name: "unblock", args: "INFOHASH|MAGNET|ID... | --file LIST",
 		summary: "show a blocked infohash's entries again", run: cmdBlock(false)})
 }
@@ -86,13 +86,34 @@ func (c *cli) listBlocks(fs *flagSet) error {
 		return nil
 	}
 	for _, x := range bl {
-		line := x.Infohash + "  " + x.Added.Local().Format(time.DateOnly)
+		line := x.Infohash + "  "
+		if x.Local {
+			line += x.Added.Local().Format(time.DateOnly)
+		} else {
+			line += "list      "
+		}
+		if len(x.Lists) > 0 {
+			line += "  by " + shortFeeds(x.Lists)
+		}
 		if x.Reason != "" {
 			line += "  " + printable(x.Reason)
 		}
 		fmt.Fprintln(c.stdout, line)
 	}
 	return nil
+}
+
+// shortFeeds names blocklist feeds by their first 8 hex digits.
+func shortFeeds(feeds []string) string {
+	short := make([]string, len(feeds))
+	for i, f := range feeds {
+		f = strings.TrimPrefix(f, "feed:")
+		if len(f) > 8 {
+			f = f[:8]
+		}
+		short[i] = f
+	}
+	return strings.Join(short, ",")
 }
 
 // itemsFrom returns the positional arguments and, when file is set, the

@@ -76,8 +76,8 @@ func cmdStatus(c *cli, args []string) error {
 	if st.RSSFeeds > 0 || st.Scraping {
 		fmt.Fprintf(w, "\ningest:    %d RSS subscriptions ('indexd rss list'); background scrape %s\n", st.RSSFeeds, map[bool]string{true: "on", false: "off"}[st.Scraping])
 	}
-	if len(st.Muted) > 0 || st.Blocked > 0 {
-		fmt.Fprintf(w, "\nhidden on this node: %d muted authors, %d blocked infohashes ('indexd block --list')\n", len(st.Muted), st.Blocked)
+	if len(st.Muted) > 0 || st.Blocked > 0 || st.Lists > 0 {
+		fmt.Fprintf(w, "\nhidden on this node: %d muted authors, %d blocked infohashes ('indexd block --list'), %d blocklists ('indexd blocklist list')\n", len(st.Muted), st.Blocked, st.Lists)
 	}
 	return nil
 }

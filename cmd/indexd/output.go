@@ -103,7 +103,7 @@ func printEntry(w io.Writer, v *node.EntryView) {
 		fmt.Fprintln(w, "  status:      RETRACTED by its publisher")
 	}
 	if v.Blocked {
-		fmt.Fprintln(w, "  status:      blocked on this node (hidden from searches; 'indexd unblock ID' shows it again)")
+		fmt.Fprintln(w, "  status:      blocked here (hidden from searches; 'indexd block --list' says by whom, 'indexd unblock ID' shows it again)")
 	}
 	fmt.Fprintf(w, "  id:          %s\n", v.ID)
 	if v.Name != "" && v.Name != v.Title {
