@@ -16,7 +16,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/dgraph-io/badger/v4"
-	"github.com/libp2p/go-libp2p/core/peer"
 
 	"indexd/content"
 	"indexd/feedtree"
@@ -171,7 +170,7 @@ func checkPeerAddrs(peers []string) error {
 		return fmt.Errorf("%w: %d peer addresses, at most 32", ErrBadRequest, len(peers))
 	}
 	for _, a := range peers {
-		if _, err := peer.AddrInfoFromString(a); err != nil {
+		if err := replicate.CheckPeerAddr(a); err != nil {
 			return fmt.Errorf("%w: peer %q: %v", ErrBadRequest, clipItem(a), err)
 		}
 	}

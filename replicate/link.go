@@ -59,9 +59,16 @@ func ParseIndexLink(s string) (dag.IndexKey, []string, error) {
 		return dag.IndexKey{}, nil, fmt.Errorf("replicate: parsing index link: %d peers, limit %d", len(peers), maxLinkPeers)
 	}
 	for _, a := range peers {
-		if _, err := peer.AddrInfoFromString(a); err != nil {
+		if err := CheckPeerAddr(a); err != nil {
 			return dag.IndexKey{}, nil, fmt.Errorf("replicate: parsing index link: peer %q: %w", a, err)
 		}
 	}
 	return idx, peers, nil
+}
+
+// CheckPeerAddr checks that a is a multiaddr this host can dial: one that
+// ends in /p2p/<peer id>.
+func CheckPeerAddr(a string) error {
+	_, err := peer.AddrInfoFromString(a)
+	return err
 }
