@@ -412,14 +412,26 @@ func TestAppliedDetectsCorruptBlock(t *testing.T) {
 		}
 		mustAppend(t, d, m.Key(), a, ops...)
 		d.Close()
-		// Overwrite the first node's block (block 0 is the cert), which no
-		// root of the feed is.
+		// Flip the last byte of the record holding the last node: the end
+		// of its own block record, or of the run record of the blocks
+		// appended together (the last block's bytes come last).
+		store := feedtree.NewBadgerStore(db, append(slices.Clone(testPrefix), tagFeeds))
 		var b feedtree.Batch
-		b.Set(binary.BigEndian.AppendUint64([]byte{'b'}, 1), []byte("not the node"))
-		if err := feedtree.NewBadgerStore(db, append(slices.Clone(testPrefix), tagFeeds)).Commit(a.Log.Public(), &b); err != nil {
+		err := store.Scan(a.Log.Public(), []byte{'b'}, []byte{'s'}, func(k, v []byte) error {
+			if len(k) == 9 && (k[0] == 'r' || k[0] == 'b' && binary.BigEndian.Uint64(k[1:]) == uint64(run)) {
+				v = slices.Clone(v)
+				v[len(v)-1] ^= 1
+				b.Set(slices.Clone(k), v)
+			}
+			return nil
+		})
+		if err != nil || b.Len() != 1 {
+			t.Fatalf("run %d: %d records hold the last node (%v); want 1", run, b.Len(), err)
+		}
+		if err := store.Commit(a.Log.Public(), &b); err != nil {
 			t.Fatal(err)
 		}
-		d, err := Open(db, testPrefix, Options{})
+		d, err = Open(db, testPrefix, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -77,7 +77,22 @@
 //	'h'                          -> Head wire form: the trusted signed head
 //	'f'                          -> ForkProof wire form, when a fork is recorded
 //	'b' || u64be(block index)    -> block bytes
+//	'r' || u64be(last block)     -> uvarint(count) || count × uvarint(len) ||
+//	                                the blocks, concatenated: a run of blocks
 //	'n' || u64be(flat index)     -> u64be(size) || hash (40 bytes): a verified node
+//
+// A run holds consecutive blocks of at most 16 KiB each, at most 64 KiB of
+// them, so that a feed of small blocks (an author log) costs a key per run
+// rather than per block; a bigger block (a content feed's) keeps its own
+// 'b' record. A Feed knows how many leading blocks it holds (Held), and a
+// run is written only for blocks that extend that prefix: a writer's
+// appended blocks, and the part of a replica's verified range from it on.
+// So runs never overlap, and block i is in the first run ending at i or
+// after, if that run starts at i or before, else in record 'b' || i: one
+// ordered read finds it. Blocks of a range beyond the prefix (a sparse
+// replica's) go in 'b' records, and blocks already held are not written
+// again. Stores written before runs hold 'b' records only, and read as
+// before; their feeds' new blocks go in runs.
 //
 // Leaf nodes of held blocks are not stored (they are rehashed from the block
 // when a proof needs them); leaves of blocks a sparse replica lacks are.

@@ -1,7 +1,6 @@
 package feedtree
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -17,6 +16,7 @@ const (
 	recHead  = 'h' // the signed head: Head wire form
 	recFork  = 'f' // a recorded fork: ForkProof wire form
 	recBlock = 'b' // 'b' || u64be(block index) -> block bytes
+	recRun   = 'r' // 'r' || u64be(last block index) -> a run of small blocks (runs.go)
 	recNode  = 'n' // 'n' || u64be(flat index) -> u64be(size) || hash (40 bytes)
 )
 
@@ -94,7 +94,8 @@ func (b *Batch) setNode(arena []byte, n Node) []byte {
 // pair) or a replica that stores only what verifies. It is safe for
 // concurrent use: readers never wait for the writer; writes (Append, Put,
 // PutHead) are serialized, except Puts of ranges under an already trusted
-// head, which run together (see putTrusted).
+// head, which run together (see putTrusted) but for the commits of those
+// that extend the blocks held from 0 (see verifyAndStore).
 type Feed struct {
 	store Store
 	key   Key
@@ -105,6 +106,13 @@ type Feed struct {
 	fork  atomic.Pointer[ForkProof]
 
 	nodes nodeCache // tree nodes read from the store, for proofs
+
+	// Which records hold the blocks (runs.go). Stored before the head that
+	// covers them is published, so a reader that sees a head sees them.
+	hmu    sync.Mutex    // serializes the commits that extend held, and its advance
+	held   atomic.Uint64 // blocks [0, held) are stored (in runs or 'b' records), and no run lies beyond
+	runLo  atomic.Uint64 // no run holds a block below runLo (noRun: no run at all)
+	sparse atomic.Bool   // 'b' records may lie at held or beyond
 
 	mu      sync.Mutex    // guards changed
 	changed chan struct{} // closed and replaced whenever the head grows
@@ -120,7 +128,10 @@ type state struct {
 
 // OpenFeed opens feed k held in s. A non-nil kp whose public key is k makes
 // the feed writable. The head, its roots and any recorded fork load from s;
-// a stored head whose roots do not hash to its tree hash is an error.
+// a stored head whose roots do not hash to its tree hash is an error. Open
+// one Feed per key of a store at a time: a Feed keeps in memory which
+// blocks it holds and in which kind of record, and another Feed of the
+// same key writing the store would not tell it.
 func OpenFeed(s Store, k Key, kp *KeyPair) (*Feed, error) {
 	if k.IsZero() {
 		return nil, errors.New("feedtree: opening feed: zero key")
@@ -138,6 +149,9 @@ func OpenFeed(s Store, k Key, kp *KeyPair) (*Feed, error) {
 	hb, err := s.Get(k, []byte{recHead}, nil)
 	switch {
 	case errors.Is(err, ErrNotFound):
+		if err := f.loadHeld(0, 0); err != nil {
+			return nil, fmt.Errorf("feedtree: opening feed %v: finding held blocks: %w", k, err)
+		}
 		if f.kp != nil {
 			msg := Signable(st.head.TreeHash, 0, 0)
 			st.head.Signature = f.kp.Sign(msg[:])
@@ -149,12 +163,24 @@ func OpenFeed(s Store, k Key, kp *KeyPair) (*Feed, error) {
 		if err != nil {
 			return nil, fmt.Errorf("feedtree: opening feed %v: %w", k, err)
 		}
+		// Until loadHeld knows better, a block is looked up in runs and
+		// then in 'b' records (a root is a stored node, so rootsAt reads
+		// none unless its record is lost).
+		f.held.Store(min(h.Length, MaxLength))
+		f.sparse.Store(true)
 		roots, err := f.rootsAt(h.Length)
 		if err != nil {
 			return nil, fmt.Errorf("feedtree: opening feed %v: loading roots: %w", k, err)
 		}
 		if th := TreeHash(roots); th != h.TreeHash {
 			return nil, fmt.Errorf("feedtree: opening feed %v: %w", k, &MismatchError{Index: TreeIndex, Got: th, Want: h.TreeHash})
+		}
+		var size uint64
+		for _, r := range roots {
+			size += r.Size
+		}
+		if err := f.loadHeld(h.Length, size); err != nil {
+			return nil, fmt.Errorf("feedtree: opening feed %v: finding held blocks: %w", k, err)
 		}
 		st = &state{head: h, roots: roots}
 	}
@@ -182,6 +208,13 @@ func (f *Feed) Writable() bool { return f.kp != nil }
 
 // Length returns the length of the signed head this replica trusts.
 func (f *Feed) Length() uint64 { return f.state.Load().head.Length }
+
+// Held returns how many leading blocks this replica holds: it has blocks
+// [0, Held()). A writable feed holds every block of its head. It is at
+// most Length(), except while a Put that upgrades the head is between
+// storing the blocks and publishing the head. Has(i) for i < Held() reads
+// nothing.
+func (f *Feed) Held() uint64 { return f.held.Load() }
 
 // Head returns the signed head this replica trusts. A fresh feed's head has
 // length 0 (signed when writable, zero signature otherwise).
@@ -224,12 +257,10 @@ func (f *Feed) Append(blocks ...[]byte) (Head, error) {
 	arena := make([]byte, 0, len(blocks)*(9+2*(9+nodeRecordSize)))
 	var b Batch
 	b.ops = make([]batchOp, 0, 2*len(blocks)+1)
+	// The writer holds [0, n): every small block goes in a run.
+	arena, firstRun := setBlocks(&b, arena, n, blocks, true)
 	leaves := leafNodes(n, blocks)
-	for j, data := range blocks {
-		i := n + uint64(j)
-		start := len(arena)
-		arena = blockKey(arena, i)
-		b.Set(arena[start:len(arena):len(arena)], data)
+	for j := range blocks {
 		cur := leaves[j]
 		for len(roots) > 0 && roots[len(roots)-1].Index == Sibling(cur.Index) {
 			cur = ParentNode(roots[len(roots)-1], cur)
@@ -256,6 +287,10 @@ func (f *Feed) Append(blocks ...[]byte) (Head, error) {
 	if err := f.store.Commit(f.key, &b); err != nil {
 		return Head{}, fmt.Errorf("feedtree: appending: %w", err)
 	}
+	if firstRun != noRun && f.runLo.Load() == noRun {
+		f.runLo.Store(firstRun)
+	}
+	f.held.Store(h.Length)
 	f.publish(&state{head: h, roots: roots})
 	return h, nil
 }
@@ -312,8 +347,7 @@ func (f *Feed) Get(i uint64) ([]byte, error) {
 	if f.closed.Load() {
 		return nil, ErrClosed
 	}
-	var kb [9]byte
-	b, err := f.store.Get(f.key, blockKey(kb[:0], i), nil)
+	b, err := f.block(i, nil)
 	if err != nil {
 		return nil, fmt.Errorf("feedtree: getting block %d: %w", i, err)
 	}
@@ -321,8 +355,9 @@ func (f *Feed) Get(i uint64) ([]byte, error) {
 }
 
 // GetRange appends to dst the blocks from start on, up to end or the first
-// block this replica lacks, and returns the result: one ordered read for a
-// range instead of a lookup per block. Each block is a fresh copy.
+// block this replica lacks, and returns the result: one ordered read per
+// stretch of the range held in runs or in 'b' records (one for a feed of
+// one kind) instead of a lookup per block. Each block is a fresh copy.
 func (f *Feed) GetRange(start, end uint64, dst [][]byte) ([][]byte, error) {
 	if f.closed.Load() {
 		return dst, ErrClosed
@@ -330,17 +365,8 @@ func (f *Feed) GetRange(start, end uint64, dst [][]byte) ([][]byte, error) {
 	if start >= end {
 		return dst, nil
 	}
-	var lo, hi [9]byte
-	next := start
-	err := f.store.Scan(f.key, blockKey(lo[:0], start), blockKey(hi[:0], end), func(k, v []byte) error {
-		if len(k) != 9 || binary.BigEndian.Uint64(k[1:]) != next {
-			return errStopScan // a gap: the blocks before it are the answer
-		}
-		dst = append(dst, bytes.Clone(v))
-		next++
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStopScan) {
+	dst, _, err := f.appendRange(start, end, dst)
+	if err != nil {
 		return dst, fmt.Errorf("feedtree: getting blocks [%d, %d): %w", start, end, err)
 	}
 	return dst, nil
@@ -375,8 +401,15 @@ func (f *Feed) ScanNodes(lo, hi uint64, dst []Node) ([]Node, error) {
 	return dst, nil
 }
 
-// Has reports whether this replica holds block i.
+// Has reports whether this replica holds block i. Below Held() it reads
+// nothing.
 func (f *Feed) Has(i uint64) bool {
+	if i < f.held.Load() {
+		return true
+	}
+	if !f.sparse.Load() {
+		return false
+	}
 	var kb [9]byte
 	ok, err := f.store.Has(f.key, blockKey(kb[:0], i))
 	return err == nil && ok
@@ -459,7 +492,7 @@ func (f *Feed) readNode(x uint64) (Node, error) {
 		return Node{}, fmt.Errorf("feedtree: node %d: %w", x, err)
 	}
 	if x&1 == 0 {
-		data, err := f.store.Get(f.key, blockKey(kb[:0], x>>1), nil)
+		data, err := f.block(x>>1, nil)
 		if err != nil {
 			return Node{}, fmt.Errorf("feedtree: node %d: %w", x, err)
 		}
@@ -679,10 +712,15 @@ func (f *Feed) putTrusted(p *Proof, blocks [][]byte, floor uint64) (done bool, e
 }
 
 // verifyAndStore verifies p and blocks against trusted and commits the
-// blocks, every node the verification produced and, for an upgrade, the new
-// head in one Store.Commit, less the leaves and low parents over blocks
-// from floor (at most p.Start; the blocks before it held) to p.End. It
-// returns the roots at p.Head.Length.
+// blocks this replica lacks, every node the verification produced and, for
+// an upgrade, the new head in one Store.Commit, less the leaves and low
+// parents over blocks from floor (at most p.Start; the blocks before it
+// held) to p.End. It returns the roots at p.Head.Length.
+//
+// Blocks below Held() are already stored and not written again. The rest
+// of a range that reaches Held() extends it: those blocks go in runs, under
+// hmu, so that two Puts cannot both write runs from the same Held(). A
+// range beyond Held() (a sparse replica's) goes in 'b' records.
 func (f *Feed) verifyAndStore(p *Proof, blocks [][]byte, trusted []Node, upgrade bool, floor uint64) ([]Node, error) {
 	if !upgrade && len(blocks) == 0 {
 		// Nothing to store: the head was checked against the history.
@@ -693,27 +731,66 @@ func (f *Feed) verifyAndStore(p *Proof, blocks [][]byte, trusted []Node, upgrade
 	if err != nil {
 		return nil, err
 	}
+	length := max(p.Head.Length, f.state.Load().head.Length) // held stays below it
 	var b Batch
 	b.ops = make([]batchOp, 0, len(blocks)+len(out)+1)
 	arena := make([]byte, 0, len(blocks)*9+len(out)*(9+nodeRecordSize))
-	for j, data := range blocks {
-		start := len(arena)
-		arena = blockKey(arena, p.Start+uint64(j))
-		b.Set(arena[start:len(arena):len(arena)], data)
-	}
-	for _, nd := range out {
-		if lo, hi := Spans(nd.Index); lo>>1 >= floor && hi>>1 < p.End && (nd.Index&1 == 0 || implicit(nd)) &&
-			!(upgrade && isRoot(roots, nd.Index)) {
-			continue // over blocks stored here: recomputed from them when needed
+	// commit writes the blocks from first (if any; with runs or not), then
+	// the nodes and the head.
+	commit := func(first uint64, runs bool) (firstRun uint64, err error) {
+		firstRun = noRun
+		if first < p.End {
+			arena, firstRun = setBlocks(&b, arena, first, blocks[first-p.Start:], runs)
 		}
-		arena = b.setNode(arena, nd)
+		for _, nd := range out {
+			if lo, hi := Spans(nd.Index); lo>>1 >= floor && hi>>1 < p.End && (nd.Index&1 == 0 || implicit(nd)) &&
+				!(upgrade && isRoot(roots, nd.Index)) {
+				continue // over blocks stored here: recomputed from them when needed
+			}
+			arena = b.setNode(arena, nd)
+		}
+		if upgrade {
+			hb, _ := p.Head.AppendBinary(nil)
+			b.Set([]byte{recHead}, hb)
+		}
+		if b.Len() == 0 {
+			return firstRun, nil
+		}
+		if err := f.store.Commit(f.key, &b); err != nil {
+			return firstRun, fmt.Errorf("feedtree: storing verified blocks: %w", err)
+		}
+		return firstRun, nil
 	}
-	if upgrade {
-		hb, _ := p.Head.AppendBinary(nil)
-		b.Set([]byte{recHead}, hb)
+	switch h := f.held.Load(); {
+	case len(blocks) == 0 || p.End <= h:
+		_, err = commit(p.End, false) // the blocks are held: nodes and head only
+	case p.Start > h:
+		// Beyond the prefix. If the prefix reaches the range meanwhile,
+		// whichever commits last moves held over it: the Put that extends
+		// held looks for 'b' records after storing held, this one for held
+		// after storing its records.
+		f.sparse.Store(true)
+		if _, err = commit(p.Start, false); err == nil && f.held.Load() >= p.Start {
+			f.hmu.Lock()
+			f.advanceHeld(length)
+			f.hmu.Unlock()
+		}
+	default:
+		f.hmu.Lock()
+		defer f.hmu.Unlock()
+		h = max(h, f.held.Load()) // another Put may have extended it
+		var firstRun uint64
+		if firstRun, err = commit(max(h, p.Start), true); err != nil || h >= p.End {
+			break
+		}
+		if firstRun != noRun && f.runLo.Load() == noRun {
+			f.runLo.Store(firstRun)
+		}
+		f.held.Store(p.End)
+		f.advanceHeld(length)
 	}
-	if err := f.store.Commit(f.key, &b); err != nil {
-		return nil, fmt.Errorf("feedtree: storing verified blocks: %w", err)
+	if err != nil {
+		return nil, err
 	}
 	return roots, nil
 }

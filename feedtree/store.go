@@ -67,64 +67,117 @@ func (b *Batch) Reset() { clear(b.ops); b.ops = b.ops[:0] }
 
 // memStore is a Store in memory, for tests and throwaway feeds.
 type memStore struct {
-	mu    sync.RWMutex
-	feeds map[Key]map[string][]byte
+	mu    sync.Mutex
+	feeds map[Key]*memFeed
 }
 
-// NewMemStore returns a Store in memory. Iterate sorts the feed's keys on
-// every call: it is meant for tests and small feeds.
+// memFeed is one feed's records. sorted holds its keys in order, once the
+// keys added since the last ordered read are merged in; it may still hold
+// deleted keys, which reads skip.
+type memFeed struct {
+	vals   map[string][]byte
+	sorted []string
+	added  []string
+}
+
+// NewMemStore returns a Store in memory. An ordered read (Iterate, Scan)
+// after a Commit that added keys sorts those keys and merges them in: it
+// is meant for tests and small feeds.
 func NewMemStore() Store {
-	return &memStore{feeds: map[Key]map[string][]byte{}}
+	return &memStore{feeds: map[Key]*memFeed{}}
 }
 
 func (m *memStore) Get(feed Key, key, dst []byte) ([]byte, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	v, ok := m.feeds[feed][string(key)]
-	if !ok {
-		return dst, ErrNotFound
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if f := m.feeds[feed]; f != nil {
+		if v, ok := f.vals[string(key)]; ok {
+			return append(dst, v...), nil
+		}
 	}
-	return append(dst, v...), nil
+	return dst, ErrNotFound
 }
 
 func (m *memStore) Has(feed Key, key []byte) (bool, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	_, ok := m.feeds[feed][string(key)]
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f := m.feeds[feed]
+	if f == nil {
+		return false, nil
+	}
+	_, ok := f.vals[string(key)]
 	return ok, nil
 }
 
 func (m *memStore) Iterate(feed Key, prefix []byte, fn func(key, value []byte) error) error {
-	return m.each(feed, func(k string) bool { return strings.HasPrefix(k, string(prefix)) }, fn)
+	return m.each(feed, string(prefix), func(k string) bool { return strings.HasPrefix(k, string(prefix)) }, fn)
 }
 
 func (m *memStore) Scan(feed Key, from, to []byte, fn func(key, value []byte) error) error {
-	return m.each(feed, func(k string) bool { return k >= string(from) && k < string(to) }, fn)
+	return m.each(feed, string(from), func(k string) bool { return k < string(to) }, fn)
 }
 
-// each calls fn for the records of feed whose keys match, in key order.
-func (m *memStore) each(feed Key, match func(string) bool, fn func(key, value []byte) error) error {
-	m.mu.RLock()
-	var keys []string
-	for k := range m.feeds[feed] {
-		if match(k) {
-			keys = append(keys, k)
+// memChunk is how many records each reads under the lock at a time: fn
+// runs without it (it may use the store), and a scan that stops early
+// reads little.
+const memChunk = 16
+
+// each calls fn for the records of feed from key from on, in key order,
+// while in holds.
+func (m *memStore) each(feed Key, from string, in func(string) bool, fn func(key, value []byte) error) error {
+	var keys [memChunk]string
+	var vals [memChunk][]byte
+	after := false // whether from was already read
+	for {
+		n := 0
+		m.mu.Lock()
+		if f := m.feeds[feed]; f != nil {
+			f.merge()
+			i, found := slices.BinarySearch(f.sorted, from)
+			if found && after {
+				i++
+			}
+			for ; i < len(f.sorted) && n < memChunk && in(f.sorted[i]); i++ {
+				if v, ok := f.vals[f.sorted[i]]; ok {
+					keys[n], vals[n] = f.sorted[i], v
+					n++
+				}
+			}
+		}
+		m.mu.Unlock()
+		for j := range n {
+			if err := fn([]byte(keys[j]), vals[j]); err != nil {
+				return err
+			}
+		}
+		if n < memChunk {
+			return nil
+		}
+		from, after = keys[n-1], true
+	}
+}
+
+// merge sorts the keys added since the last call into sorted, dropping
+// deleted keys.
+func (f *memFeed) merge() {
+	if len(f.added) == 0 {
+		return
+	}
+	slices.Sort(f.added)
+	all := make([]string, 0, len(f.sorted)+len(f.added))
+	i, j := 0, 0
+	for i < len(f.sorted) || j < len(f.added) {
+		var k string
+		if j == len(f.added) || i < len(f.sorted) && f.sorted[i] < f.added[j] {
+			k, i = f.sorted[i], i+1
+		} else {
+			k, j = f.added[j], j+1
+		}
+		if _, ok := f.vals[k]; ok && (len(all) == 0 || all[len(all)-1] != k) {
+			all = append(all, k)
 		}
 	}
-	m.mu.RUnlock()
-	slices.Sort(keys)
-	for _, k := range keys {
-		m.mu.RLock()
-		v, ok := m.feeds[feed][k]
-		m.mu.RUnlock()
-		if !ok {
-			continue
-		}
-		if err := fn([]byte(k), v); err != nil {
-			return err
-		}
-	}
-	return nil
+	f.sorted, f.added = all, f.added[:0]
 }
 
 func (m *memStore) Commit(feed Key, b *Batch) error {
@@ -132,15 +185,19 @@ func (m *memStore) Commit(feed Key, b *Batch) error {
 	defer m.mu.Unlock()
 	f := m.feeds[feed]
 	if f == nil {
-		f = map[string][]byte{}
+		f = &memFeed{vals: map[string][]byte{}}
 		m.feeds[feed] = f
 	}
 	for _, op := range b.ops {
+		k := string(op.key)
 		if op.del {
-			delete(f, string(op.key))
-		} else {
-			f[string(op.key)] = bytes.Clone(op.value)
+			delete(f.vals, k)
+			continue
 		}
+		if _, ok := f.vals[k]; !ok {
+			f.added = append(f.added, k)
+		}
+		f.vals[k] = bytes.Clone(op.value)
 	}
 	return nil
 }
@@ -223,11 +280,21 @@ func (s *BadgerStore) Iterate(feed Key, prefix []byte, fn func(key, value []byte
 }
 
 func (s *BadgerStore) Scan(feed Key, from, to []byte, fn func(key, value []byte) error) error {
-	lo, hi := s.key(nil, feed, from), s.key(nil, feed, to)
 	strip := len(s.prefix) + 32
+	buf := make([]byte, 0, 2*strip+len(from)+len(to)) // one allocation for both keys
+	buf = s.key(buf, feed, from)
+	lo := buf[:len(buf):len(buf)]
+	hi := s.key(buf[len(lo):], feed, to)
+	// Every key in [lo, hi) starts with their common prefix: the iterator
+	// then takes only the tables whose keys may (a feed's records of one
+	// kind, for the lookup of a block in a run, rather than all of its).
+	p := strip
+	for p < len(lo) && p < len(hi) && lo[p] == hi[p] {
+		p++
+	}
 	return s.db.View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
-		opts.Prefix = s.key(nil, feed, nil)
+		opts.Prefix = lo[:p]
 		opts.PrefetchValues = false // a short range: read each value in place
 		it := txn.NewIterator(opts)
 		defer it.Close()

@@ -213,26 +213,34 @@ func TestContentCorruptPeer(t *testing.T) {
 	}
 }
 
-// corruptAll flips a bit in every block read (Get and Scan).
+// corruptAll flips a bit in every block read (Get and Scan): in the middle
+// of a block record, at the end of a run record (its last block's last
+// byte; the start of a run is its header).
 type corruptAll struct{ feedtree.Store }
 
 func (s corruptAll) Get(feed feedtree.Key, key, dst []byte) ([]byte, error) {
 	v, err := s.Store.Get(feed, key, dst)
-	if err == nil && len(key) == 9 && key[0] == 'b' && len(v) > 0 {
-		v = append([]byte(nil), v...)
-		v[len(v)/2] ^= 1
+	if err == nil {
+		v = corrupt(key, v)
 	}
 	return v, err
 }
 
 func (s corruptAll) Scan(feed feedtree.Key, from, to []byte, fn func(key, value []byte) error) error {
-	return s.Store.Scan(feed, from, to, func(k, v []byte) error {
-		if len(k) == 9 && k[0] == 'b' && len(v) > 0 {
-			v = append([]byte(nil), v...)
-			v[len(v)/2] ^= 1
-		}
-		return fn(k, v)
-	})
+	return s.Store.Scan(feed, from, to, func(k, v []byte) error { return fn(k, corrupt(k, v)) })
+}
+
+func corrupt(k, v []byte) []byte {
+	if len(k) != 9 || len(v) == 0 || k[0] != 'b' && k[0] != 'r' {
+		return v
+	}
+	v = append([]byte(nil), v...)
+	if k[0] == 'b' {
+		v[len(v)/2] ^= 1
+	} else {
+		v[len(v)-1] ^= 1
+	}
+	return v
 }
 
 func TestContentLive(t *testing.T) {
