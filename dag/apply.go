@@ -60,6 +60,48 @@ type applier struct {
 	touched []*logState // logs whose fresh nodes wait for the commit
 	staged  int         // bytes of feed records staged in txn since its last commit
 	done    []doneNode  // nodes applied in txn, for DAG.applied once it commits
+	// queued: this is the applier (store.go), which applies a log only as
+	// far as the ranges it took from the queue, not into those still
+	// queued, so that logs apply in arrival order.
+	queued bool
+	// ahead holds blocks of one log read in one ordered read, from seq
+	// start on, for nodes not decoded already (applied after Store).
+	ahead struct {
+		l      *logState
+		start  uint64
+		blocks [][]byte
+	}
+}
+
+// block returns block seq of l, reading ahead up to lim in one ordered
+// read when it is not among the blocks read last.
+func (a *applier) block(l *logState, seq, lim uint64) ([]byte, error) {
+	r := &a.ahead
+	if r.l == l && seq >= r.start && seq < r.start+uint64(len(r.blocks)) {
+		return r.blocks[seq-r.start], nil
+	}
+	end := min(lim, seq+maxReadRun)
+	if end <= seq+1 {
+		return l.feed.Get(seq)
+	}
+	blocks, err := l.feed.GetRange(seq, end, r.blocks[:0])
+	if err != nil {
+		return nil, err
+	}
+	if len(blocks) == 0 {
+		return nil, fmt.Errorf("dag: node %d of %v is held but cannot be read", seq, l.key)
+	}
+	r.l, r.start, r.blocks = l, seq, blocks
+	return blocks[0], nil
+}
+
+// limit is how far applyLoop applies l: every held block, or for the
+// applier those not still queued.
+func (a *applier) limit(l *logState) uint64 {
+	if a.queued {
+		return l.held - min(l.held, uint64(l.queued))
+	}
+	return l.held
 }
 
 type doneNode struct {
@@ -145,12 +187,13 @@ func (d *DAG) applyLoop(ix *indexState, queue []*logState, a *applier) (int, err
 	for len(queue) > 0 {
 		l := queue[0]
 		queue = queue[1:]
+		lim := a.limit(l)
 	log:
-		for !l.broken && l.applied < l.held {
+		for !l.broken && l.applied < lim {
 			seq := l.applied
 			n, id := l.fresh[seq].node, l.fresh[seq].id
 			if n == nil {
-				b, err := l.feed.Get(seq)
+				b, err := a.block(l, seq, lim)
 				if err != nil {
 					return applied, fmt.Errorf("reading node %d of %v: %w", seq, l.key, err)
 				}

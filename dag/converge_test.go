@@ -52,9 +52,63 @@ func buildHistory(t *testing.T, rng *rand.Rand, m *Manifest, writers, steps int)
 	return all
 }
 
+// history is a reference DAG (buildHistory: 5 writers, 60 steps) with
+// what every replica must end with.
+type history struct {
+	m     *Manifest
+	idx   IndexKey
+	ref   *DAG
+	want  []ID   // applied node IDs, sorted
+	heads []Link // in log key order
+	logs  []LogState
+}
+
+func newHistory(t *testing.T, rng *rand.Rand) history {
+	t.Helper()
+	h := history{m: testManifest(t)}
+	h.idx = h.m.Key()
+	h.ref = buildHistory(t, rng, h.m, 5, 60)
+	h.want = appliedIDs(t, h.ref, h.idx)
+	h.heads, _ = h.ref.Heads(h.idx)
+	h.logs, _ = h.ref.Logs(h.idx)
+	if len(h.want) < 60 || len(h.heads) == 0 {
+		t.Fatalf("history too small: %d nodes, %d heads", len(h.want), len(h.heads))
+	}
+	return h
+}
+
 type chunk struct {
 	log feedtree.Key
 	end uint64
+}
+
+// arrivalOrder cuts each log into random prefixes (chunk: up to end) and
+// interleaves the logs at random, each log's chunks in order.
+func arrivalOrder(rng *rand.Rand, logs []LogState) []chunk {
+	var queues [][]chunk
+	for _, l := range logs {
+		var q []chunk
+		for end := uint64(0); end < l.Length; {
+			end = min(l.Length, end+1+uint64(rng.IntN(4)))
+			q = append(q, chunk{l.Key, end})
+		}
+		queues = append(queues, q)
+	}
+	var out []chunk
+	for {
+		var live []int
+		for i, q := range queues {
+			if len(q) > 0 {
+				live = append(live, i)
+			}
+		}
+		if len(live) == 0 {
+			return out
+		}
+		i := live[rng.IntN(len(live))]
+		out = append(out, queues[i][0])
+		queues[i] = queues[i][1:]
+	}
 }
 
 // TestConvergence is the property test of causal apply: whatever order the
@@ -65,42 +119,13 @@ type chunk struct {
 func TestConvergence(t *testing.T) {
 	seed := uint64(20260101)
 	rng := rand.New(rand.NewPCG(seed, 1))
-	m := testManifest(t)
-	idx := m.Key()
-	ref := buildHistory(t, rng, m, 5, 60)
-	want := appliedIDs(t, ref, idx)
-	wantHeads, _ := ref.Heads(idx)
-	logs, _ := ref.Logs(idx)
-	if len(want) < 60 || len(wantHeads) == 0 {
-		t.Fatalf("history too small: %d nodes, %d heads", len(want), len(wantHeads))
-	}
+	h := newHistory(t, rng)
+	m, idx, ref, want, wantHeads, logs := h.m, h.idx, h.ref, h.want, h.heads, h.logs
 	trials := 6
 	rs := replicas(t, trials, m)
 	for trial, z := range rs {
-		// Cut each log into random prefixes.
-		var queues [][]chunk
-		for _, l := range logs {
-			var q []chunk
-			for end := uint64(0); end < l.Length; {
-				end = min(l.Length, end+1+uint64(rng.IntN(4)))
-				q = append(q, chunk{l.Key, end})
-			}
-			queues = append(queues, q)
-		}
 		waited := 0
-		for {
-			var live []int
-			for i, q := range queues {
-				if len(q) > 0 {
-					live = append(live, i)
-				}
-			}
-			if len(live) == 0 {
-				break
-			}
-			i := live[rng.IntN(len(live))]
-			c := queues[i][0]
-			queues[i] = queues[i][1:]
+		for _, c := range arrivalOrder(rng, logs) {
 			syncLog(t, ref, z, idx, c.log, c.end)
 			// Whatever is pending waits only on what is missing or pending.
 			miss, err := z.Missing(idx)

@@ -2,10 +2,12 @@ package dag
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -37,6 +39,20 @@ type Options struct {
 	// detecting an equivocating log, Ingest appends a fork-proof node with
 	// it. Default: nil (the fork is recorded locally only).
 	ForkAuthor func(idx IndexKey) (Author, bool)
+	// MaxQueued and MaxQueuedBytes bound what Store holds of an index for
+	// the applier before it waits for room. Defaults: DefaultMaxQueued,
+	// DefaultMaxQueuedBytes.
+	MaxQueued      int
+	MaxQueuedBytes int64
+	// Hold, when set, is called by the applier before each step of
+	// applying what Store queued for idx, without the DAG's lock: it may
+	// wait, to pace the applier to what reads the applied nodes (node
+	// keeps it a step ahead of materialising entries, so they are read
+	// from the cache of the nodes just applied). It must return when ctx
+	// ends (at Close). Default: nil (the applier never waits).
+	Hold func(ctx context.Context, idx IndexKey)
+	// Logger receives the applier's storage failures. Default: discard.
+	Logger *slog.Logger
 }
 
 // Author is who writes: the identity key and the author log's key pair for
@@ -100,6 +116,12 @@ type DAG struct {
 	done    chan struct{}
 	indexes map[IndexKey]*indexState
 	logs    map[feedtree.Key]*logState
+
+	// The applier (store.go): work wakes it, ctx ends its Hold at Close.
+	work        chan struct{}
+	applierDone chan struct{}
+	ctx         context.Context
+	cancel      context.CancelFunc
 
 	// applied holds the nodes of the last committed applies, so that
 	// Applied, which the index reads right behind every apply, need not
@@ -262,6 +284,14 @@ type indexState struct {
 	pending  int
 	waiters  map[feedtree.Key][]*logState // blocked log waits for key's log to advance
 	changed  chan struct{}                // closed and replaced after each apply
+	// queue holds the ranges Store held for the applier, oldest first
+	// (store.go), with their nodes and bytes counted.
+	queue       []queuedRange
+	queuedNodes int
+	queuedBytes int64
+	// lastStore is when Store last queued a range, lastStep when the
+	// applier last applied a step (the applier yields to a bulk Store).
+	lastStore, lastStep time.Time
 }
 
 type logState struct {
@@ -274,6 +304,7 @@ type logState struct {
 	forked   bool
 	forkAt   uint64
 	broken   bool // a node failed its checks: the log applies no further
+	queued   int  // nodes at the end of the held prefix in ix.queue (store.go)
 	// fresh holds nodes Append or Ingest just decoded, by seq, so the apply
 	// that follows need not read and decode them again; apply clears it.
 	fresh map[uint64]freshNode
@@ -302,6 +333,15 @@ func Open(db *badger.DB, prefix []byte, opts Options) (*DAG, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.MaxQueued <= 0 {
+		opts.MaxQueued = DefaultMaxQueued
+	}
+	if opts.MaxQueuedBytes <= 0 {
+		opts.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	p := slices.Clone(prefix)
 	d := &DAG{
 		db:      db,
@@ -312,24 +352,32 @@ func Open(db *badger.DB, prefix []byte, opts Options) (*DAG, error) {
 		indexes: make(map[IndexKey]*indexState),
 		logs:    make(map[feedtree.Key]*logState),
 		applied: recent.New[nodeRef, appliedNode](appliedCache),
+		work:    make(chan struct{}, 1),
 	}
 	if err := d.load(); err != nil {
 		d.closeFeeds()
 		return nil, err
 	}
+	// What the feeds hold beyond the apply state (a crash between a
+	// commit and its apply, nodes pending) is applied now, unless a large
+	// stored catch-up is: then the applier takes it in the background.
 	for _, ix := range d.sortedIndexes() {
-		var q []*logState
-		for _, l := range ix.logs {
-			if l.held > l.applied {
-				q = append(q, l)
-			}
+		if ix.queuedNodes > openApplyLimit {
+			continue
 		}
-		sortLogs(q)
+		var q []*logState
+		for len(ix.queue) > 0 {
+			q = append(q, ix.pop().l)
+		}
 		if _, err := d.apply(ix, q); err != nil {
 			d.closeFeeds()
 			return nil, fmt.Errorf("dag: re-applying index %v: %w", ix.key, err)
 		}
 	}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	d.applierDone = make(chan struct{})
+	go d.runApplier()
+	d.kick()
 	return d, nil
 }
 
@@ -396,6 +444,20 @@ func (d *DAG) load() error {
 			ix.pending += l.pending()
 		}
 		it.Close()
+		// Every unapplied block goes to the applier, in log key order (the
+		// arrival order is not kept across restarts).
+		for _, ix := range d.sortedIndexes() {
+			var q []*logState
+			for _, l := range ix.logs {
+				if l.held > l.applied {
+					q = append(q, l)
+				}
+			}
+			sortLogs(q)
+			for _, l := range q {
+				ix.push(queuedRange{l: l, end: l.held, nodes: l.pending()})
+			}
+		}
 
 		for _, ix := range d.indexes {
 			v, err := getValue(txn, d.keys.counter(ix.key))
@@ -487,7 +549,11 @@ func (d *DAG) Close() error {
 	}
 	d.closed = true
 	close(d.done)
+	d.cancel()
 	d.closeFeeds()
+	d.mu.Unlock()
+	<-d.applierDone // it takes d.mu for a step in progress
+	d.mu.Lock()
 	return nil
 }
 

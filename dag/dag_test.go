@@ -112,6 +112,16 @@ func syncLog(t testing.TB, src, dst *DAG, idx IndexKey, log feedtree.Key, end ui
 }
 
 func ingestRange(src, dst *DAG, idx IndexKey, log feedtree.Key, end uint64) (int, error) {
+	r, err := rangeFor(src, dst, idx, log, end)
+	if r == nil || err != nil {
+		return 0, err
+	}
+	return dst.Ingest(context.Background(), idx, log, r.Proof, r.Blocks)
+}
+
+// rangeFor builds the Range that brings dst's copy of log up to end from
+// src, proved for the length dst trusts; nil when dst holds it already.
+func rangeFor(src, dst *DAG, idx IndexKey, log feedtree.Key, end uint64) (*Range, error) {
 	var start, have uint64
 	if df, err := dst.Feed(log); err == nil {
 		have = df.Length()
@@ -123,25 +133,24 @@ func ingestRange(src, dst *DAG, idx IndexKey, log feedtree.Key, end uint64) (int
 		}
 	}
 	if start >= end {
-		return 0, nil
+		return nil, nil
 	}
 	sf, err := src.Feed(log)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	p, err := sf.Proof(start, end, have)
 	if err != nil {
-		return 0, fmt.Errorf("proof [%d,%d) have %d: %w", start, end, have, err)
+		return nil, fmt.Errorf("proof [%d,%d) have %d: %w", start, end, have, err)
 	}
-	blocks := make([][]byte, 0, end-start)
-	for i := start; i < end; i++ {
-		b, err := sf.Get(i)
-		if err != nil {
-			return 0, err
-		}
-		blocks = append(blocks, b)
+	blocks, err := sf.GetRange(start, end, nil)
+	if err != nil {
+		return nil, err
 	}
-	return dst.Ingest(context.Background(), idx, log, p, blocks)
+	if uint64(len(blocks)) != end-start {
+		return nil, fmt.Errorf("src holds %d of blocks [%d,%d)", len(blocks), start, end)
+	}
+	return &Range{Log: log, Proof: p, Blocks: blocks}, nil
 }
 
 func mustAppend(t testing.TB, d *DAG, idx IndexKey, a Author, ops ...Op) []ID {

@@ -18,8 +18,15 @@
 // Cost. Apply state is three small badger records per node (apply order, node
 // location, and the log's head and state); node bytes live
 // only in the feeds. Open re-reads the per-log state of every index (one
-// record per log) and re-applies whatever the feeds hold beyond it, so a
-// crash between a feed commit and its apply loses nothing.
+// record per log) and re-applies whatever the feeds hold beyond it (a
+// large backlog in the background), so a crash between a feed commit and
+// its apply loses nothing.
+//
+// Ingest and Store. Ingest (live gossip) verifies, decodes and applies a
+// range before it returns. Store (sync sessions) verifies and stores
+// ranges only; the DAG's applier decodes and applies them behind, in
+// arrival order, yielding to a bulk store in progress (store.go,
+// docs/dag.md). Both reach the same applied set.
 //
 // Badger keys, all under the prefix given to Open (P):
 //

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -115,7 +116,8 @@ func FuzzDecodeRecords(f *testing.F) {
 // counter counts exactly the nodes reported applied, nothing applies from a
 // range that failed, what was applied reads back, decodes and re-encodes to
 // the bytes the author signed and links only applied nodes, and an honest
-// author's next node still applies on top.
+// author's next node still applies on top. The same log through Store
+// applies what Ingest applies of it one node at a time.
 func FuzzIngestHostileAuthor(f *testing.F) {
 	m := testManifest(f)
 	idx := m.Key()
@@ -206,6 +208,31 @@ func FuzzIngestHostileAuthor(f *testing.F) {
 					t.Fatalf("applied node %d links %v, which is not applied: %v", i+1, l.Hash, err)
 				}
 			}
+		}
+		// Store holds the whole signed range and its applier applies what
+		// Ingest applies of the same nodes given one at a time: up to the
+		// first it refuses, less what waits for a missing ancestor.
+		one := testDAGOn(t, db, fmt.Appendf(nil, "o%d/", execs), Options{})
+		st := testDAGOn(t, db, fmt.Appendf(nil, "s%d/", execs), Options{})
+		one.PutManifest(m)
+		st.PutManifest(m)
+		for i := range w.feed.Length() {
+			have := w.feed.Length() // the replica trusts the head the first range brought
+			if i == 0 {
+				have = 0
+			}
+			if _, err := w.ingest(one, idx, i, i+1, have); err != nil {
+				break
+			}
+		}
+		p, _ := w.feed.Proof(0, w.feed.Length(), 0)
+		blocks, _ := w.feed.GetRange(0, w.feed.Length(), nil)
+		if errs := st.Store(context.Background(), idx, []Range{{Log: a.Log.Public(), Proof: p, Blocks: blocks}}); errs[0] != nil {
+			t.Fatalf("Store of a range its author signed: %v", errs[0])
+		}
+		drained(t, st, idx)
+		if got, want := appliedIDs(t, st, idx), appliedIDs(t, one, idx); !slices.Equal(got, want) {
+			t.Fatalf("Store applied %d nodes; Ingest one by one applies %d", len(got), len(want))
 		}
 		if _, err := d.Append(context.Background(), idx, honest, putOp(7)); err != nil {
 			t.Fatalf("an honest author's node after the hostile log: %v", err)

@@ -16,7 +16,8 @@ import (
 // for each log, the highest linked node this replica does not hold (logs
 // replicate as prefixes, so fetching up to it fetches the rest). Links to
 // nodes held but not yet applicable are not listed; their own missing
-// ancestors are. In log key order.
+// ancestors are. Nodes Store queued that the applier has not taken yet are
+// not read. In log key order.
 func (d *DAG) Missing(idx IndexKey) ([]Link, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -29,7 +30,8 @@ func (d *DAG) Missing(idx IndexKey) ([]Link, error) {
 		if l.broken {
 			continue
 		}
-		for seq := l.applied; seq < l.held; seq++ {
+		// Nodes still queued for the applier are not known to wait yet.
+		for seq := l.applied; seq < l.held-min(l.held, uint64(l.queued)); seq++ {
 			b, err := l.feed.Get(seq)
 			if err != nil {
 				return nil, fmt.Errorf("reading node %d of %v: %w", seq, l.key, err)

@@ -296,40 +296,11 @@ const maxStagedBytes = 512 << 10
 // range's own failure, which stores nothing of it; storeErr a storage
 // failure, after which a's transaction must be discarded.
 func (d *DAG) ingestLocked(ix *indexState, r Range, a *applier) (applied int, err, storeErr error) {
-	idx, log, p, blocks := ix.key, r.Log, r.Proof, r.Blocks
-	if p == nil || p.End < p.Start || uint64(len(blocks)) != p.End-p.Start {
-		return 0, fmt.Errorf("dag: ingest: %d blocks for the proof's range: %w", len(blocks), feedtree.ErrBadProof), nil
+	c, err := d.checkRange(ix, r)
+	if err != nil {
+		return 0, err, nil
 	}
-	l := d.logs[log]
-	if l != nil && l.ix != ix {
-		return 0, fmt.Errorf("ingesting %v: %w", log, ErrWrongIndex), nil
-	}
-	var held uint64
-	if l != nil {
-		held = l.held
-	}
-	var cert *Cert
-	if held == 0 {
-		if p.Start != 0 || len(blocks) == 0 {
-			return 0, fmt.Errorf("ingesting %v from block %d: no certificate yet: %w", log, p.Start, ErrBadCert), nil
-		}
-		if cert, err = checkCert(blocks[0], idx, log); err != nil {
-			return 0, err, nil
-		}
-		if l != nil && l.identity != cert.Identity {
-			return 0, fmt.Errorf("ingesting %v: certificate of another identity: %w", log, ErrBadCert), nil
-		}
-	}
-	if p.Start > held {
-		return 0, fmt.Errorf("ingesting %v blocks [%d,%d) with %d held: %w", log, p.Start, p.End, held, ErrNotContiguous), nil
-	}
-	if l != nil && l.broken {
-		return 0, fmt.Errorf("ingesting %v: log is stuck on an invalid node: %w", log, ErrBadNode), nil
-	}
-	f := (*feedtree.Feed)(nil)
-	if l != nil {
-		f = l.feed
-	}
+	idx, log, p, blocks, l := ix.key, r.Log, r.Proof, r.Blocks, c.l
 	var prev ID
 	var fresh map[uint64]freshNode
 	for i, b := range blocks {
@@ -350,7 +321,7 @@ func (d *DAG) ingestLocked(ix *indexState, r Range, a *applier) (applied int, er
 			} else if fn, ok := l.freshNode(seq - 1); i == 0 && ok {
 				prev = fn.id // staged by an earlier range of this batch
 			} else if i == 0 {
-				pb, err := f.Get(seq - 1)
+				pb, err := l.feed.Get(seq - 1)
 				if err != nil {
 					return 0, fmt.Errorf("reading node %d of %v: %w", seq-1, log, err), nil
 				}
@@ -366,19 +337,93 @@ func (d *DAG) ingestLocked(ix *indexState, r Range, a *applier) (applied int, er
 		}
 		fresh[seq] = freshNode{n, prev}
 	}
-	newHeld := max(held, p.End)
+	newHeld := max(c.held, p.End)
 	var appliedTo uint64 = 1
 	if l != nil {
 		appliedTo = l.applied
 	}
-	before, after := pendingOf(held, appliedTo), pendingOf(newHeld, appliedTo)
-	if ix.pending+after-before > d.opts.MaxPending && !d.unblocks(ix, p.Start, appliedTo, blocks) {
-		return 0, fmt.Errorf("ingesting %v: %d pending nodes, limit %d: %w", log, ix.pending+after-before, d.opts.MaxPending, ErrPendingFull), nil
+	before, after := pendingOf(c.held, appliedTo), pendingOf(newHeld, appliedTo)
+	if ix.blocked()+after-before > d.opts.MaxPending && !d.unblocks(ix, p.Start, appliedTo, blocks) {
+		return 0, fmt.Errorf("ingesting %v: %d pending nodes, limit %d: %w", log, ix.blocked()+after-before, d.opts.MaxPending, ErrPendingFull), nil
 	}
-	if f == nil {
-		if f, err = feedtree.OpenFeed(d.store, log, nil); err != nil {
-			return 0, fmt.Errorf("dag: opening log %v: %w", log, err), nil
+	if l, err, storeErr = d.putRange(ix, r, c, a); err != nil || storeErr != nil {
+		return 0, err, storeErr
+	}
+	// The nodes stay decoded until the batch commits: a later range may
+	// unblock them, and their blocks are not readable from the store yet.
+	if l.fresh == nil {
+		l.fresh = fresh
+	} else {
+		maps.Copy(l.fresh, fresh)
+	}
+	a.touched = append(a.touched, l)
+	n, err := d.applyLoop(ix, []*logState{l}, a)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, nil, nil
+}
+
+// checkedRange is what checkRange learnt of a range: its log (nil for a
+// log this replica does not know yet), the contiguous blocks held before
+// it, and the certificate the range starts with for a new log.
+type checkedRange struct {
+	l    *logState
+	held uint64
+	cert *Cert
+}
+
+// checkRange checks what Ingest and Store check of range r of ix before
+// touching its blocks: the proof fits them, the log writes to ix, a new log
+// starts with a valid certificate, the range starts within the held prefix
+// and the log is not stuck on an invalid node.
+func (d *DAG) checkRange(ix *indexState, r Range) (checkedRange, error) {
+	idx, log, p, blocks := ix.key, r.Log, r.Proof, r.Blocks
+	if p == nil || p.End < p.Start || uint64(len(blocks)) != p.End-p.Start {
+		return checkedRange{}, fmt.Errorf("dag: ingest: %d blocks for the proof's range: %w", len(blocks), feedtree.ErrBadProof)
+	}
+	var c checkedRange
+	c.l = d.logs[log]
+	if c.l != nil && c.l.ix != ix {
+		return c, fmt.Errorf("ingesting %v: %w", log, ErrWrongIndex)
+	}
+	if c.l != nil {
+		c.held = c.l.held
+	}
+	if c.held == 0 {
+		if p.Start != 0 || len(blocks) == 0 {
+			return c, fmt.Errorf("ingesting %v from block %d: no certificate yet: %w", log, p.Start, ErrBadCert)
 		}
+		var err error
+		if c.cert, err = checkCert(blocks[0], idx, log); err != nil {
+			return c, err
+		}
+		if c.l != nil && c.l.identity != c.cert.Identity {
+			return c, fmt.Errorf("ingesting %v: certificate of another identity: %w", log, ErrBadCert)
+		}
+	}
+	if p.Start > c.held {
+		return c, fmt.Errorf("ingesting %v blocks [%d,%d) with %d held: %w", log, p.Start, p.End, c.held, ErrNotContiguous)
+	}
+	if c.l != nil && c.l.broken {
+		return c, fmt.Errorf("ingesting %v: log is stuck on an invalid node: %w", log, ErrBadNode)
+	}
+	return c, nil
+}
+
+// putRange verifies range r (checked by checkRange as c) against its
+// signed head and stages its blocks in a's transaction, registering the
+// log if it is new, and returns the log. err is the range's own failure,
+// which stages nothing of it (a fork it reveals is recorded); storeErr a
+// storage failure.
+func (d *DAG) putRange(ix *indexState, r Range, c checkedRange, a *applier) (l *logState, err, storeErr error) {
+	log, p, blocks := r.Log, r.Proof, r.Blocks
+	l = c.l
+	var f *feedtree.Feed
+	if l != nil {
+		f = l.feed
+	} else if f, err = feedtree.OpenFeed(d.store, log, nil); err != nil {
+		return nil, fmt.Errorf("dag: opening log %v: %w", log, err), nil
 	}
 	// The feed's writes go into a's transaction (see stagingStore). The
 	// log holds every block before p.Start (held is contiguous and the
@@ -395,7 +440,7 @@ func (d *DAG) ingestLocked(ix *indexState, r Range, a *applier) (applied int, er
 		var fe *feedtree.ForkError
 		if errors.As(err, &fe) {
 			if cerr := a.commit(); cerr != nil {
-				return 0, err, cerr
+				return nil, err, cerr
 			}
 			if l != nil {
 				if ferr := d.recordFork(ix, l, fe); ferr != nil {
@@ -406,32 +451,21 @@ func (d *DAG) ingestLocked(ix *indexState, r Range, a *applier) (applied int, er
 		if l == nil {
 			f.Close()
 		}
-		return 0, fmt.Errorf("ingesting %v blocks [%d,%d): %w", log, p.Start, p.End, err), nil
+		return nil, fmt.Errorf("ingesting %v blocks [%d,%d): %w", log, p.Start, p.End, err), nil
 	}
 	if l == nil {
-		if l, err = d.register(ix, log, cert.Identity, f); err != nil {
+		if l, err = d.register(ix, log, c.cert.Identity, f); err != nil {
 			f.Close()
-			return 0, nil, err // the staged blocks belong to a feed no one holds
+			return nil, nil, err // the staged blocks belong to a feed no one holds
 		}
 	}
-	l.held = newHeld
+	before := pendingOf(l.held, l.applied)
+	l.held = max(c.held, p.End)
 	for l.feed.Has(l.held) {
 		l.held++
 	}
 	ix.pending += pendingOf(l.held, l.applied) - before
-	// The nodes stay decoded until the batch commits: a later range may
-	// unblock them, and their blocks are not readable from the store yet.
-	if l.fresh == nil {
-		l.fresh = fresh
-	} else {
-		maps.Copy(l.fresh, fresh)
-	}
-	a.touched = append(a.touched, l)
-	n, err := d.applyLoop(ix, []*logState{l}, a)
-	if err != nil {
-		return n, nil, err
-	}
-	return n, nil, nil
+	return l, nil, nil
 }
 
 // freshNode returns node seq of l if an Ingest in progress holds it decoded.

@@ -55,9 +55,6 @@ func (n *Node) StartNet(ctx context.Context, opts NetOptions) error {
 		MDNS:      opts.MDNS,
 		DHT:       opts.DHT,
 		Logger:    n.log,
-		Backlog: func(ctx context.Context, idx dag.IndexKey) {
-			n.backlog.wait(ctx, n.closed, idx, func() (uint64, error) { return n.dag.Counter(idx) })
-		},
 	})
 	if err != nil {
 		return err
@@ -248,8 +245,12 @@ func (n *Node) pump(ctx context.Context, idx dag.IndexKey) {
 const catchUpRecheck = 500 * time.Millisecond
 
 // catchingUp reports whether sync sessions are bringing idx blocks that
-// peers' signed heads say are not all here yet.
+// peers' signed heads say are not all here yet, or the DAG has not yet
+// applied all that they stored.
 func (n *Node) catchingUp(idx dag.IndexKey) bool {
+	if q, _, err := n.dag.Queued(idx); err == nil && q > 0 {
+		return true // stored, still to apply
+	}
 	h := n.host()
 	return h != nil && h.CatchingUp(idx).Peers > 0
 }

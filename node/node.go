@@ -150,7 +150,17 @@ func Open(ctx context.Context, opts Options) (*Node, error) {
 	if err := n.purgeRemoved(); err != nil {
 		return nil, fmt.Errorf("removing indexes: %w", err)
 	}
-	n.dag, err = dag.Open(n.db, prefixDAG, dag.Options{Now: n.now})
+	n.dag, err = dag.Open(n.db, prefixDAG, dag.Options{
+		Now:    n.now,
+		Logger: n.log,
+		// The applier of what sync stored keeps a lead over the pump
+		// that materialises it (backlog.go). It may run before Open
+		// returns; wait reads n.dag only for an index with a pump, and
+		// pumps start after.
+		Hold: func(ctx context.Context, idx dag.IndexKey) {
+			n.backlog.wait(ctx, n.closed, idx, func() (uint64, error) { return n.dag.Counter(idx) })
+		},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("opening dag: %w", err)
 	}

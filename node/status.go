@@ -3,6 +3,10 @@ package node
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
 
 	"indexd/dag"
 )
@@ -102,8 +106,8 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 }
 
 // behind reports the running catch-up of idx, if any, and how many of the
-// DAG's nodes the index has not materialised yet. Both cost a few point
-// reads.
+// nodes the DAG holds the index has not materialised yet (stored by sync
+// but not applied included). Both cost a few point reads.
 func (n *Node) behind(idx dag.IndexKey) (*CatchUp, uint64) {
 	var cu *CatchUp
 	if h := n.host(); h != nil {
@@ -116,6 +120,9 @@ func (n *Node) behind(idx dag.IndexKey) (*CatchUp, uint64) {
 	cursor, err2 := n.idx.Cursor(idx)
 	if err1 == nil && err2 == nil && applied > cursor {
 		un = applied - cursor
+	}
+	if queued, _, err := n.dag.Queued(idx); err == nil {
+		un += uint64(queued) // stored by sync, not yet applied
 	}
 	return cu, un
 }
@@ -149,10 +156,11 @@ func (n *Node) Syncing() Syncing {
 }
 
 // Progress is how far one index has come through the node's pipeline:
-// nodes verified and applied in the DAG, entries materialised, documents
+// nodes verified and stored, nodes applied in the DAG, entries materialised, documents
 // searchable. Unlike Status it costs a few point reads, so it can be
 // polled while a catch-up runs.
 type Progress struct {
+	Held       uint64 `json:"held_nodes"` // verified and stored
 	Applied    uint64 `json:"applied_nodes"`
 	Entries    int    `json:"entries"`
 	Searchable uint64 `json:"searchable_docs"`
@@ -166,6 +174,9 @@ func (n *Node) Progress(ctx context.Context, which string) (*Progress, error) {
 		return nil, err
 	}
 	p := &Progress{}
+	if p.Held, err = n.dag.Held(k); err != nil {
+		return nil, err
+	}
 	if p.Applied, err = n.dag.Counter(k); err != nil {
 		return nil, err
 	}
@@ -178,4 +189,55 @@ func (n *Node) Progress(ctx context.Context, which string) (*Progress, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// Blocks returns every block of the author logs of the index which names,
+// log by log: the bytes replication moves, for a benchmark's baseline.
+func (n *Node) Blocks(ctx context.Context, which string) ([][]byte, error) {
+	k, err := n.ResolveIndex(which)
+	if err != nil {
+		return nil, err
+	}
+	logs, err := n.dag.Logs(k)
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	for _, l := range logs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		f, err := n.dag.Feed(l.Key)
+		if err != nil {
+			return nil, err
+		}
+		if out, err = f.GetRange(0, l.Length, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// RawWrite writes blocks into a fresh badger database in dir, with the
+// options a node's database has, in one WriteBatch, and returns how long
+// that took: storing the bytes without verifying them or keeping a DAG,
+// the baseline of a catch-up's time to verified and stored.
+func RawWrite(dir string, blocks [][]byte) (time.Duration, error) {
+	db, err := badger.Open(badgerOptions(dir))
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	t0 := time.Now()
+	wb := db.NewWriteBatch()
+	for i, b := range blocks {
+		if err := wb.Set(fmt.Appendf(nil, "f/%08d", i), b); err != nil {
+			wb.Cancel()
+			return 0, err
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		return 0, err
+	}
+	return time.Since(t0), nil
 }

@@ -116,27 +116,19 @@ type Options struct {
 	DHT bool
 	// Logger receives events. Default: slog.Default().
 	Logger *slog.Logger
-	// Backlog, when set, is called by each sync session before it stores
-	// a batch of received ranges of idx, and may block (until ctx ends at
-	// the latest) to hold a bulk catch-up back while the node's own
-	// consumers of the DAG fall behind: what they read then is still in
-	// the DAG's cache of nodes just applied. Live gossip is not held.
-	// Default: none.
-	Backlog func(ctx context.Context, idx dag.IndexKey)
 }
 
 // Host is a node's presence on the network: a libp2p host that replicates
 // the indexes it follows with its peers. Create it with New; Close stops it.
 type Host struct {
-	d       dagStore
-	feeds   Feeds
-	log     *slog.Logger
-	backlog func(ctx context.Context, idx dag.IndexKey)
-	h       host.Host
-	ps      *pubsub.PubSub
-	kad     *dht.IpfsDHT
-	disc    *drouting.RoutingDiscovery
-	mdns    mdns.Service
+	d     dagStore
+	feeds Feeds
+	log   *slog.Logger
+	h     host.Host
+	ps    *pubsub.PubSub
+	kad   *dht.IpfsDHT
+	disc  *drouting.RoutingDiscovery
+	mdns  mdns.Service
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -261,7 +253,7 @@ func newHost(ctx context.Context, d dagStore, feeds Feeds, opts Options) (*Host,
 	}
 	hctx, cancel := context.WithCancel(context.Background())
 	x := &Host{
-		d: d, feeds: feeds, log: logger, backlog: opts.Backlog, ctx: hctx, cancel: cancel,
+		d: d, feeds: feeds, log: logger, ctx: hctx, cancel: cancel,
 		follows: map[dag.IndexKey]*following{}, byTopic: map[string]dag.IndexKey{},
 		cursors: map[cursorKey]*itemSet{}, announced: map[feedtree.Key]uint64{},
 		bad: map[peer.ID]*badness{}, inbound: map[peer.ID]int{}, sessions: map[cursorKey]*sessionState{}, running: map[*session]struct{}{}, soon: map[cursorKey]bool{}, outbound: map[cursorKey]int{},

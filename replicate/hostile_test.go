@@ -237,9 +237,10 @@ func TestHostilePeer(t *testing.T) {
 		st := rawSync(t, hh, a, idx)
 		writeRaw(st, frameData, dataBody(t, f, 0, 3, 0, nil))
 		writeRaw(st, frameDone, nil)
-		waitFor(t, 10*time.Second, "the dangling log to be held", func() bool {
+		waitFor(t, 10*time.Second, "the dangling log to be held and taken by the applier", func() bool {
 			l, ok := hasLog(t, a, idx, kp.Public())
-			return ok && l.Length == 3
+			q, _, err := a.d.Queued(idx)
+			return ok && l.Length == 3 && err == nil && q == 0
 		})
 		l, _ := hasLog(t, a, idx, kp.Public())
 		if l.Applied > 1 {

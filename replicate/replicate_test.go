@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,8 +48,13 @@ func newTestNode(t testing.TB) *testNode {
 
 func newTestNodeOpts(t testing.TB, opts Options) *testNode {
 	t.Helper()
+	return newTestNodeDAG(t, opts, dag.Options{})
+}
+
+func newTestNodeDAG(t testing.TB, opts Options, dopts dag.Options) *testNode {
+	t.Helper()
 	db := openDB(t)
-	d, err := dag.Open(db, []byte("d/"), dag.Options{})
+	d, err := dag.Open(db, []byte("d/"), dopts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,14 +191,18 @@ func TestThreeHostsConvergeAndLateJoiner(t *testing.T) {
 		}
 	})
 	waitFor(t, 20*time.Second, "three hosts to converge", converged(t, idx, want, ns...))
-	for i, n := range ns {
-		logs, _ := n.d.Logs(idx)
-		for _, l := range logs {
-			if l.Applied != l.Length {
-				t.Errorf("node %d log %v: applied %d of %d", i, l.Key, l.Applied, l.Length)
+	// Sync stores first; each DAG's applier then applies all it holds.
+	waitFor(t, 20*time.Second, "every host to apply what it holds", func() bool {
+		for _, n := range ns {
+			logs, _ := n.d.Logs(idx)
+			for _, l := range logs {
+				if l.Applied != l.Length {
+					return false
+				}
 			}
 		}
-	}
+		return true
+	})
 
 	// A late joiner that knows only the index key fetches the manifest,
 	// checks it and catches up.
@@ -289,19 +297,17 @@ func TestDHTRendezvous(t *testing.T) {
 }
 
 // TestCatchingUp holds a fresh follower's catch-up after its first stored
-// batch and checks that CatchingUp reports the peer and the blocks its
-// signed head holds beyond what arrived, then nothing once converged.
+// batch — its applier waits and its queue takes one batch, so Store waits
+// for room and the session with it — and checks that CatchingUp reports
+// the peer and the blocks its signed head holds beyond what arrived, then
+// nothing once converged.
 func TestCatchingUp(t *testing.T) {
 	m := newIndex(t)
 	idx := m.Key()
 	release := make(chan struct{})
-	held := make(chan struct{})
-	var calls atomic.Int32
-	b := newTestNodeOpts(t, Options{Backlog: func(ctx context.Context, _ dag.IndexKey) {
-		if calls.Add(1) != 2 {
-			return
-		}
-		close(held)
+	var once sync.Once
+	defer once.Do(func() { close(release) })
+	b := newTestNodeDAG(t, Options{}, dag.Options{MaxQueued: 1, Hold: func(ctx context.Context, _ dag.IndexKey) {
 		select {
 		case <-release:
 		case <-ctx.Done():
@@ -333,26 +339,23 @@ func TestCatchingUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	connect(t, b, a)
-	select {
-	case <-held:
-	case <-time.After(20 * time.Second):
-		close(release)
-		t.Fatal("timed out waiting for the second stored batch")
+	var held uint64
+	var got CatchUp
+	waitFor(t, 20*time.Second, "the catch-up to stop at its first stored batch", func() bool {
+		logs, err := b.d.Logs(idx)
+		if err != nil || len(logs) != 1 {
+			return false
+		}
+		held, got = logs[0].Length, b.h.CatchingUp(idx)
+		return held > 0 && got == CatchUp{Peers: 1, Remaining: count + 1 - held}
+	})
+	if held >= count+1 {
+		t.Fatalf("held %d of %d with the applier held; want part of it", held, count+1)
 	}
-	logs, err := b.d.Logs(idx)
-	if err != nil {
-		close(release)
-		t.Fatal(err)
+	if c, _ := b.d.Counter(idx); c != 0 {
+		t.Errorf("applied %d nodes with the applier held", c)
 	}
-	if len(logs) != 1 || logs[0].Length == 0 || logs[0].Length >= count+1 {
-		close(release)
-		t.Fatalf("held after the first batch: %+v; want one log, part of it", logs)
-	}
-	got := b.h.CatchingUp(idx)
-	close(release)
-	if want := (CatchUp{Peers: 1, Remaining: count + 1 - logs[0].Length}); got != want {
-		t.Errorf("mid catch-up: CatchingUp = %+v, want %+v (log held to %d)", got, want, logs[0].Length)
-	}
+	once.Do(func() { close(release) })
 	waitFor(t, 20*time.Second, "the catch-up to finish", converged(t, idx, count+1, a, b))
 	waitFor(t, 10*time.Second, "CatchingUp to report nothing", func() bool { return b.h.CatchingUp(idx) == CatchUp{} })
 }

@@ -27,7 +27,7 @@ type dagStore interface {
 	Logs(idx dag.IndexKey) ([]dag.LogState, error)
 	Feed(log feedtree.Key) (*feedtree.Feed, error)
 	Ingest(ctx context.Context, idx dag.IndexKey, log feedtree.Key, p *feedtree.Proof, blocks [][]byte) (int, error)
-	IngestMany(ctx context.Context, idx dag.IndexKey, rs []dag.Range) (int, []error)
+	Store(ctx context.Context, idx dag.IndexKey, rs []dag.Range) []error
 	Manifest(idx dag.IndexKey) (*dag.Manifest, error)
 	PutManifest(m *dag.Manifest) error
 }
@@ -588,7 +588,7 @@ func (s *session) writeChunk(ps *pushState, limit int64) (done bool, err error) 
 }
 
 // ingest verifies and stores Data frames, in order, with one dag commit for
-// all of them. A frame that fails verification is the peer's fault: the
+// all of them; the DAG applies them in the background. A frame that fails verification is the peer's fault: the
 // session ends and the peer is penalised (the frames before it are kept).
 func (s *session) ingest(bodies [][]byte) error {
 	rs := make([]dag.Range, 0, len(bodies))
@@ -607,10 +607,9 @@ func (s *session) ingest(bodies [][]byte) error {
 		rs = append(rs, dag.Range{Log: m.Key, Proof: p, Blocks: m.Blocks})
 	}
 	if len(rs) > 0 {
-		if s.x.backlog != nil {
-			s.x.backlog(s.ctx, s.idx)
-		}
-		_, errs := s.x.d.IngestMany(s.ctx, s.idx, rs)
+		// Stored, not applied: the DAG's applier takes them behind (and
+		// Store waits while too much waits for it).
+		errs := s.x.d.Store(s.ctx, s.idx, rs)
 		for i, r := range rs {
 			if err := s.ingested(r, errs[i]); err != nil {
 				return err
