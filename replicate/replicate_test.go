@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 
 	"indexd/dag"
 )
@@ -23,10 +24,15 @@ type testNode struct {
 	h  *Host
 }
 
+// openDB opens a badger for a test host: small caches and files, and no
+// compression, as a node's database (node.badgerOptions; its tables hold
+// CBOR that snappy barely shrinks, so benchmarks here would otherwise time
+// decompression a node never does).
 func openDB(t testing.TB) *badger.DB {
 	t.Helper()
 	opts := badger.DefaultOptions(t.TempDir()).WithLogger(nil).WithMemTableSize(16 << 20).
-		WithBlockCacheSize(1 << 20).WithIndexCacheSize(1 << 20).WithNumCompactors(2).WithValueLogFileSize(16 << 20)
+		WithBlockCacheSize(1 << 20).WithIndexCacheSize(1 << 20).WithNumCompactors(2).WithValueLogFileSize(16 << 20).
+		WithCompression(options.None)
 	db, err := badger.Open(opts)
 	if err != nil {
 		t.Fatal(err)
