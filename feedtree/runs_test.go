@@ -785,3 +785,31 @@ func BenchmarkOpenLegacy(b *testing.B) {
 		})
 	}
 }
+
+// TestGetRangeCopiesRun: blocks GetRange reads out of one run share one
+// fresh copy, yet each is its own: appending to one (within the copy's
+// capacity, were it not capped) leaves the next as it was, and writing
+// into one leaves the store as it was.
+func TestGetRangeCopiesRun(t *testing.T) {
+	kp, _ := GenerateKeyPair(nil)
+	f, err := OpenFeed(NewMemStore(), kp.Public(), &kp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]byte{[]byte("alpha"), []byte("beta"), []byte("gamma")}
+	if _, err := f.Append(want...); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.GetRange(0, 3, nil)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("GetRange = %q, %v", got, err)
+	}
+	_ = append(got[0], "XXXX"...)
+	got[2][0] = 'G'
+	if string(got[1]) != "beta" {
+		t.Errorf("appending to block 0 changed block 1 to %q", got[1])
+	}
+	if b, _ := f.Get(2); string(b) != "gamma" {
+		t.Errorf("writing into a returned block changed the store: block 2 reads %q", b)
+	}
+}
