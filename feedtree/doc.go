@@ -40,7 +40,10 @@
 // # Invariants
 //
 //   - A replica stores only what verified: blocks, and the nodes computed or
-//     received while verifying them against a signed head it trusts.
+//     received while verifying them against a signed head it trusts. A
+//     replica that holds its feed as a prefix (PutContiguous) keeps the
+//     nodes beyond that prefix in memory until Close or the next upgrade
+//     (frontier.go): only its last range's are needed to prove what it holds.
 //   - The trusted head only grows, and only to a head whose tree contains
 //     the old roots (an upgrade proof grows the old roots into the new ones).
 //   - Two validly signed heads of one key that cannot both be true become a

@@ -114,6 +114,13 @@ type Feed struct {
 	runLo  atomic.Uint64 // no run holds a block below runLo (noRun: no run at all)
 	sparse atomic.Bool   // 'b' records may lie at held or beyond
 
+	// The right-edge frontier of a contiguous replica (frontier.go): the
+	// tree nodes beyond held that the last range put under a trusted head
+	// brought, kept here rather than stored until Close or an upgrade.
+	fmu         sync.Mutex
+	frontier    []Node
+	frontierEnd uint64
+
 	mu      sync.Mutex    // guards changed
 	changed chan struct{} // closed and replaced whenever the head grows
 	done    chan struct{} // closed by Close
@@ -419,6 +426,9 @@ func (f *Feed) Has(i uint64) bool {
 // leaf whose node is not stored. The error wraps ErrNotFound if neither is.
 func (f *Feed) node(x uint64) (Node, error) {
 	if n, ok := f.nodes.get(x); ok {
+		return n, nil
+	}
+	if n, ok := f.frontierNode(x); ok {
 		return n, nil
 	}
 	n, err := f.readNode(x)
@@ -732,6 +742,10 @@ func (f *Feed) verifyAndStore(p *Proof, blocks [][]byte, trusted []Node, upgrade
 		return nil, err
 	}
 	length := max(p.Head.Length, f.state.Load().head.Length) // held stays below it
+	// A contiguous put under a trusted head keeps the nodes beyond its end
+	// in the frontier; an upgrade stores them, and the frontier with them.
+	contiguous := floor == 0 && !upgrade
+	var front []Node
 	var b Batch
 	b.ops = make([]batchOp, 0, len(blocks)+len(out)+1)
 	arena := make([]byte, 0, len(blocks)*9+len(out)*(9+nodeRecordSize))
@@ -742,14 +756,23 @@ func (f *Feed) verifyAndStore(p *Proof, blocks [][]byte, trusted []Node, upgrade
 		if first < p.End {
 			arena, firstRun = setBlocks(&b, arena, first, blocks[first-p.Start:], runs)
 		}
+		front = front[:0]
 		for _, nd := range out {
-			if lo, hi := Spans(nd.Index); lo>>1 >= floor && hi>>1 < p.End && (nd.Index&1 == 0 || implicit(nd)) &&
+			lo, hi := Spans(nd.Index)
+			if lo>>1 >= floor && hi>>1 < p.End && (nd.Index&1 == 0 || implicit(nd)) &&
 				!(upgrade && isRoot(roots, nd.Index)) {
 				continue // over blocks stored here: recomputed from them when needed
+			}
+			if contiguous && hi>>1 >= p.End {
+				if !isRoot(roots, nd.Index) { // the trusted roots are stored
+					front = append(front, nd)
+				}
+				continue
 			}
 			arena = b.setNode(arena, nd)
 		}
 		if upgrade {
+			arena = f.frontierTo(&b, arena)
 			hb, _ := p.Head.AppendBinary(nil)
 			b.Set([]byte{recHead}, hb)
 		}
@@ -792,6 +815,7 @@ func (f *Feed) verifyAndStore(p *Proof, blocks [][]byte, trusted []Node, upgrade
 	if err != nil {
 		return nil, err
 	}
+	f.frontierDone(upgrade, contiguous, p.End, front)
 	return roots, nil
 }
 
@@ -948,5 +972,5 @@ func (f *Feed) Close() error {
 		return nil
 	}
 	close(f.done)
-	return nil
+	return f.storeFrontier()
 }
