@@ -589,22 +589,7 @@ func TestImplicitNodes(t *testing.T) {
 	const n = 1000
 	kp := KeyPairFromSeed([32]byte{21})
 	ws := NewMemStore()
-	w, err := OpenFeed(ws, kp.Public(), &kp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var blocks [][]byte
-	// As a DAG author writes: a certificate, then batches of 16.
-	for len(blocks) < n {
-		batch := blocksN(len(blocks), min(16, n-len(blocks)))
-		if len(blocks) == 0 {
-			batch = batch[:1]
-		}
-		if _, err := w.Append(batch...); err != nil {
-			t.Fatal(err)
-		}
-		blocks = append(blocks, batch...)
-	}
+	w, blocks := dagShapedFeed(t, ws, kp, n)
 	ref := refTree(blocks)
 	// Parents of depth 4 and up: about n/16 + n/32 + … = n/8 (the roots
 	// of lengths 16k+1 are those and a leaf).
@@ -730,4 +715,26 @@ func TestImplicitNodes(t *testing.T) {
 			t.Errorf("%d node records for 64 blocks of 8 KiB; want all 63 parents", got)
 		}
 	})
+}
+
+// dagShapedFeed writes n small blocks to a writable feed of kp in s as a DAG
+// author does: a certificate, then batches of 16.
+func dagShapedFeed(t *testing.T, s Store, kp KeyPair, n int) (*Feed, [][]byte) {
+	t.Helper()
+	w, err := OpenFeed(s, kp.Public(), &kp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks [][]byte
+	for len(blocks) < n {
+		batch := blocksN(len(blocks), min(16, n-len(blocks)))
+		if len(blocks) == 0 {
+			batch = batch[:1]
+		}
+		if _, err := w.Append(batch...); err != nil {
+			t.Fatal(err)
+		}
+		blocks = append(blocks, batch...)
+	}
+	return w, blocks
 }

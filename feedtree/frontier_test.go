@@ -15,21 +15,7 @@ import (
 func TestFrontier(t *testing.T) {
 	const n = 1000
 	kp := KeyPairFromSeed([32]byte{31})
-	w, err := OpenFeed(NewMemStore(), kp.Public(), &kp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var blocks [][]byte
-	for len(blocks) < n { // as a DAG author writes: a certificate, then batches of 16
-		batch := blocksN(len(blocks), min(16, n-len(blocks)))
-		if len(blocks) == 0 {
-			batch = batch[:1]
-		}
-		if _, err := w.Append(batch...); err != nil {
-			t.Fatal(err)
-		}
-		blocks = append(blocks, batch...)
-	}
+	w, blocks := dagShapedFeed(t, NewMemStore(), kp, n)
 	ref := refTree(blocks)
 	r := rand.New(rand.NewPCG(31, 32))
 	// prove checks proofs of random ranges within [0, held) from c; with
