@@ -329,4 +329,3 @@ func BenchmarkLiveLatency(b *testing.B) {
 	b.ReportMetric(float64(p(0.99).Microseconds())/1000, "p99-ms")
 	b.Logf("live latency over %d publishes: p50 %v p99 %v max %v", len(lat), p(0.5), p(0.99), lat[len(lat)-1])
 }
-
