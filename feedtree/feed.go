@@ -631,7 +631,7 @@ func findRoot(roots []Node, x uint64) (Node, bool) {
 // conflicts but whose evidence this replica cannot assemble (a sparse
 // replica missing old roots, or a longer head whose upgrade does not match)
 // is an ordinary verification error and nothing is stored.
-func (f *Feed) Put(p *Proof, blocks [][]byte) error { return f.put(p, blocks, p.Start) }
+func (f *Feed) Put(p *Proof, blocks [][]byte) error { return f.put(p, blocks, p.Start, false) }
 
 // PutContiguous is Put for a replica that holds every block before
 // p.Start, as dag keeps its author logs. Low parents over those blocks and
@@ -642,11 +642,12 @@ func (f *Feed) Put(p *Proof, blocks [][]byte) error { return f.put(p, blocks, p.
 // blocks already fix. The caller vouches for the prefix: a parent left out
 // over a block that is missing cannot be rehashed, and proofs that need it
 // fail with ErrNotFound.
-func (f *Feed) PutContiguous(p *Proof, blocks [][]byte) error { return f.put(p, blocks, 0) }
+func (f *Feed) PutContiguous(p *Proof, blocks [][]byte) error { return f.put(p, blocks, 0, true) }
 
-// put is Put, leaving out the low parents over blocks from floor to p.End.
-func (f *Feed) put(p *Proof, blocks [][]byte, floor uint64) error {
-	if done, err := f.putTrusted(p, blocks, floor); done {
+// put is Put, leaving out the low parents over blocks from floor to p.End;
+// with prefix (PutContiguous) the nodes beyond p.End go to the frontier.
+func (f *Feed) put(p *Proof, blocks [][]byte, floor uint64, prefix bool) error {
+	if done, err := f.putTrusted(p, blocks, floor, prefix); done {
 		return err
 	}
 	f.wmu.Lock()
@@ -674,7 +675,7 @@ func (f *Feed) put(p *Proof, blocks [][]byte, floor uint64) error {
 			return err
 		}
 	}
-	roots, err := f.verifyAndStore(p, blocks, trusted, L > n, floor)
+	roots, err := f.verifyAndStore(p, blocks, trusted, L > n, floor, prefix)
 	if err != nil {
 		return err
 	}
@@ -691,7 +692,7 @@ func (f *Feed) put(p *Proof, blocks [][]byte, floor uint64) error {
 // the trusted tree already fixes. It returns done == false, having stored
 // nothing, when Put's exclusive path must decide: an upgrade, or a head
 // that conflicts (which may be a fork to record).
-func (f *Feed) putTrusted(p *Proof, blocks [][]byte, floor uint64) (done bool, err error) {
+func (f *Feed) putTrusted(p *Proof, blocks [][]byte, floor uint64, prefix bool) (done bool, err error) {
 	f.wmu.RLock()
 	defer f.wmu.RUnlock()
 	if f.closed.Load() {
@@ -717,7 +718,7 @@ func (f *Feed) putTrusted(p *Proof, blocks [][]byte, floor uint64) (done bool, e
 	if TreeHash(roots) != p.Head.TreeHash {
 		return false, nil
 	}
-	_, err = f.verifyAndStore(p, blocks, roots, false, floor)
+	_, err = f.verifyAndStore(p, blocks, roots, false, floor, prefix)
 	return true, err
 }
 
@@ -725,13 +726,14 @@ func (f *Feed) putTrusted(p *Proof, blocks [][]byte, floor uint64) (done bool, e
 // blocks this replica lacks, every node the verification produced and, for
 // an upgrade, the new head in one Store.Commit, less the leaves and low
 // parents over blocks from floor (at most p.Start; the blocks before it
-// held) to p.End. It returns the roots at p.Head.Length.
+// held) to p.End, and for a prefix replica under a trusted head the nodes
+// beyond p.End (frontier.go). It returns the roots at p.Head.Length.
 //
 // Blocks below Held() are already stored and not written again. The rest
 // of a range that reaches Held() extends it: those blocks go in runs, under
 // hmu, so that two Puts cannot both write runs from the same Held(). A
 // range beyond Held() (a sparse replica's) goes in 'b' records.
-func (f *Feed) verifyAndStore(p *Proof, blocks [][]byte, trusted []Node, upgrade bool, floor uint64) ([]Node, error) {
+func (f *Feed) verifyAndStore(p *Proof, blocks [][]byte, trusted []Node, upgrade bool, floor uint64, prefix bool) ([]Node, error) {
 	if !upgrade && len(blocks) == 0 {
 		// Nothing to store: the head was checked against the history.
 		_, roots, err := verifyProof(f.key, p, trusted, nil, nil)
@@ -742,9 +744,9 @@ func (f *Feed) verifyAndStore(p *Proof, blocks [][]byte, trusted []Node, upgrade
 		return nil, err
 	}
 	length := max(p.Head.Length, f.state.Load().head.Length) // held stays below it
-	// A contiguous put under a trusted head keeps the nodes beyond its end
+	// A PutContiguous under a trusted head keeps the nodes beyond its end
 	// in the frontier; an upgrade stores them, and the frontier with them.
-	contiguous := floor == 0 && !upgrade
+	contiguous := prefix && !upgrade
 	var front []Node
 	var b Batch
 	b.ops = make([]batchOp, 0, len(blocks)+len(out)+1)
