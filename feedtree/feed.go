@@ -744,20 +744,22 @@ func (f *Feed) verifyAndStore(p *Proof, blocks [][]byte, trusted []Node, upgrade
 		return nil, err
 	}
 	length := max(p.Head.Length, f.state.Load().head.Length) // held stays below it
-	// A PutContiguous under a trusted head keeps the nodes beyond its end
-	// in the frontier; an upgrade stores them, and the frontier with them.
-	contiguous := prefix && !upgrade
+	// A PutContiguous under the trusted head keeps the nodes beyond its end
+	// in the frontier; an upgrade stores them, and the frontier with them;
+	// so does a put proved under a shorter head (a peer behind this
+	// replica), whose nodes stop at that head's end.
+	contiguous := prefix && !upgrade && p.Head.Length == f.state.Load().head.Length
 	var front []Node
 	var b Batch
 	b.ops = make([]batchOp, 0, len(blocks)+len(out)+1)
 	arena := make([]byte, 0, len(blocks)*9+len(out)*(9+nodeRecordSize))
-	// commit writes the blocks from first (if any; with runs or not), then
-	// the nodes and the head.
+	// commit writes the nodes, then the blocks from first (if any; with
+	// runs or not), then the head: a commit too big for one backend
+	// transaction that is cut short leaves no run without the nodes over
+	// it (OpenFeed trusts a run to say its blocks are held) and no head
+	// without what it covers.
 	commit := func(first uint64, runs bool) (firstRun uint64, err error) {
 		firstRun = noRun
-		if first < p.End {
-			arena, firstRun = setBlocks(&b, arena, first, blocks[first-p.Start:], runs)
-		}
 		front = front[:0]
 		for _, nd := range out {
 			lo, hi := Spans(nd.Index)
@@ -772,6 +774,9 @@ func (f *Feed) verifyAndStore(p *Proof, blocks [][]byte, trusted []Node, upgrade
 				continue
 			}
 			arena = b.setNode(arena, nd)
+		}
+		if first < p.End {
+			arena, firstRun = setBlocks(&b, arena, first, blocks[first-p.Start:], runs)
 		}
 		if upgrade {
 			arena = f.frontierTo(&b, arena)

@@ -1,6 +1,9 @@
 package feedtree
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // The frontier. A replica that holds its feed as a prefix (PutContiguous:
 // dag's author logs) proves a range it holds against its trusted head with
@@ -13,15 +16,21 @@ import "fmt"
 // held blocks — rehashed, or computed again as the later range's own
 // ancestors and stored.
 //
-// So only the last range's frontier is needed, and it is kept in memory:
-// stored, it was most of a catch-up's writes (200k entries from 1,000
-// authors: 175k node records against 13.5k run records). Close stores it;
-// so does the next upgrade of the head, whose nodes are stored as before.
+// So the last range's frontier is what is needed, and it is kept in
+// memory: stored, it was most of a catch-up's writes (200k entries from
+// 1,000 authors: 175k node records against 13.5k run records). A new
+// frontier is merged with the nodes of the old one that still reach past
+// its end (a range whose commit is then discarded cannot take away what an
+// earlier one brought). Close stores it; so does the next upgrade of the
+// head, whose nodes are stored as before, and so does a range proved under
+// a shorter head than the trusted one (its nodes stop at that head).
 // Dear future reader: after a crash a partial log has no frontier until its
 // next range arrives (or it is complete), and cannot prove ranges against
 // its head meanwhile: ProofWith fails with ErrNotFound, and its peers get
-// them elsewhere. Verifying never reads stored nodes, so nothing a replica
-// accepts depends on it.
+// them elsewhere. Verifying a range against the trusted head reads no
+// stored node; a range proved under a shorter head needs the roots at that
+// length (rootsAt), and one that needs a lost node is refused as stale,
+// which costs the sender a retry.
 
 // frontierNode returns node x if the frontier holds it.
 func (f *Feed) frontierNode(x uint64) (Node, bool) {
@@ -48,7 +57,8 @@ func (f *Feed) frontierTo(b *Batch, arena []byte) []byte {
 
 // frontierDone updates the frontier after a put of a range ending at end
 // committed: an upgrade stored it; a contiguous put's nodes beyond its
-// end, front, replace it unless an earlier put reached further.
+// end, front, become it, with the old nodes that reach past end, unless an
+// earlier put reached further.
 func (f *Feed) frontierDone(upgrade, contiguous bool, end uint64, front []Node) {
 	f.fmu.Lock()
 	defer f.fmu.Unlock()
@@ -57,7 +67,13 @@ func (f *Feed) frontierDone(upgrade, contiguous bool, end uint64, front []Node) 
 		f.frontier = nil
 		f.frontierEnd = max(f.frontierEnd, end)
 	case contiguous && end >= f.frontierEnd:
-		f.frontier = append(f.frontier[:0:0], front...)
+		merged := append(make([]Node, 0, len(front)+len(f.frontier)), front...)
+		for _, n := range f.frontier {
+			if _, hi := Spans(n.Index); hi>>1 >= end && !slices.ContainsFunc(front, func(m Node) bool { return m.Index == n.Index }) {
+				merged = append(merged, n)
+			}
+		}
+		f.frontier = merged
 		f.frontierEnd = end
 	}
 }

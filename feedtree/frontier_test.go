@@ -107,3 +107,104 @@ func TestFrontier(t *testing.T) {
 		prove(t, c2, min(n, h+17), false)
 	})
 }
+
+// TestFrontierShorterHead: a range proved under a head shorter than the
+// trusted one (a peer behind this replica) stores its nodes and leaves the
+// frontier alone, so ranges held still prove against the trusted head,
+// before and after a reopen. (A review found the frontier replaced by
+// that range's, empty, one: node 23, over blocks 8-15, was then nowhere.)
+func TestFrontierShorterHead(t *testing.T) {
+	kp := KeyPairFromSeed([32]byte{7})
+	blocks := blocksN(0, 16)
+	w16, _ := OpenFeed(NewMemStore(), kp.Public(), &kp)
+	if _, err := w16.Append(blocks...); err != nil {
+		t.Fatal(err)
+	}
+	w8, _ := OpenFeed(NewMemStore(), kp.Public(), &kp)
+	if _, err := w8.Append(blocks[:8]...); err != nil {
+		t.Fatal(err)
+	}
+	s := NewMemStore()
+	c, _ := OpenFeed(s, kp.Public(), nil)
+	p, _ := w16.Proof(0, 0, 0) // learn head 16, no blocks
+	if err := c.Put(p, nil); err != nil {
+		t.Fatal(err)
+	}
+	p, _ = w16.Proof(0, 5, 16)
+	if err := c.PutContiguous(p, blocks[0:5]); err != nil {
+		t.Fatal(err)
+	}
+	p, _ = w8.Proof(5, 8, 8) // from a peer at length 8
+	if err := c.PutContiguous(p, blocks[5:8]); err != nil {
+		t.Fatalf("put [5, 8) under head 8: %v", err)
+	}
+	check := func(c *Feed) {
+		t.Helper()
+		for _, r := range [][2]uint64{{0, 8}, {0, 5}, {7, 8}} {
+			for _, have := range []uint64{0, 16} {
+				if _, err := c.Proof(r[0], r[1], have); err != nil {
+					t.Errorf("proof of [%d, %d) from %d at head 16: %v", r[0], r[1], have, err)
+				}
+			}
+		}
+	}
+	check(c)
+	c.Close()
+	c2, _ := OpenFeed(s, kp.Public(), nil)
+	check(c2)
+}
+
+// cutStore commits only the first cut records of the next batch, then
+// fails: a commit split over backend transactions and interrupted.
+type cutStore struct {
+	Store
+	cut int // < 0: commit whole batches
+}
+
+func (s *cutStore) Commit(feed Key, b *Batch) error {
+	if s.cut < 0 || s.cut >= b.Len() {
+		return s.Store.Commit(feed, b)
+	}
+	var part Batch
+	part.ops = b.ops[:s.cut]
+	if err := s.Store.Commit(feed, &part); err != nil {
+		return err
+	}
+	return errors.New("interrupted")
+}
+
+// TestCutCommit: whatever prefix of a PutContiguous commit survives, the
+// replica reopened holds only ranges it can prove against its head (a run
+// on disk implies the nodes over it).
+func TestCutCommit(t *testing.T) {
+	kp := KeyPairFromSeed([32]byte{41})
+	w, blocks := dagShapedFeed(t, NewMemStore(), kp, 300)
+	for cut := 0; cut < 40; cut++ {
+		mem := NewMemStore()
+		s := &cutStore{Store: mem, cut: -1}
+		c, err := OpenFeed(s, kp.Public(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _ := w.Proof(0, 100, 0)
+		if err := c.PutContiguous(p, blocks[:100]); err != nil {
+			t.Fatal(err)
+		}
+		s.cut = cut
+		p, _ = w.Proof(100, 300, c.Length())
+		_ = c.PutContiguous(p, blocks[100:300])    // fails once cut falls inside the batch
+		c2, err := OpenFeed(mem, kp.Public(), nil) // the process died: no Close
+		if err != nil {
+			t.Fatalf("cut %d: reopening: %v", cut, err)
+		}
+		held := c2.Held()
+		for a := uint64(0); a < held; a += 7 {
+			b := min(held, a+9)
+			if _, err := c2.Proof(a, b, c2.Length()); err != nil && !errors.Is(err, ErrNotFound) {
+				t.Fatalf("cut %d: proof of [%d, %d) of %d held: %v", cut, a, b, held, err)
+			} else if err != nil && b > 100 {
+				t.Fatalf("cut %d: held %d, yet [%d, %d) cannot be proved: %v", cut, held, a, b, err)
+			}
+		}
+	}
+}
