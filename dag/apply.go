@@ -96,12 +96,22 @@ func (a *applier) block(l *logState, seq, lim uint64) ([]byte, error) {
 }
 
 // limit is how far applyLoop applies l: every held block, or for the
-// applier those not still queued.
+// applier those of the ranges it took from the queue.
 func (a *applier) limit(l *logState) uint64 {
 	if a.queued {
-		return l.held - min(l.held, uint64(l.queued))
+		return l.taken()
 	}
 	return l.held
+}
+
+// taken is how far the applier may apply l: every held block when none of
+// its ranges is queued, else up to the end of those it took (Ingest may
+// have stored and applied beyond them meanwhile).
+func (l *logState) taken() uint64 {
+	if l.queued == 0 {
+		return l.held
+	}
+	return max(l.applied, min(l.held, l.takenTo))
 }
 
 type doneNode struct {
@@ -317,5 +327,9 @@ func (d *DAG) reload() error {
 	d.closeFeeds()
 	d.indexes = make(map[IndexKey]*indexState)
 	d.logs = make(map[feedtree.Key]*logState)
-	return d.load()
+	if err := d.load(); err != nil {
+		return err
+	}
+	d.kickAll() // load queued whatever the feeds hold beyond what is applied
+	return nil
 }

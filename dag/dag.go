@@ -117,11 +117,13 @@ type DAG struct {
 	indexes map[IndexKey]*indexState
 	logs    map[feedtree.Key]*logState
 
-	// The applier (store.go): work wakes it, ctx ends its Hold at Close.
-	work        chan struct{}
-	applierDone chan struct{}
-	ctx         context.Context
-	cancel      context.CancelFunc
+	// The appliers (store.go): one goroutine per index with queued ranges
+	// (applying), all waited for at Close; ctx ends their Hold at Close.
+	applying      map[IndexKey]bool
+	applyFailures map[IndexKey]uint
+	appliers      sync.WaitGroup
+	ctx           context.Context
+	cancel        context.CancelFunc
 
 	// applied holds the nodes of the last committed applies, so that
 	// Applied, which the index reads right behind every apply, need not
@@ -303,8 +305,9 @@ type logState struct {
 	lastHash ID     // hash of node applied-1 (zero while applied ≤ 1)
 	forked   bool
 	forkAt   uint64
-	broken   bool // a node failed its checks: the log applies no further
-	queued   int  // nodes at the end of the held prefix in ix.queue (store.go)
+	broken   bool   // a node failed its checks: the log applies no further
+	queued   int    // nodes of this log in ix.queue (store.go)
+	takenTo  uint64 // the end of the last range of it the applier took from ix.queue
 	// fresh holds nodes Append or Ingest just decoded, by seq, so the apply
 	// that follows need not read and decode them again; apply clears it.
 	fresh map[uint64]freshNode
@@ -344,40 +347,45 @@ func Open(db *badger.DB, prefix []byte, opts Options) (*DAG, error) {
 	}
 	p := slices.Clone(prefix)
 	d := &DAG{
-		db:      db,
-		keys:    keyBuf{prefix: p},
-		store:   &stagingStore{BadgerStore: feedtree.NewBadgerStore(db, append(slices.Clone(p), tagFeeds))},
-		opts:    opts,
-		done:    make(chan struct{}),
-		indexes: make(map[IndexKey]*indexState),
-		logs:    make(map[feedtree.Key]*logState),
-		applied: recent.New[nodeRef, appliedNode](appliedCache),
-		work:    make(chan struct{}, 1),
+		db:            db,
+		keys:          keyBuf{prefix: p},
+		store:         &stagingStore{BadgerStore: feedtree.NewBadgerStore(db, append(slices.Clone(p), tagFeeds))},
+		opts:          opts,
+		done:          make(chan struct{}),
+		indexes:       make(map[IndexKey]*indexState),
+		logs:          make(map[feedtree.Key]*logState),
+		applied:       recent.New[nodeRef, appliedNode](appliedCache),
+		applying:      make(map[IndexKey]bool),
+		applyFailures: make(map[IndexKey]uint),
 	}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
 	if err := d.load(); err != nil {
+		d.cancel()
 		d.closeFeeds()
 		return nil, err
 	}
 	// What the feeds hold beyond the apply state (a crash between a
 	// commit and its apply, nodes pending) is applied now, unless a large
 	// stored catch-up is: then the applier takes it in the background.
+	d.mu.Lock()
 	for _, ix := range d.sortedIndexes() {
 		if ix.queuedNodes > openApplyLimit {
 			continue
 		}
 		var q []*logState
 		for len(ix.queue) > 0 {
-			q = append(q, ix.pop().l)
+			if l := ix.pop().l; !slices.Contains(q, l) {
+				q = append(q, l)
+			}
 		}
 		if _, err := d.apply(ix, q); err != nil {
-			d.closeFeeds()
+			d.mu.Unlock()
+			d.Close() // an applier a reload started, and the feeds
 			return nil, fmt.Errorf("dag: re-applying index %v: %w", ix.key, err)
 		}
 	}
-	d.ctx, d.cancel = context.WithCancel(context.Background())
-	d.applierDone = make(chan struct{})
-	go d.runApplier()
-	d.kick()
+	d.kickAll()
+	d.mu.Unlock()
 	return d, nil
 }
 
@@ -444,8 +452,10 @@ func (d *DAG) load() error {
 			ix.pending += l.pending()
 		}
 		it.Close()
-		// Every unapplied block goes to the applier, in log key order (the
-		// arrival order is not kept across restarts).
+		// Every unapplied block goes to the applier. The arrival order is
+		// not kept across restarts: the logs take turns, loadStep nodes at
+		// a time (as a catch-up sends them, roughly, and so that one
+		// applier step stays a step).
 		for _, ix := range d.sortedIndexes() {
 			var q []*logState
 			for _, l := range ix.logs {
@@ -454,8 +464,17 @@ func (d *DAG) load() error {
 				}
 			}
 			sortLogs(q)
-			for _, l := range q {
-				ix.push(queuedRange{l: l, end: l.held, nodes: l.pending()})
+			for from := 0; len(q) > 0; from += loadStep {
+				live := q[:0]
+				for _, l := range q {
+					start := l.applied + uint64(from)
+					end := min(l.held, start+loadStep)
+					ix.push(queuedRange{l: l, end: end, nodes: int(end - start)})
+					if end < l.held {
+						live = append(live, l)
+					}
+				}
+				q = live
 			}
 		}
 
@@ -534,7 +553,9 @@ func sortLogs(ls []*logState) {
 func (d *DAG) closeFeeds() {
 	for _, l := range d.logs {
 		if l.feed != nil {
-			l.feed.Close()
+			if err := l.feed.Close(); err != nil {
+				d.opts.Logger.Warn("dag: closing log", "log", l.key.String(), "err", err)
+			}
 		}
 	}
 }
@@ -552,7 +573,7 @@ func (d *DAG) Close() error {
 	d.cancel()
 	d.closeFeeds()
 	d.mu.Unlock()
-	<-d.applierDone // it takes d.mu for a step in progress
+	d.appliers.Wait() // they take d.mu for a step in progress
 	d.mu.Lock()
 	return nil
 }

@@ -76,8 +76,11 @@ func testAuthor(i int) Author {
 	return Author{Identity: id, Log: feedtree.KeyPairFromSeed(s)}
 }
 
-func testManifest(t testing.TB) *Manifest {
-	m, err := NewManifest("test", PolicyOpen, testAuthor(9999).Identity, bytes.NewReader(make([]byte, 16)))
+func testManifest(t testing.TB) *Manifest { return testManifestNamed(t, "test") }
+
+// testManifestNamed is an open index of testAuthor(9999) named name.
+func testManifestNamed(t testing.TB, name string) *Manifest {
+	m, err := NewManifest(name, PolicyOpen, testAuthor(9999).Identity, bytes.NewReader(make([]byte, 16)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -116,8 +117,8 @@ func FuzzDecodeRecords(f *testing.F) {
 // counter counts exactly the nodes reported applied, nothing applies from a
 // range that failed, what was applied reads back, decodes and re-encodes to
 // the bytes the author signed and links only applied nodes, and an honest
-// author's next node still applies on top. The same log through Store
-// applies what Ingest applies of it one node at a time.
+// author's next node still applies on top. Through Store the same nodes
+// apply as through Ingest (see the body).
 func FuzzIngestHostileAuthor(f *testing.F) {
 	m := testManifest(f)
 	idx := m.Key()
@@ -209,30 +210,57 @@ func FuzzIngestHostileAuthor(f *testing.F) {
 				}
 			}
 		}
-		// Store holds the whole signed range and its applier applies what
-		// Ingest applies of the same nodes given one at a time: up to the
-		// first it refuses, less what waits for a missing ancestor.
+		// Store, given the nodes one at a time up to the first it refuses,
+		// ends with what Ingest applies given them so: up to the first it
+		// refuses, less what waits for a missing ancestor. Given the whole
+		// range at once, Store holds it and applies the same, or refuses
+		// it (a block that is no node of this log at its place) and holds
+		// nothing.
 		one := testDAGOn(t, db, fmt.Appendf(nil, "o%d/", execs), Options{})
-		st := testDAGOn(t, db, fmt.Appendf(nil, "s%d/", execs), Options{})
-		one.PutManifest(m)
-		st.PutManifest(m)
-		for i := range w.feed.Length() {
-			have := w.feed.Length() // the replica trusts the head the first range brought
-			if i == 0 {
-				have = 0
-			}
-			if _, err := w.ingest(one, idx, i, i+1, have); err != nil {
-				break
+		each := testDAGOn(t, db, fmt.Appendf(nil, "e%d/", execs), Options{})
+		whole := testDAGOn(t, db, fmt.Appendf(nil, "w%d/", execs), Options{})
+		for _, x := range []*DAG{one, each, whole} {
+			x.PutManifest(m)
+		}
+		rangeOf := func(start, end, have uint64) Range {
+			p, _ := w.feed.Proof(start, end, have)
+			blocks, _ := w.feed.GetRange(start, end, nil)
+			return Range{Log: a.Log.Public(), Proof: p, Blocks: blocks}
+		}
+		for _, x := range []*DAG{one, each} {
+			for i := range w.feed.Length() {
+				have := w.feed.Length() // the replica trusts the head the first range brought
+				if i == 0 {
+					have = 0
+				}
+				r := rangeOf(i, i+1, have)
+				var err error
+				if x == one {
+					_, err = x.Ingest(context.Background(), idx, r.Log, r.Proof, r.Blocks)
+				} else {
+					err = x.Store(context.Background(), idx, []Range{r})[0]
+				}
+				if err != nil {
+					break
+				}
 			}
 		}
-		p, _ := w.feed.Proof(0, w.feed.Length(), 0)
-		blocks, _ := w.feed.GetRange(0, w.feed.Length(), nil)
-		if errs := st.Store(context.Background(), idx, []Range{{Log: a.Log.Public(), Proof: p, Blocks: blocks}}); errs[0] != nil {
-			t.Fatalf("Store of a range its author signed: %v", errs[0])
+		drained(t, each, idx)
+		want := appliedIDs(t, one, idx)
+		if got := appliedIDs(t, each, idx); !slices.Equal(got, want) {
+			t.Fatalf("Store node by node applied %d nodes; Ingest node by node applies %d", len(got), len(want))
 		}
-		drained(t, st, idx)
-		if got, want := appliedIDs(t, st, idx), appliedIDs(t, one, idx); !slices.Equal(got, want) {
-			t.Fatalf("Store applied %d nodes; Ingest one by one applies %d", len(got), len(want))
+		werr := whole.Store(context.Background(), idx, []Range{rangeOf(0, w.feed.Length(), 0)})[0]
+		drained(t, whole, idx)
+		switch held, _ := whole.Held(idx); {
+		case werr == nil:
+			if got := appliedIDs(t, whole, idx); !slices.Equal(got, want) {
+				t.Fatalf("Store of the whole range applied %d nodes; Ingest node by node applies %d", len(got), len(want))
+			}
+		case !errors.Is(werr, ErrBadNode) && !errors.Is(werr, ErrTooLarge):
+			t.Fatalf("Store of a range its author signed: %v; want it held, or refused as not a node of the log", werr)
+		case held != 0:
+			t.Fatalf("Store refused the range (%v) but holds %d nodes", werr, held)
 		}
 		if _, err := d.Append(context.Background(), idx, honest, putOp(7)); err != nil {
 			t.Fatalf("an honest author's node after the hostile log: %v", err)

@@ -31,7 +31,7 @@ func (d *DAG) Missing(idx IndexKey) ([]Link, error) {
 			continue
 		}
 		// Nodes still queued for the applier are not known to wait yet.
-		for seq := l.applied; seq < l.held-min(l.held, uint64(l.queued)); seq++ {
+		for seq := l.applied; seq < l.taken(); seq++ {
 			b, err := l.feed.Get(seq)
 			if err != nil {
 				return nil, fmt.Errorf("reading node %d of %v: %w", seq, l.key, err)

@@ -1,8 +1,11 @@
 package dag
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 )
@@ -46,6 +49,10 @@ const (
 	applyEvery = time.Second
 )
 
+// loadStep is how many nodes of a log Open queues at a time, the logs
+// taking turns, for the applier of a backlog left by a restart.
+const loadStep = 64
+
 // openApplyLimit is how many unapplied nodes of an index Open applies
 // before it returns; beyond it (a large catch-up was stored but not yet
 // applied when the process stopped) the applier takes them in the
@@ -87,6 +94,7 @@ func (ix *indexState) pop() queuedRange {
 	ix.queuedNodes -= q.nodes
 	ix.queuedBytes -= q.bytes
 	q.l.queued -= q.nodes
+	q.l.takenTo = max(q.l.takenTo, q.end)
 	return q
 }
 
@@ -154,7 +162,6 @@ func (d *DAG) Store(ctx context.Context, idx IndexKey, rs []Range) []error {
 		if rerr := d.reload(); rerr != nil {
 			storeErr = fmt.Errorf("%w (and reloading state: %v)", storeErr, rerr)
 		}
-		d.kick()
 		for i := range errs {
 			errs[i] = storeErr
 		}
@@ -163,9 +170,9 @@ func (d *DAG) Store(ctx context.Context, idx IndexKey, rs []Range) []error {
 	for _, q := range queued {
 		ix.push(q)
 	}
-	ix.lastStore = time.Now()
 	if len(queued) > 0 {
-		d.kick()
+		ix.lastStore = time.Now()
+		d.kick(idx)
 	}
 	return errs
 }
@@ -204,6 +211,9 @@ func (d *DAG) storeLocked(ix *indexState, r Range, a *applier) (q queuedRange, e
 	if err != nil {
 		return q, err, nil
 	}
+	if err := checkHeaders(ix.key, r, c.held); err != nil {
+		return q, err, nil
+	}
 	if ix.blocked() >= d.opts.MaxPending {
 		var applied uint64 = 1
 		if c.l != nil {
@@ -232,60 +242,74 @@ func (d *DAG) storeLocked(ix *indexState, r Range, a *applier) (q queuedRange, e
 	return q, nil, nil
 }
 
-// kick wakes the applier. Caller holds d.mu.
-func (d *DAG) kick() {
-	select {
-	case d.work <- struct{}{}:
-	default:
+// Each index with queued ranges has its own applier goroutine, started by
+// kick and ending when the queue is empty: one index's bulk store (which
+// its applier yields to) or its pump (Hold) never holds up another's.
+
+// kick starts the applier of idx unless it runs. Caller holds d.mu.
+func (d *DAG) kick(idx IndexKey) {
+	if d.closed || d.applying[idx] {
+		return
+	}
+	d.applying[idx] = true
+	d.appliers.Add(1)
+	go d.runApplier(idx)
+}
+
+// kickAll starts the applier of every index with queued ranges. Caller
+// holds d.mu.
+func (d *DAG) kickAll() {
+	for k, ix := range d.indexes {
+		if len(ix.queue) > 0 {
+			d.kick(k)
+		}
 	}
 }
 
-// runApplier applies what Store queued until Close.
-func (d *DAG) runApplier() {
-	defer close(d.applierDone)
+// runApplier applies what Store queued for idx until the queue is empty or
+// the DAG closes.
+func (d *DAG) runApplier(idx IndexKey) {
+	defer d.appliers.Done()
 	for {
-		select {
-		case <-d.work:
-		case <-d.done:
+		wait, more := d.applyQueued(idx)
+		if !more {
 			return
 		}
-		for d.applyQueued() {
+		if wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-d.done:
+				return
+			}
 		}
 	}
 }
 
-// applyQueued applies up to applyStep queued nodes of one index, first
-// calling Options.Hold without the lock. It reports whether it did
-// anything (so there may be more).
-func (d *DAG) applyQueued() bool {
+// applyQueued applies up to applyStep queued nodes of idx, first calling
+// Options.Hold without the lock, unless the applier should yield to a bulk
+// Store or back off after a storage failure (wait). more is false once the
+// queue is empty (the applier then ends) or the DAG closed.
+func (d *DAG) applyQueued(idx IndexKey) (wait time.Duration, more bool) {
 	d.mu.Lock()
-	var idx IndexKey
-	found := false
-	for _, ix := range d.sortedIndexes() {
-		if len(ix.queue) > 0 {
-			idx, found = ix.key, true
-			break
-		}
+	ix, err := d.index(idx)
+	if err != nil || len(ix.queue) == 0 {
+		delete(d.applying, idx)
+		d.mu.Unlock()
+		return 0, false
+	}
+	if w := d.yieldTo(ix); w > 0 {
+		d.mu.Unlock()
+		return w, true
 	}
 	d.mu.Unlock()
-	if !found {
-		return false
-	}
-	if wait := d.yieldTo(idx); wait > 0 {
-		select {
-		case <-time.After(wait):
-		case <-d.done:
-		}
-		return true
-	}
 	if d.opts.Hold != nil {
 		d.opts.Hold(d.ctx, idx)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	ix, err := d.index(idx)
-	if err != nil {
-		return false // closed, or the index went
+	if ix, err = d.index(idx); err != nil || len(ix.queue) == 0 {
+		delete(d.applying, idx)
+		return 0, false
 	}
 	ix.lastStep = time.Now()
 	a := &applier{d: d, txn: d.db.NewTransaction(true), queued: true}
@@ -300,29 +324,33 @@ func (d *DAG) applyQueued() bool {
 	n, err := d.applyIn(ix, logs, a)
 	if err != nil {
 		// A storage failure: applyIn reloaded the state from badger, which
-		// queued again what the feeds hold, and woke every waiter. The next
-		// Store kicks the applier; a failing disk does not spin it.
-		d.opts.Logger.Warn("dag: applying stored nodes", "index", idx.String(), "err", err)
-		return false
+		// queued again what the feeds hold and woke every waiter. Try again
+		// after a pause that grows while the failures go on.
+		d.applyFailures[idx]++
+		wait := min(applyRetryMax, applyRetry<<min(d.applyFailures[idx]-1, 10))
+		d.opts.Logger.Warn("dag: applying stored nodes", "index", idx.String(), "err", err, "retry_in", wait)
+		return wait, true
 	}
+	delete(d.applyFailures, idx)
 	if n == 0 {
 		// Room for a waiting Store also when nothing applied (what was
 		// taken waits for missing ancestors); applyIn wakes them otherwise.
 		close(ix.changed)
 		ix.changed = make(chan struct{})
 	}
-	return true
+	return 0, true
 }
 
-// yieldTo returns how long the applier should leave idx to a bulk Store in
-// progress (0: apply now).
-func (d *DAG) yieldTo(idx IndexKey) time.Duration {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	ix, err := d.index(idx)
-	if err != nil {
-		return 0
-	}
+// After a storage failure the applier tries again after applyRetry,
+// doubling up to applyRetryMax while the failures go on.
+const (
+	applyRetry    = 100 * time.Millisecond
+	applyRetryMax = 5 * time.Second
+)
+
+// yieldTo returns how long the applier should leave ix to a bulk Store in
+// progress (0: apply now). Caller holds d.mu.
+func (d *DAG) yieldTo(ix *indexState) time.Duration {
 	now := time.Now()
 	quiet := now.Sub(ix.lastStore)
 	if ix.queuedNodes < applyStep || quiet >= storeQuiet || now.Sub(ix.lastStep) >= applyEvery ||
@@ -361,4 +389,50 @@ func (d *DAG) Held(idx IndexKey) (uint64, error) {
 		}
 	}
 	return n, nil
+}
+
+// checkHeaders checks, without decoding them, the blocks of r not held
+// before (the certificate aside): each at most MaxNodeSize bytes, and
+// starting as a node of index idx, of r's log, at its own seq does in
+// canonical CBOR — a map of four to six fields whose first three are the
+// index, the log and the seq (fields 0, 1, 2). Store refuses what fails, as
+// Ingest would; what passes may still not decode, and the applier then
+// stops the log there. It keeps blocks of other indexes, logs and places,
+// and random bytes, out of the store without the cost of decoding.
+func checkHeaders(idx IndexKey, r Range, held uint64) error {
+	var want []byte
+	for i, b := range r.Blocks {
+		seq := r.Proof.Start + uint64(i)
+		if seq == 0 || seq < held {
+			continue
+		}
+		if len(b) > MaxNodeSize {
+			return fmt.Errorf("storing node %d of %v: %d bytes: %w", seq, r.Log, len(b), ErrTooLarge)
+		}
+		if want == nil {
+			lb := r.Log.Bytes()
+			want = append(append(append(make([]byte, 0, 80), 0x00, 0x58, 0x20), idx.b[:]...), 0x01, 0x58, 0x20)
+			want = append(append(want, lb[:]...), 0x02)
+		}
+		w := appendCBORUint(want, seq)
+		if len(b) < 1+len(w) || b[0] < 0xa4 || b[0] > 0xa6 || !bytes.Equal(b[1:1+len(w)], w) {
+			return fmt.Errorf("storing node %d of %v: not a node of index %v, that log, at that seq: %w", seq, r.Log, idx, ErrBadNode)
+		}
+	}
+	return nil
+}
+
+// appendCBORUint appends the canonical CBOR encoding of unsigned x.
+func appendCBORUint(dst []byte, x uint64) []byte {
+	switch {
+	case x < 24:
+		return append(dst, byte(x))
+	case x <= math.MaxUint8:
+		return append(dst, 0x18, byte(x))
+	case x <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(dst, 0x19), uint16(x))
+	case x <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(dst, 0x1a), uint32(x))
+	}
+	return binary.BigEndian.AppendUint64(append(dst, 0x1b), x)
 }

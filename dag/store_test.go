@@ -138,25 +138,43 @@ func TestStoreHeldBeforeApplied(t *testing.T) {
 	}
 }
 
-// TestStoreInvalidNode: a node its author signed but that is not a valid
-// node of its log (it names another index) is held by Store — the signature
-// verifies — but the applier stops the log before it, as Ingest refuses it;
-// Store then refuses the stuck log's later ranges, and other logs apply.
+// TestStoreInvalidNode: a block its author signed that is no node of its
+// log at its place (here: of another index) is refused by Store, as by
+// Ingest, and nothing of the range is held. One that passes that check but
+// not the applier's (its first link names another hash) is held — the
+// signature verifies — and the applier stops the log before it; Store
+// then refuses the stuck log's later ranges, and other logs apply.
 func TestStoreInvalidNode(t *testing.T) {
 	m := testManifest(t)
 	idx := m.Key()
+	store := func(d *DAG, w *writer, start, end, have uint64) error {
+		p, _ := w.feed.Proof(start, end, have)
+		blocks, _ := w.feed.GetRange(start, end, nil)
+		return d.Store(context.Background(), idx, []Range{{Log: w.a.Log.Public(), Proof: p, Blocks: blocks}})[0]
+	}
+
 	d := testDAG(t, Options{})
 	d.PutManifest(m)
 	w := newWriter(t, testAuthor(1))
 	log := w.a.Log.Public()
 	n1 := w.node(idx, 1, nil, putOp(1))
-	other := IndexKeyFromBytes([32]byte{1})
-	bad := w.node(other, 2, []Link{{Log: log, Seq: 1, Hash: HashNode(n1)}}, putOp(2)) // of another index
+	w.append(w.cert(idx), n1, w.node(IndexKeyFromBytes([32]byte{1}), 2, []Link{{Log: log, Seq: 1, Hash: HashNode(n1)}}, putOp(2)))
+	if err := store(d, w, 0, 3, 0); !errors.Is(err, ErrBadNode) {
+		t.Fatalf("Store of a range with a node of another index = %v; want ErrBadNode", err)
+	}
+	if h, _ := d.Held(idx); h != 0 {
+		t.Errorf("Held = %d after a refused range; want 0", h)
+	}
+
+	d = testDAG(t, Options{})
+	d.PutManifest(m)
+	w = newWriter(t, testAuthor(2))
+	log = w.a.Log.Public()
+	n1 = w.node(idx, 1, nil, putOp(1))
+	bad := w.node(idx, 2, []Link{{Log: log, Seq: 1, Hash: testID(9)}}, putOp(2)) // names another hash
 	w.append(w.cert(idx), n1, bad)
-	p, _ := w.feed.Proof(0, 3, 0)
-	blocks, _ := w.feed.GetRange(0, 3, nil)
-	if errs := d.Store(context.Background(), idx, []Range{{Log: log, Proof: p, Blocks: blocks}}); errs[0] != nil {
-		t.Fatalf("Store of a signed range: %v", errs[0])
+	if err := store(d, w, 0, 3, 0); err != nil {
+		t.Fatalf("Store of a signed range: %v", err)
 	}
 	drained(t, d, idx)
 	ls, _ := d.Logs(idx)
@@ -164,15 +182,13 @@ func TestStoreInvalidNode(t *testing.T) {
 		t.Fatalf("log = %+v; want 3 held, applied up to the invalid node (2)", ls)
 	}
 	w.append(w.node(idx, 3, []Link{{Log: log, Seq: 2, Hash: HashNode(bad)}}, putOp(3)))
-	p, _ = w.feed.Proof(3, 4, 3)
-	blocks, _ = w.feed.GetRange(3, 4, nil)
-	if errs := d.Store(context.Background(), idx, []Range{{Log: log, Proof: p, Blocks: blocks}}); !errors.Is(errs[0], ErrBadNode) {
-		t.Errorf("Store after the invalid node = %v; want ErrBadNode", errs[0])
+	if err := store(d, w, 3, 4, 3); !errors.Is(err, ErrBadNode) {
+		t.Errorf("Store after the invalid node = %v; want ErrBadNode", err)
 	}
 	// Another author's log is not held up by it.
 	src := replicas(t, 1, m)[0]
-	mustAppend(t, src, idx, testAuthor(2), putOp(9))
-	if err := storeRange(t, src, d, idx, testAuthor(2).Log.Public(), 2); err != nil {
+	mustAppend(t, src, idx, testAuthor(3), putOp(9))
+	if err := storeRange(t, src, d, idx, testAuthor(3).Log.Public(), 2); err != nil {
 		t.Fatal(err)
 	}
 	drained(t, d, idx)
@@ -314,5 +330,81 @@ func TestStoreQueueSurvivesReopen(t *testing.T) {
 		}
 		dst.Close()
 		db.Close()
+	}
+}
+
+// TestStoreReloadKicks: after a reload (what a storage failure in Ingest,
+// Append, Store or the applier does) every unapplied node is queued again,
+// and the applier takes them: the ancestor that arrives later by Ingest
+// applies everything. (A review found nothing kicked the applier then.)
+func TestStoreReloadKicks(t *testing.T) {
+	m := testManifest(t)
+	idx := m.Key()
+	src := replicas(t, 1, m)[0]
+	dst := testDAG(t, Options{})
+	dst.PutManifest(m)
+	y, x := testAuthor(1), testAuthor(2)
+	mustAppend(t, src, idx, y, putOp(1))
+	mustAppend(t, src, idx, x, putOp(2), putOp(3)) // x links y's node 1
+	if err := storeRange(t, src, dst, idx, x.Log.Public(), 3); err != nil {
+		t.Fatal(err)
+	}
+	drained(t, dst, idx)
+	dst.mu.Lock()
+	err := dst.reload() // as after a failed commit
+	dst.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	drained(t, dst, idx)
+	if miss, _ := dst.Missing(idx); len(miss) != 1 || miss[0].Log != y.Log.Public() {
+		t.Errorf("Missing after the reload = %v; want y's node 1", miss)
+	}
+	syncLog(t, src, dst, idx, y.Log.Public(), 2) // the ancestor, by Ingest
+	if c, _ := dst.Counter(idx); c != 3 {
+		t.Errorf("applied %d of 3 once the ancestor arrived", c)
+	}
+}
+
+// TestStoreIndexesApart: an index whose applier waits (its Hold, as node's
+// pump does) and keeps receiving bulk stores does not hold up another
+// index's applier. (A review found one applier for all indexes, which
+// waited on the first index with a queue.)
+func TestStoreIndexesApart(t *testing.T) {
+	busy, quiet := testManifest(t), testManifestNamed(t, "quiet")
+	release := make(chan struct{})
+	defer close(release)
+	d := testDAG(t, Options{Hold: func(ctx context.Context, idx IndexKey) {
+		if idx == busy.Key() {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+	}})
+	src := replicas(t, 1, busy)[0]
+	src.PutManifest(quiet)
+	for _, m := range []*Manifest{busy, quiet} {
+		d.PutManifest(m)
+	}
+	a := testAuthor(1)
+	ops := make([]Op, 2*applyStep)
+	for i := range ops {
+		ops[i] = putOp(i)
+	}
+	mustAppend(t, src, busy.Key(), a, ops...)
+	mustAppend(t, src, quiet.Key(), testAuthor(2), putOp(1))
+	if err := storeRange(t, src, d, busy.Key(), a.Log.Public(), uint64(len(ops)+1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := storeRange(t, src, d, quiet.Key(), testAuthor(2).Log.Public(), 2); err != nil {
+		t.Fatal(err)
+	}
+	drained(t, d, quiet.Key())
+	if c, _ := d.Counter(quiet.Key()); c != 1 {
+		t.Errorf("the quiet index applied %d of 1 while the busy one waits", c)
+	}
+	if c, _ := d.Counter(busy.Key()); c != 0 {
+		t.Errorf("the busy index applied %d while its Hold waits", c)
 	}
 }

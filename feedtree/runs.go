@@ -309,8 +309,8 @@ func (f *Feed) appendRange(start, end uint64, dst [][]byte) ([][]byte, uint64, e
 // Store.Scan and a Store.Has for a writer and a replica holding every
 // block, a binary search over the run keys for a replica holding fewer (a
 // DAG opens one feed per author log at start-up), and a walk over the 'b'
-// records that follow the last run (every block of a store written before
-// runs; then, once only: the next blocks go in runs).
+// records that follow the last run: every block of a feed stored before
+// runs, at every open until it grows (the next blocks go in runs).
 func (f *Feed) loadHeld(n, size uint64) error {
 	// The last run says that every block up to its end is held. It ends at
 	// n−1 in a writer and a caught-up replica. Runs ending at n or beyond
