@@ -51,6 +51,13 @@ type Options struct {
 	// from the cache of the nodes just applied). It must return when ctx
 	// ends (at Close). Default: nil (the applier never waits).
 	Hold func(ctx context.Context, idx IndexKey)
+	// Bulk, when set, reports whether a bulk transfer into idx is under
+	// way (node: peers' signed heads say many blocks are still to come).
+	// While it is, the applier applies a step per second, whatever is
+	// queued (see yieldTo). Called without the DAG's lock, before each
+	// step. Default: nil (only Stores coming with more than a step queued
+	// count as bulk).
+	Bulk func(idx IndexKey) bool
 	// Logger receives the applier's storage failures. Default: discard.
 	Logger *slog.Logger
 }

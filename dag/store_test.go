@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -406,5 +407,60 @@ func TestStoreIndexesApart(t *testing.T) {
 	}
 	if c, _ := d.Counter(busy.Key()); c != 0 {
 		t.Errorf("the busy index applied %d while its Hold waits", c)
+	}
+}
+
+// TestYieldToBulk: the applier leaves the cores to a bulk transfer while
+// Options.Bulk says one is under way, and else to Stores still coming with
+// more than a step queued; never once a second passed since its last step
+// or the queue is half full. A small queue with nothing bulk applies at
+// once (live traffic's small syncs), as does any once Stores pause.
+func TestYieldToBulk(t *testing.T) {
+	d := &DAG{opts: Options{MaxQueued: 1 << 20, MaxQueuedBytes: 1 << 30}}
+	for _, c := range []struct {
+		name            string
+		queued          int
+		stored, stepped time.Duration // how long ago
+		bulk, wantYield bool
+	}{
+		{"small queue, live", 10, time.Millisecond, 10 * time.Millisecond, false, false},
+		{"small queue, bulk", 10, time.Millisecond, 10 * time.Millisecond, true, true},
+		{"big queue", 4 * applyStep, time.Millisecond, 10 * time.Millisecond, false, true},
+		{"big queue, bulk", 4 * applyStep, time.Millisecond, 10 * time.Millisecond, true, true},
+		{"stores paused", 4 * applyStep, storeQuiet, 10 * time.Millisecond, false, false},
+		{"stores paused, bulk", 4 * applyStep, storeQuiet, 10 * time.Millisecond, true, true},
+		{"a step a second", 4 * applyStep, time.Millisecond, applyEvery, true, false},
+		{"half full", 1 << 19, time.Millisecond, 10 * time.Millisecond, true, false},
+	} {
+		now := time.Now()
+		ix := &indexState{queuedNodes: c.queued, lastStore: now.Add(-c.stored), lastStep: now.Add(-c.stepped)}
+		if got := d.yieldTo(ix, c.bulk) > 0; got != c.wantYield {
+			t.Errorf("%s: yield = %v; want %v", c.name, got, c.wantYield)
+		}
+	}
+}
+
+// TestStoreBulkApplies: an applier told that a bulk transfer is under way
+// for good still applies everything, a step per applyEvery.
+func TestStoreBulkApplies(t *testing.T) {
+	m := testManifest(t)
+	idx := m.Key()
+	src := replicas(t, 1, m)[0]
+	a := testAuthor(1)
+	var asked atomic.Bool
+	dst := testDAG(t, Options{Bulk: func(IndexKey) bool { asked.Store(true); return true }})
+	dst.PutManifest(m)
+	for i := range 10 {
+		mustAppend(t, src, idx, a, putOp(i))
+		if err := storeRange(t, src, dst, idx, a.Log.Public(), uint64(i+2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drained(t, dst, idx)
+	if !asked.Load() {
+		t.Error("the applier never asked Options.Bulk")
+	}
+	if got, want := appliedIDs(t, dst, idx), appliedIDs(t, src, idx); !slices.Equal(got, want) {
+		t.Errorf("applied %d nodes; want the source's %d", len(got), len(want))
 	}
 }

@@ -255,6 +255,12 @@ func (n *Node) catchingUp(idx dag.IndexKey) bool {
 	return h != nil && h.CatchingUp(idx).Peers > 0
 }
 
+// bulkRemaining is how many blocks peers' signed heads must still promise
+// an index before its applier treats the sync under way as a bulk one and
+// leaves the cores to storing it (dag.Options.Bulk): a pump step's worth.
+// Live traffic and the small syncs beside it stay far below.
+const bulkRemaining = pumpStep
+
 // pumpStep is how many DAG nodes the pump materialises before it hands
 // them to search: four of Index's chunks. Search then lags by at most
 // two or three steps, inside Index's cache of the entries just written.

@@ -160,6 +160,12 @@ func Open(ctx context.Context, opts Options) (*Node, error) {
 		Hold: func(ctx context.Context, idx dag.IndexKey) {
 			n.backlog.wait(ctx, n.closed, idx, func() (uint64, error) { return n.dag.Counter(idx) })
 		},
+		// A fresh follower stores the catch-up first and applies and
+		// indexes it behind (dag.Options.Bulk).
+		Bulk: func(idx dag.IndexKey) bool {
+			h := n.host()
+			return h != nil && h.CatchingUp(idx).Remaining >= bulkRemaining
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening dag: %w", err)
