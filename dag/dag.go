@@ -301,6 +301,11 @@ type indexState struct {
 	// lastStore is when Store last queued a range, lastStep when the
 	// applier last applied a step (the applier yields to a bulk Store).
 	lastStore, lastStep time.Time
+	// windowNodes counts the nodes Store queued since windowStart (a
+	// window of applyEvery), lastWindowNodes those of the window before
+	// (see recentStored).
+	windowStart                  time.Time
+	windowNodes, lastWindowNodes int
 }
 
 type logState struct {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -414,7 +415,8 @@ func TestStoreIndexesApart(t *testing.T) {
 // Options.Bulk says one is under way, and else to Stores still coming with
 // more than a step queued; never once a second passed since its last step
 // or the queue is half full. A small queue with nothing bulk applies at
-// once (live traffic's small syncs), as does any once Stores pause.
+// once (live traffic's small syncs), as does any once Stores pause. While
+// a bulk Store is fast the applier does not take its step a second.
 func TestYieldToBulk(t *testing.T) {
 	d := &DAG{opts: Options{MaxQueued: 1 << 20, MaxQueuedBytes: 1 << 30}}
 	for _, c := range []struct {
@@ -431,9 +433,15 @@ func TestYieldToBulk(t *testing.T) {
 		{"stores paused, bulk", 4 * applyStep, storeQuiet, 10 * time.Millisecond, true, true},
 		{"a step a second", 4 * applyStep, time.Millisecond, applyEvery, true, false},
 		{"half full", 1 << 19, time.Millisecond, 10 * time.Millisecond, true, false},
+		{"bulk and fast: no step a second", 4 * applyStep, time.Millisecond, applyEvery, true, true},
+		{"fast but not bulk", 4 * applyStep, time.Millisecond, applyEvery, false, false},
+		{"bulk and fast, half full", 1 << 19, time.Millisecond, applyEvery, true, false},
 	} {
 		now := time.Now()
 		ix := &indexState{queuedNodes: c.queued, lastStore: now.Add(-c.stored), lastStep: now.Add(-c.stepped)}
+		if strings.Contains(c.name, "fast") {
+			ix.windowStart, ix.windowNodes = now.Add(-applyEvery/2), fastStore
+		}
 		if got := d.yieldTo(ix, c.bulk) > 0; got != c.wantYield {
 			t.Errorf("%s: yield = %v; want %v", c.name, got, c.wantYield)
 		}
@@ -462,5 +470,25 @@ func TestStoreBulkApplies(t *testing.T) {
 	}
 	if got, want := appliedIDs(t, dst, idx), appliedIDs(t, src, idx); !slices.Equal(got, want) {
 		t.Errorf("applied %d nodes; want the source's %d", len(got), len(want))
+	}
+}
+
+// TestRecentStored: how many nodes Store queued in about the last second
+// is the current window's or the one before's while the current one is
+// young, the current one's for a second after it, then nothing.
+func TestRecentStored(t *testing.T) {
+	now := time.Now()
+	for _, c := range []struct {
+		age  time.Duration
+		want int
+	}{
+		{applyEvery / 2, 300},
+		{applyEvery + applyEvery/2, 100},
+		{3 * applyEvery, 0},
+	} {
+		ix := &indexState{windowStart: now.Add(-c.age), windowNodes: 100, lastWindowNodes: 300}
+		if got := ix.recentStored(now); got != c.want {
+			t.Errorf("window %v old: recentStored = %d; want %d", c.age, got, c.want)
+		}
 	}
 }
