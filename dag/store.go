@@ -3,9 +3,7 @@ package dag
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
-	"math"
 	"slices"
 	"time"
 )
@@ -178,10 +176,10 @@ func (d *DAG) Store(ctx context.Context, idx IndexKey, rs []Range) []error {
 		}
 		return errs
 	}
-	nodes = 0
+	queuedNodes := 0
 	for _, q := range queued {
 		ix.push(q)
-		nodes += q.nodes
+		queuedNodes += q.nodes
 	}
 	if len(queued) > 0 {
 		now := time.Now()
@@ -193,7 +191,7 @@ func (d *DAG) Store(ctx context.Context, idx IndexKey, rs []Range) []error {
 			}
 			ix.windowStart, ix.windowNodes = now, 0
 		}
-		ix.windowNodes += nodes
+		ix.windowNodes += queuedNodes
 		d.kick(idx)
 	}
 	return errs
@@ -471,10 +469,12 @@ func checkHeaders(idx IndexKey, r Range, held uint64) error {
 		}
 		if want == nil {
 			lb := r.Log.Bytes()
-			want = append(append(append(make([]byte, 0, 80), 0x00, 0x58, 0x20), idx.b[:]...), 0x01, 0x58, 0x20)
-			want = append(append(want, lb[:]...), 0x02)
+			want = make([]byte, 0, 80)
+			for _, v := range []any{0, idx.b[:], 1, lb[:], 2} {
+				want = appendCBOR(want, v)
+			}
 		}
-		w := appendCBORUint(want, seq)
+		w := appendCBOR(want, seq)
 		if len(b) < 1+len(w) || b[0] < 0xa4 || b[0] > 0xa6 || !bytes.Equal(b[1:1+len(w)], w) {
 			return fmt.Errorf("storing node %d of %v: not a node of index %v, that log, at that seq: %w", seq, r.Log, idx, ErrBadNode)
 		}
@@ -482,17 +482,9 @@ func checkHeaders(idx IndexKey, r Range, held uint64) error {
 	return nil
 }
 
-// appendCBORUint appends the canonical CBOR encoding of unsigned x.
-func appendCBORUint(dst []byte, x uint64) []byte {
-	switch {
-	case x < 24:
-		return append(dst, byte(x))
-	case x <= math.MaxUint8:
-		return append(dst, 0x18, byte(x))
-	case x <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(dst, 0x19), uint16(x))
-	case x <= math.MaxUint32:
-		return binary.BigEndian.AppendUint32(append(dst, 0x1a), uint32(x))
-	}
-	return binary.BigEndian.AppendUint64(append(dst, 0x1b), x)
+// appendCBOR appends the canonical CBOR encoding of v (an integer or a
+// byte string here, which always encode).
+func appendCBOR(dst []byte, v any) []byte {
+	b, _ := encMode.Marshal(v)
+	return append(dst, b...)
 }

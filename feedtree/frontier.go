@@ -81,11 +81,10 @@ func (f *Feed) frontierDone(upgrade, contiguous bool, end uint64, front []Node) 
 // storeFrontier stores the frontier's nodes (at Close).
 func (f *Feed) storeFrontier() error {
 	var b Batch
-	arena := f.frontierTo(&b, nil)
+	f.frontierTo(&b, nil) // b holds on to the arena's bytes
 	if b.Len() == 0 {
 		return nil
 	}
-	_ = arena
 	if err := f.store.Commit(f.key, &b); err != nil {
 		return fmt.Errorf("feedtree: storing the frontier of %v: %w", f.key, err)
 	}

@@ -54,18 +54,28 @@ func TestFrontier(t *testing.T) {
 		}
 	}
 
+	// half opens a replica on s and puts ranges of random sizes until it
+	// holds half the feed (checking proofs after each with check).
+	half := func(t *testing.T, s Store, check bool) (*Feed, uint64) {
+		t.Helper()
+		c, err := OpenFeed(s, kp.Public(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var held uint64
+		for held < n/2 {
+			end := min(n, held+uint64(1+r.IntN(40)))
+			put(t, c, held, end)
+			held = end
+			if check {
+				prove(t, c, held, false)
+			}
+		}
+		return c, held
+	}
+
 	s := NewMemStore()
-	c, err := OpenFeed(s, kp.Public(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var held uint64
-	for held < n/2 {
-		end := min(n, held+uint64(1+r.IntN(40)))
-		put(t, c, held, end)
-		held = end
-		prove(t, c, held, false)
-	}
+	c, held := half(t, s, true)
 	// The frontier is not in the store: a partial replica stores about the
 	// complete one's share of its prefix (the writer's is n/8 for n).
 	if got := nodeRecords(t, s, c.Key()); got > n/16+40 {
@@ -85,17 +95,7 @@ func TestFrontier(t *testing.T) {
 
 	t.Run("crashed", func(t *testing.T) {
 		cs := NewMemStore()
-		c1, err := OpenFeed(cs, kp.Public(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var h uint64
-		for h < n/2 {
-			end := min(n, h+uint64(1+r.IntN(40)))
-			put(t, c1, h, end)
-			h = end
-		}
-		// c1 is never closed: its frontier is lost with the process.
+		_, h := half(t, cs, false) // never closed: its frontier is lost with the process
 		c2, err := OpenFeed(cs, kp.Public(), nil)
 		if err != nil {
 			t.Fatal(err)
