@@ -52,10 +52,17 @@ const applyStep = 1024
 // is soon stored, and indexing those steps beside it took a sixth of the
 // CPU of a 1M catch-up's store phase. A slow one (a peer far away) still
 // shows its entries a step a second.
+//
+// Bulk is a promise (node: what authors' signed heads say peers could
+// still send), not a transfer: once no Store has come for bulkQuiet, the
+// applier applies flat out whatever Bulk says, so a head that promises
+// more than anyone serves (a hostile author's, or a peer that went away)
+// cannot hold the applier to a step a second until its session ends.
 const (
 	storeQuiet = 50 * time.Millisecond
 	applyEvery = time.Second
 	fastStore  = 8 * applyStep
+	bulkQuiet  = 2 * applyEvery
 )
 
 // loadStep is how many nodes of a log Open queues at a time, the logs
@@ -386,8 +393,9 @@ const (
 // yieldTo returns how long the applier should leave ix to a bulk Store in
 // progress (0: apply now), applying one step per applyEvery until the
 // queue is half full: while bulk (Options.Bulk) says a bulk transfer is
-// under way, and else while Stores keep coming (the last less than
-// storeQuiet ago) with more than a step queued. Caller holds d.mu.
+// under way (and a Store came less than bulkQuiet ago), and else while
+// Stores keep coming (the last less than storeQuiet ago) with more than a
+// step queued. Caller holds d.mu.
 //
 // Dear future reader: before bulk, a fresh follower whose sender (another
 // process on the same two cores) was the slower side applied and indexed
@@ -400,6 +408,7 @@ const (
 // waiting a second for each took live p99 from 103 to 154 ms.
 func (d *DAG) yieldTo(ix *indexState, bulk bool) time.Duration {
 	now := time.Now()
+	bulk = bulk && now.Sub(ix.lastStore) < bulkQuiet
 	if 2*ix.queuedNodes >= d.opts.MaxQueued || 2*ix.queuedBytes >= d.opts.MaxQueuedBytes {
 		return 0
 	}

@@ -436,6 +436,9 @@ func TestYieldToBulk(t *testing.T) {
 		{"bulk and fast: no step a second", 4 * applyStep, time.Millisecond, applyEvery, true, true},
 		{"fast but not bulk", 4 * applyStep, time.Millisecond, applyEvery, false, false},
 		{"bulk and fast, half full", 1 << 19, time.Millisecond, applyEvery, true, false},
+		{"bulk, stores stalled", 4 * applyStep, bulkQuiet, 10 * time.Millisecond, true, false},
+		{"bulk, small queue, stores stalled", 10, bulkQuiet, 10 * time.Millisecond, true, false},
+		{"bulk, stores slow", 4 * applyStep, bulkQuiet - time.Second/4, 10 * time.Millisecond, true, true},
 	} {
 		now := time.Now()
 		ix := &indexState{queuedNodes: c.queued, lastStore: now.Add(-c.stored), lastStep: now.Add(-c.stepped)}
@@ -449,7 +452,8 @@ func TestYieldToBulk(t *testing.T) {
 }
 
 // TestStoreBulkApplies: an applier told that a bulk transfer is under way
-// for good still applies everything, a step per applyEvery.
+// for good still applies everything (a step per applyEvery while Stores
+// come, flat out once they stop).
 func TestStoreBulkApplies(t *testing.T) {
 	m := testManifest(t)
 	idx := m.Key()
