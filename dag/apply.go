@@ -16,15 +16,27 @@ import (
 type linkState int
 
 const (
-	linkOK      linkState = iota
-	linkWaiting           // the linked node is not applied yet
-	linkBad               // the linked node is applied with another hash
+	linkOK       linkState = iota
+	linkWaiting            // the linked node is not applied yet
+	linkConflict           // another node is applied at the link's (log, seq)
+	linkBad                // the link's hash names a node applied elsewhere
 )
 
 // checkLink reports whether link is satisfied in ix. txn sees the writes of
 // the apply in progress.
+//
+// A link into a forked log at or past the length it counts up to holds
+// whatever this replica applied there: replicas that hold different
+// histories of that log must apply the same nodes of every other log. A
+// link that names another node than the one applied at its (log, seq) is
+// what an honest writer's link into the other history of an equivocating
+// log looks like before the fork is known here: the linking log waits
+// (linkConflict) rather than stops, and goes on once the fork is recorded.
 func (d *DAG) checkLink(ix *indexState, txn *badger.Txn, link Link) (linkState, error) {
 	t := ix.logs[link.Log]
+	if t != nil && t.forked && link.Seq >= t.forkAt {
+		return linkOK, nil
+	}
 	if t == nil || t.applied <= link.Seq {
 		return linkWaiting, nil
 	}
@@ -32,7 +44,7 @@ func (d *DAG) checkLink(ix *indexState, txn *badger.Txn, link Link) (linkState, 
 		if t.lastHash == link.Hash {
 			return linkOK, nil
 		}
-		return linkBad, nil
+		return linkConflict, nil
 	}
 	// Node (log, seq) is applied; the link holds iff the node with the
 	// link's hash is applied there. A node's hash fixes its index, log and
@@ -40,7 +52,7 @@ func (d *DAG) checkLink(ix *indexState, txn *badger.Txn, link Link) (linkState, 
 	// record per node.
 	v, err := getValue(txn, d.keys.nodeLoc(link.Hash))
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return linkBad, nil
+		return linkConflict, nil
 	}
 	if err != nil {
 		return 0, fmt.Errorf("reading the location of node %d of %v: %w", link.Seq, link.Log, err)
@@ -217,13 +229,23 @@ func (d *DAG) applyLoop(ix *indexState, queue []*logState, a *applier) (int, err
 				l.broken = true
 				break
 			}
-			for _, link := range n.Links {
+			for i := 0; i < len(n.Links); i++ {
+				link := n.Links[i]
 				st, err := d.checkLink(ix, a.txn, link)
 				if err != nil {
 					return applied, err
 				}
+				if st == linkConflict && link.Log == l.key {
+					st = linkBad // its own log: no other history excuses it
+				}
 				switch st {
-				case linkWaiting:
+				case linkWaiting, linkConflict:
+					if ok, err := d.forkEvidence(ix, l, n, link, st == linkConflict, a); err != nil {
+						return applied, err
+					} else if ok {
+						i-- // the link's log is forked now: check it again
+						continue
+					}
 					if w := ix.waiters[link.Log]; !slices.Contains(w, l) {
 						ix.waiters[link.Log] = append(w, l)
 					}
@@ -237,9 +259,9 @@ func (d *DAG) applyLoop(ix *indexState, queue []*logState, a *applier) (int, err
 				return applied, err
 			}
 			applied++
-			if w := ix.waiters[l.key]; len(w) > 0 {
-				delete(ix.waiters, l.key)
-				queue = append(queue, w...)
+			queue = append(queue, ix.wake(l.key)...)
+			if n.Op.Kind == OpForkProof && n.Op.ForkProof != nil {
+				queue = append(queue, ix.wake(n.Op.ForkProof.Log)...)
 			}
 		}
 	}
@@ -292,12 +314,19 @@ func (l *logState) record() logRecord {
 	return logRecord{identity: l.identity, applied: l.applied, forkAt: l.forkAt, forked: l.forked}
 }
 
-// forkAt returns the length up to which a forked log counts: the shorter of
-// the two conflicting heads. Every replica computes it from the proof alone.
+// ForkAt returns the length up to which a log that fp shows forked counts
+// (its nodes from seq ForkAt on count nowhere, and links into them hold
+// on every replica): the length that both histories provably share. Every
+// replica computes it from the proof alone.
 //
-// TODO: this over-counts when the histories diverge before the shorter
-// head; use the exact divergence point once feedtree.ForkProof exposes it.
-func forkAt(fp *feedtree.ForkProof) uint64 { return min(fp.A.Length, fp.B.Length) }
+// Two signed heads prove only that the histories differ somewhere below
+// the shorter one, not where: the shorter head's length, which this
+// returned until the twenty-second session, counted the diverging nodes of
+// whichever history a replica held, so replicas holding different
+// histories never converged. Nothing of the log counts until a proof
+// carries the point where the histories part (the merkle path to the first
+// differing block on each side).
+func ForkAt(fp *feedtree.ForkProof) uint64 { return 0 }
 
 func (d *DAG) applyForkProof(ix *indexState, op *ForkProofOp, a *applier) error {
 	t := ix.logs[op.Log]
@@ -308,7 +337,7 @@ func (d *DAG) applyForkProof(ix *indexState, op *ForkProofOp, a *applier) error 
 	if err != nil {
 		return nil // DecodeNode checked it; unreachable
 	}
-	d.markForked(t, forkAt(fp))
+	d.markForked(t, ForkAt(fp))
 	return a.set(d.keys.log(ix.key, t.key), t.record().encode())
 }
 
@@ -318,6 +347,66 @@ func (d *DAG) markForked(l *logState, at uint64) {
 	}
 	l.forked = true
 }
+
+// wake returns the logs waiting on log (to apply again) and forgets them.
+func (ix *indexState) wake(log feedtree.Key) []*logState {
+	w := ix.waiters[log]
+	delete(ix.waiters, log)
+	return w
+}
+
+// forkEvidence looks, when node n of l cannot apply because of link, for a
+// fork-proof against link's log that l itself carries: n, or one of the
+// next nodes of l that this replica holds (each read once, at most
+// forkScan past n). It records the fork and reports true if it finds one.
+// A replica that holds the other history of an equivocating log thus
+// learns the fork from the node that tells it even when that node's own
+// links (or those of the nodes before it in its log) run into the history
+// it lacks. It looks only when the link names another node than the one
+// applied (linkConflict) or a node past every one held here (the wait
+// cannot end with what is held). The fork is written to the log record in
+// a's transaction.
+func (d *DAG) forkEvidence(ix *indexState, l *logState, n *Node, link Link, conflict bool, a *applier) (bool, error) {
+	t := ix.logs[link.Log]
+	if t == nil || t.forked || !conflict && t.applied < t.held {
+		return false, nil
+	}
+	var fp *feedtree.ForkProof
+	check := func(n *Node) bool {
+		if n.Op.Kind != OpForkProof || n.Op.ForkProof == nil || n.Op.ForkProof.Log != link.Log {
+			return false
+		}
+		p, err := feedtree.DecodeForkProof(n.Op.ForkProof.Proof)
+		if err != nil || p.Verify(link.Log) != nil {
+			return false // DecodeNode checked it; unreachable
+		}
+		fp = p
+		return true
+	}
+	if !check(n) {
+		end := min(l.held, n.Seq+1+forkScan)
+		for seq := max(n.Seq+1, l.scanned); seq < end && fp == nil; seq++ {
+			b, err := l.feed.Get(seq)
+			if err != nil {
+				return false, fmt.Errorf("reading node %d of %v: %w", seq, l.key, err)
+			}
+			if m, err := DecodeNode(b); err == nil {
+				check(m)
+			}
+			l.scanned = seq + 1
+		}
+	}
+	if fp == nil {
+		return false, nil
+	}
+	d.markForked(t, ForkAt(fp))
+	return true, a.set(d.keys.log(ix.key, t.key), t.record().encode())
+}
+
+// forkScan bounds how many held nodes past a conflicting link forkEvidence
+// reads: a detector appends its fork-proof node right after it finds the
+// fork, a few nodes at most after the last that linked into its history.
+const forkScan = 64
 
 // reload rebuilds the in-memory state from badger after a failed apply.
 func (d *DAG) reload() error {

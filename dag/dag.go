@@ -318,6 +318,7 @@ type logState struct {
 	forked   bool
 	forkAt   uint64
 	broken   bool   // a node failed its checks: the log applies no further
+	scanned  uint64 // forkEvidence read the held nodes below this
 	queued   int    // nodes of this log in ix.queue (store.go)
 	takenTo  uint64 // the end of the last range of it the applier took from ix.queue
 	// fresh holds nodes Append or Ingest just decoded, by seq, so the apply

@@ -42,8 +42,8 @@ func (d *DAG) Missing(idx IndexKey) ([]Link, error) {
 			}
 			for _, link := range n.Links {
 				t := ix.logs[link.Log]
-				if t != nil && t.held > link.Seq {
-					continue
+				if t != nil && (t.held > link.Seq || t.forked && link.Seq >= t.forkAt) {
+					continue // held, or counts nowhere (checkLink)
 				}
 				if have, ok := need[link.Log]; !ok || link.Seq > have.Seq {
 					need[link.Log] = link

@@ -525,10 +525,14 @@ func checkCert(b []byte, idx IndexKey, log feedtree.Key) (*Cert, error) {
 // recordFork marks l forked and, when Options.ForkAuthor gives a local
 // author, appends a fork-proof node so every replica learns it.
 func (d *DAG) recordFork(ix *indexState, l *logState, fe *feedtree.ForkError) error {
-	d.markForked(l, forkAt(&fe.Proof))
+	d.markForked(l, ForkAt(&fe.Proof))
 	if err := d.db.Update(func(txn *badger.Txn) error {
 		return txn.Set(d.keys.log(ix.key, l.key), l.record().encode())
 	}); err != nil {
+		return err
+	}
+	// Logs that waited on l's other history apply now (checkLink).
+	if _, err := d.apply(ix, ix.wake(l.key)); err != nil {
 		return err
 	}
 	if d.opts.ForkAuthor == nil {

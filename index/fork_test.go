@@ -3,15 +3,19 @@ package index
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
+
+	"github.com/dgraph-io/badger/v4"
 
 	"indexd/dag"
 	"indexd/feedtree"
 )
 
 // TestForkProof: once a fork-proof node against an equivocating log is
-// applied, that log's nodes from the fork length on count nowhere, and the
-// state is the same whether the proof came before or after them.
+// applied, that log's nodes from the fork length on (the length both
+// histories provably share: dag.ForkAt) count nowhere, and the state is the
+// same whether the proof came before or after them.
 func TestForkProof(t *testing.T) {
 	db := openDB(t)
 	honest, evil := testAuthor(1, 0), testAuthor(2, 0)
@@ -34,16 +38,7 @@ func TestForkProof(t *testing.T) {
 
 	// An honest writer holds a's history, is shown b's, and appends the
 	// fork-proof.
-	w, err := dag.Open(db, []byte("w/d/"), dag.Options{Now: clockFrom(200),
-		ForkAuthor: func(dag.IndexKey) (dag.Author, bool) { return honest, true }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if err := w.PutManifest(m); err != nil {
-		t.Fatal(err)
-	}
-	mustAppend(t, w, idx, honest, dag.Op{Kind: dag.OpPut, Put: testPut(1)})
+	w := detector(t, db, m, honest)
 	syncLogs(t, a.d, w, idx)
 	bf, _ := b.d.Feed(logKey)
 	p, err := bf.Proof(3, 4, 4) // no upgrade: w holds a longer head, and checks this one against it
@@ -64,8 +59,8 @@ func TestForkProof(t *testing.T) {
 			forkAt = l.ForkAt
 		}
 	}
-	if forkAt == 0 || forkAt >= 6 {
-		t.Fatalf("fork length %d; the test needs nodes of the evil log past it", forkAt)
+	if forkAt >= 4 {
+		t.Fatalf("fork length %d; the histories share only 3 blocks", forkAt)
 	}
 
 	// r1 materialises the evil history first, then learns of the proof.
@@ -117,7 +112,159 @@ func TestForkProof(t *testing.T) {
 			gone++
 		}
 	}
-	if want := 5 - int(forkAt-1); gone != want {
+	if want := 5 - int(max(forkAt, 1)-1); gone != want { // evil nodes are seqs 1..5
 		t.Errorf("%d removed entries reported in Changes; want %d", gone, want)
 	}
+}
+
+// TestForkOtherHistories: replicas that hold different histories of an
+// equivocating log converge. The honest detector's log links into the
+// history it holds (a link naming another node than the one a replica of
+// the other history applied there, and a link past all that replica
+// holds) before its fork-proof node; a replica of the other history learns
+// the fork from that node, or from its own detection, and applies every
+// honest node.
+func TestForkOtherHistories(t *testing.T) {
+	db := openDB(t)
+	honest, evil := testAuthor(1, 0), testAuthor(2, 0)
+	m := testManifest(t, dag.PolicyOpen, honest)
+	idx := m.Key()
+	logKey := evil.Log.Public()
+
+	// Two histories of the evil log share the certificate and 2 nodes.
+	a := newReplica(t, db, "a", m, clockFrom(0))
+	b := newReplica(t, db, "b", m, clockFrom(100))
+	a4 := newReplica(t, db, "a4", m, nil) // history a at length 4
+	for i := range 5 {
+		mustAppend(t, a.d, idx, evil, dag.Op{Kind: dag.OpPut, Put: testPut(10 + i)})
+		switch i {
+		case 1:
+			syncLogs(t, a.d, b.d, idx)
+		case 2:
+			syncLogs(t, a.d, a4.d, idx)
+		}
+	}
+	mustAppend(t, b.d, idx, evil, dag.Op{Kind: dag.OpPut, Put: testPut(99)})
+	mustAppend(t, b.d, idx, evil, dag.Op{Kind: dag.OpPut, Put: testPut(98)})
+
+	// The detector follows history a and publishes between: one node links
+	// a's node 3 (b holds another node 3), one links a's node 5 (b holds
+	// nodes up to 4).
+	w := detector(t, db, m, honest)
+	if err := ingestRange(a.d, w, idx, logKey, 4); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, w, idx, honest, dag.Op{Kind: dag.OpPut, Put: testPut(2)})
+	syncLogs(t, a.d, w, idx)
+	mustAppend(t, w, idx, honest, dag.Op{Kind: dag.OpPut, Put: testPut(3)})
+	bf, _ := b.d.Feed(logKey)
+	p, err := bf.Proof(3, 4, 5) // its first link names the last shared node
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := bf.Get(3)
+	if _, err := w.Ingest(context.Background(), idx, logKey, p, [][]byte{blk}); !errors.Is(err, feedtree.ErrForked) {
+		t.Fatalf("Ingest of the conflicting history = %v; want a fork", err)
+	}
+
+	honestLogs := func(dst *dag.DAG) {
+		t.Helper()
+		ls, _ := w.Logs(idx)
+		for _, l := range ls {
+			if l.Key != logKey {
+				if err := ingestRange(w, dst, idx, l.Key, l.Length); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	// r1 holds history a, r2 history b and learns the fork from the
+	// detector's log, r3 history b and detects the fork itself first.
+	r1 := newReplica(t, db, "r1", m, nil)
+	syncLogs(t, a.d, r1.d, idx)
+	honestLogs(r1.d)
+	r2 := newReplica(t, db, "r2", m, nil)
+	syncLogs(t, b.d, r2.d, idx)
+	honestLogs(r2.d)
+	r3 := newReplica(t, db, "r3", m, nil)
+	syncLogs(t, b.d, r3.d, idx)
+	// A head of history a no longer than r3's (a longer one would come as
+	// an upgrade that does not verify against r3's history: no proof of a
+	// fork without the roots a peer would have to send).
+	af, _ := a4.d.Feed(logKey)
+	if p, err = af.Proof(3, 4, 4); err != nil {
+		t.Fatal(err)
+	}
+	blk, _ = af.Get(3)
+	if _, err := r3.d.Ingest(context.Background(), idx, logKey, p, [][]byte{blk}); !errors.Is(err, feedtree.ErrForked) {
+		t.Fatalf("r3: Ingest of the other history = %v; want a fork", err)
+	}
+	honestLogs(r3.d)
+	// r4 holds history b and the detector's nodes up to the one linking
+	// a's node 3, without the fork-proof: that node waits until r4 finds
+	// the fork itself.
+	r4 := newReplica(t, db, "r4", m, nil)
+	syncLogs(t, b.d, r4.d, idx)
+	if err := ingestRange(w, r4.d, idx, honest.Log.Public(), 3); err != nil {
+		t.Fatal(err)
+	}
+	appliedOf := func(r *replica, log feedtree.Key) uint64 {
+		ls, _ := r.d.Logs(idx)
+		for _, l := range ls {
+			if l.Key == log {
+				return l.Applied
+			}
+		}
+		return 0
+	}
+	if n := appliedOf(r4, honest.Log.Public()); n != 2 {
+		t.Fatalf("r4: honest log applied %d before the fork is known; want 2", n)
+	}
+	if _, err := r4.d.Ingest(context.Background(), idx, logKey, p, [][]byte{blk}); !errors.Is(err, feedtree.ErrForked) {
+		t.Fatalf("r4: Ingest of the other history = %v; want a fork", err)
+	}
+	if n := appliedOf(r4, honest.Log.Public()); n != 3 {
+		t.Errorf("r4: honest log applied %d once the fork is known; want 3", n)
+	}
+
+	var digests [][32]byte
+	for i, r := range []*replica{r1, r2, r3} {
+		mustSync(t, r.x, idx)
+		ls, _ := r.d.Logs(idx)
+		for _, l := range ls {
+			switch {
+			case l.Key == logKey && (!l.Forked || l.ForkAt != 0):
+				t.Errorf("r%d: evil log %+v; want forked at 0", i+1, l)
+			case l.Key == honest.Log.Public() && l.Applied != l.Length:
+				t.Errorf("r%d: honest log applied %d of %d", i+1, l.Applied, l.Length)
+			}
+		}
+		s, d := state(t, r.x, idx)
+		if len(s) != 3 {
+			t.Errorf("r%d: %d entries; want the 3 honest ones", i+1, len(s))
+		}
+		as, _ := r.d.Applied(idx, 0, 0)
+		checkSameState(t, fmt.Sprintf("r%d vs reference", i+1), s, referenceState(t, m, as))
+		digests = append(digests, d)
+	}
+	if digests[0] != digests[1] || digests[0] != digests[2] {
+		t.Errorf("digests %x, %x, %x; want one", digests[0][:4], digests[1][:4], digests[2][:4])
+	}
+}
+
+// detector opens a DAG whose local author appends fork-proof nodes, with
+// one entry of that author's published.
+func detector(t *testing.T, db *badger.DB, m *dag.Manifest, author dag.Author) *dag.DAG {
+	t.Helper()
+	w, err := dag.Open(db, []byte("w/d/"), dag.Options{Now: clockFrom(200),
+		ForkAuthor: func(dag.IndexKey) (dag.Author, bool) { return author, true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if err := w.PutManifest(m); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, w, m.Key(), author, dag.Op{Kind: dag.OpPut, Put: testPut(1)})
+	return w
 }

@@ -201,11 +201,8 @@ func (x *Index) rebuildLocked(ctx context.Context, idx dag.IndexKey) (int, error
 	return changed + len(gone), nil
 }
 
-// forkOf returns the log and fork length a fork-proof node establishes: the
-// length of the shorter conflicting head, as dag counts it.
-//
-// TODO: dag computes the same in its unexported forkAt; use an exported
-// dag.ForkAt once there is one, so the two cannot drift.
+// forkOf returns the log and fork length a fork-proof node establishes, as
+// dag counts it (dag.ForkAt).
 func forkOf(n *dag.Node) (feedtree.Key, uint64, bool) {
 	if n.Op.Kind != dag.OpForkProof || n.Op.ForkProof == nil {
 		return feedtree.Key{}, 0, false
@@ -214,7 +211,7 @@ func forkOf(n *dag.Node) (feedtree.Key, uint64, bool) {
 	if err != nil {
 		return feedtree.Key{}, 0, false
 	}
-	return n.Op.ForkProof.Log, min(fp.A.Length, fp.B.Length), true
+	return n.Op.ForkProof.Log, dag.ForkAt(fp), true
 }
 
 func (x *Index) syncLocked(ctx context.Context, idx dag.IndexKey, limit int) (int, bool, error) {
@@ -542,12 +539,11 @@ func (s *syncer) allowed(c clock, id dag.Identity) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		limit := c.get(g.log.Bytes())
-		if at, ok := s.forks[g.log]; ok && at > 0 {
-			limit = min(limit, at-1)
-		}
-		if g.seq > limit {
+		if g.seq > c.get(g.log.Bytes()) {
 			continue
+		}
+		if at, ok := s.forks[g.log]; ok && g.seq >= at {
+			continue // past the fork length of an equivocating log
 		}
 		if cur := latest[g.log]; cur == nil || g.seq > cur.seq {
 			latest[g.log] = g
