@@ -56,6 +56,8 @@ var (
 	ErrClosed = errors.New("replicate: closed")
 	// ErrNotFound: no peer could provide what was asked.
 	ErrNotFound = errors.New("replicate: not found")
+	// errNotFollowed ends a sync of an index this host no longer follows.
+	errNotFollowed = errors.New("index not followed")
 )
 
 // RemoteError is an Error frame received from a peer.

@@ -3,6 +3,7 @@ package replicate
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -364,4 +365,38 @@ func TestCatchingUp(t *testing.T) {
 	once.Do(func() { close(release) })
 	waitFor(t, 20*time.Second, "the catch-up to finish", converged(t, idx, count+1, a, b))
 	waitFor(t, 10*time.Second, "CatchingUp to report nothing", func() bool { return b.h.CatchingUp(idx) == CatchUp{} })
+}
+
+// TestNoSyncAfterUnfollow: a sync asked for before an Unfollow (a retry, a
+// timer) that runs after it fetches nothing, and a session that is under
+// way stores nothing more.
+func TestNoSyncAfterUnfollow(t *testing.T) {
+	m := newIndex(t)
+	idx := m.Key()
+	a, b := newTestNode(t), newTestNode(t)
+	for _, n := range []*testNode{a, b} {
+		n.d.PutManifest(m)
+		if err := n.h.Follow(context.Background(), idx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	au := newAuthor(t)
+	publish(t, a, idx, au, 3)
+	connect(t, b, a)
+	waitFor(t, 10*time.Second, "first sync", converged(t, idx, 4, a, b))
+
+	if err := b.h.Unfollow(idx); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, a, idx, au, 2)
+	if err := b.h.syncWith(context.Background(), a.h.h.ID(), idx); !errors.Is(err, errNotFollowed) {
+		t.Errorf("sync after Unfollow = %v; want errNotFollowed", err)
+	}
+	s := &session{x: b.h, idx: idx}
+	if err := s.ingest(nil); !errors.Is(err, errNotFollowed) {
+		t.Errorf("a session's ingest after Unfollow = %v; want errNotFollowed", err)
+	}
+	if _, n := digest(t, b, idx); n != 4 {
+		t.Errorf("b holds %d blocks after Unfollow; want the 4 it had", n)
+	}
 }

@@ -591,6 +591,9 @@ func (s *session) writeChunk(ps *pushState, limit int64) (done bool, err error) 
 // all of them; the DAG applies them in the background. A frame that fails verification is the peer's fault: the
 // session ends and the peer is penalised (the frames before it are kept).
 func (s *session) ingest(bodies [][]byte) error {
+	if !s.x.following(s.idx) {
+		return errNotFollowed // unfollowed during the session: store nothing more
+	}
 	rs := make([]dag.Range, 0, len(bodies))
 	var bad error
 	for _, body := range bodies {
@@ -955,6 +958,11 @@ func (x *Host) setCursor(p peer.ID, idx dag.IndexKey, set *itemSet) {
 func (x *Host) syncWith(ctx context.Context, p peer.ID, idx dag.IndexKey) error {
 	if x.isClosed() {
 		return ErrClosed
+	}
+	// A sync asked for while idx was followed (a retry, a timer) runs
+	// after an Unfollow: nothing of idx is fetched once unfollowed.
+	if !x.following(idx) {
+		return fmt.Errorf("replicate: sync: %v: %w", idx, errNotFollowed)
 	}
 	tag := "indexd-sync"
 	x.h.ConnManager().Protect(p, tag)
