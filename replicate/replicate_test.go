@@ -235,15 +235,7 @@ func TestThreeHostsConvergeAndLateJoiner(t *testing.T) {
 // exchange when identical, and that the side behind gets pushed data in one
 // round trip.
 func TestSyncNowCursor(t *testing.T) {
-	m := newIndex(t)
-	idx := m.Key()
-	a, b := newTestNode(t), newTestNode(t)
-	for _, n := range []*testNode{a, b} {
-		n.d.PutManifest(m)
-		if err := n.h.Follow(context.Background(), idx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	idx, a, b := followingPair(t)
 	authors := []dag.Author{newAuthor(t), newAuthor(t), newAuthor(t)}
 	for _, au := range authors {
 		for range 10 {
@@ -371,15 +363,7 @@ func TestCatchingUp(t *testing.T) {
 // timer) that runs after it fetches nothing, and a session that is under
 // way stores nothing more.
 func TestNoSyncAfterUnfollow(t *testing.T) {
-	m := newIndex(t)
-	idx := m.Key()
-	a, b := newTestNode(t), newTestNode(t)
-	for _, n := range []*testNode{a, b} {
-		n.d.PutManifest(m)
-		if err := n.h.Follow(context.Background(), idx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	idx, a, b := followingPair(t)
 	au := newAuthor(t)
 	publish(t, a, idx, au, 3)
 	connect(t, b, a)
@@ -399,4 +383,18 @@ func TestNoSyncAfterUnfollow(t *testing.T) {
 	if _, n := digest(t, b, idx); n != 4 {
 		t.Errorf("b holds %d blocks after Unfollow; want the 4 it had", n)
 	}
+}
+
+// followingPair returns a new index and two test nodes that follow it, not
+// connected yet.
+func followingPair(t testing.TB) (dag.IndexKey, *testNode, *testNode) {
+	m := newIndex(t)
+	a, b := newTestNode(t), newTestNode(t)
+	for _, n := range []*testNode{a, b} {
+		n.d.PutManifest(m)
+		if err := n.h.Follow(context.Background(), m.Key()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return m.Key(), a, b
 }
