@@ -522,6 +522,33 @@ func checkCert(b []byte, idx IndexKey, log feedtree.Key) (*Cert, error) {
 	return c, nil
 }
 
+// CheckFork checks a head of log longer than this replica's, whose upgrade
+// did not fit the history held here, against that history: p proves
+// blocks from the log's length on for a verifier that trusts nothing
+// (feedtree.Feed.CheckFork). A fork is recorded as Ingest records one and
+// returned as *feedtree.ForkError; nil means the head extends this
+// history (or the log is not held here).
+func (d *DAG) CheckFork(idx IndexKey, log feedtree.Key, p *feedtree.Proof, blocks [][]byte) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ix, err := d.index(idx)
+	if err != nil {
+		return err
+	}
+	l := ix.logs[log]
+	if l == nil {
+		return nil
+	}
+	err = l.feed.CheckFork(p, blocks)
+	var fe *feedtree.ForkError
+	if errors.As(err, &fe) {
+		if ferr := d.recordFork(ix, l, fe); ferr != nil {
+			return fmt.Errorf("%w (recording it: %v)", err, ferr)
+		}
+	}
+	return err
+}
+
 // recordFork marks l forked and, when Options.ForkAuthor gives a local
 // author, appends a fork-proof node so every replica learns it.
 func (d *DAG) recordFork(ix *indexState, l *logState, fe *feedtree.ForkError) error {

@@ -243,13 +243,10 @@ func (f *Feed) Append(blocks ...[]byte) (Head, error) {
 	}
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
-	if f.closed.Load() {
-		return Head{}, ErrClosed
+	old, err := f.writable()
+	if err != nil {
+		return Head{}, err
 	}
-	if f.fork.Load() != nil {
-		return Head{}, ErrForked
-	}
-	old := f.state.Load()
 	if len(blocks) == 0 {
 		return old.head, nil
 	}
@@ -652,13 +649,10 @@ func (f *Feed) put(p *Proof, blocks [][]byte, floor uint64, prefix bool) error {
 	}
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
-	if f.closed.Load() {
-		return ErrClosed
+	st, err := f.writable()
+	if err != nil {
+		return err
 	}
-	if fp := f.fork.Load(); fp != nil {
-		return ErrForked
-	}
-	st := f.state.Load()
 	n, L := st.head.Length, p.Head.Length
 	var trusted []Node
 	switch {
@@ -670,7 +664,6 @@ func (f *Feed) put(p *Proof, blocks [][]byte, floor uint64, prefix bool) error {
 	case p.Have < L:
 		return fmt.Errorf("%w: proof upgrades from %d to %d, replica already holds %d", ErrBadProof, p.Have, L, n)
 	default:
-		var err error
 		if trusted, err = f.checkOlder(st, p.Head); err != nil {
 			return err
 		}
@@ -933,17 +926,14 @@ func (f *Feed) PutHead(h Head, p *Proof) error {
 	}
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
-	if f.closed.Load() {
-		return ErrClosed
+	st, err := f.writable()
+	if err != nil {
+		return err
 	}
-	if f.fork.Load() != nil {
-		return ErrForked
-	}
-	st := f.state.Load()
 	if h.Length > st.head.Length {
 		return fmt.Errorf("%w: head at length %d needs an upgrade proof from %d", ErrBadProof, h.Length, st.head.Length)
 	}
-	_, err := f.checkOlder(st, h)
+	_, err = f.checkOlder(st, h)
 	return err
 }
 
@@ -980,4 +970,16 @@ func (f *Feed) Close() error {
 	}
 	close(f.done)
 	return f.storeFrontier()
+}
+
+// writable returns the current state of a feed that takes writes, or
+// ErrClosed or ErrForked. Caller holds wmu.
+func (f *Feed) writable() (*state, error) {
+	if f.closed.Load() {
+		return nil, ErrClosed
+	}
+	if f.fork.Load() != nil {
+		return nil, ErrForked
+	}
+	return f.state.Load(), nil
 }

@@ -738,3 +738,49 @@ func dagShapedFeed(t *testing.T, s Store, kp KeyPair, n int) (*Feed, [][]byte) {
 	}
 	return w, blocks
 }
+
+// TestCheckFork: the holder of the shorter history learns a longer
+// conflicting head from a self-contained proof of the blocks past its own
+// length, which carries the other history's roots at that length; a head
+// that extends its history is no fork, and a proof that is not
+// self-contained or does not verify is refused without recording anything.
+func TestCheckFork(t *testing.T) {
+	for _, tc := range []struct{ common, a, b int }{{3, 6, 9}, {0, 1, 2}, {5, 7, 8}, {6, 7, 40}, {4, 12, 13}} {
+		t.Run(fmt.Sprintf("%d-%d-%d", tc.common, tc.a, tc.b), func(t *testing.T) {
+			fa, fb := forkPair(t, tc.common, tc.a, tc.b)
+			ra := replicaOf(t, fa)
+			n := uint64(tc.a)
+			p, _ := fb.Proof(n, n+1, 0)
+			blk, _ := fb.Get(n)
+			bad := *p
+			bad.Nodes = append([]Node(nil), p.Nodes...)
+			bad.Nodes[0].Hash[0] ^= 1
+			upgrade, _ := fb.Proof(n, n+1, n)
+			for _, q := range []*Proof{&bad, upgrade} {
+				if err := ra.CheckFork(q, [][]byte{blk}); err == nil || errors.Is(err, ErrForked) || ra.Fork() != nil {
+					t.Fatalf("CheckFork of a bad proof = %v (fork %v); want an error, no fork", err, ra.Fork())
+				}
+			}
+			err := ra.CheckFork(p, [][]byte{blk})
+			var fe *ForkError
+			if !errors.As(err, &fe) {
+				t.Fatalf("CheckFork = %v; want *ForkError", err)
+			}
+			if fe.Proof.A != fa.Head() || fe.Proof.B != fb.Head() || fe.Proof.Verify(fa.Key()) != nil {
+				t.Errorf("fork proof %+v does not prove the two heads", fe.Proof)
+			}
+			if ra.Fork() == nil {
+				t.Error("fork not recorded")
+			}
+		})
+	}
+	// A longer head of the same history extends it.
+	fa, _ := forkPair(t, 4, 4, 4)
+	ra := replicaOf(t, fa)
+	fa.Append(blocksN(4, 3)...)
+	p, _ := fa.Proof(4, 5, 0)
+	blk, _ := fa.Get(4)
+	if err := ra.CheckFork(p, [][]byte{blk}); err != nil || ra.Fork() != nil {
+		t.Errorf("CheckFork of a head extending the history = %v; want nil", err)
+	}
+}

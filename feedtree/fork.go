@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/bits"
+	"slices"
 )
 
 // ForkProof is self-verifying evidence that two valid signed heads of one key
@@ -127,4 +128,58 @@ func DecodeForkProof(b []byte) (*ForkProof, error) {
 		return nil, fmt.Errorf("decoding fork proof: %w", d.err)
 	}
 	return fp, nil
+}
+
+// CheckFork checks a head longer than this replica's against its history.
+// Such a head comes with an upgrade proof that trusts the replica's roots,
+// and when the author signed another history, that proof just fails to
+// verify: nothing shows whether the peer or the author is at fault. p must
+// be self-contained (Have 0) and prove blocks from Length() on: its nodes
+// then hold the other history's roots at Length(). If those differ from
+// this replica's, the fork is recorded (as Put records one) and returned
+// as *ForkError. nil means that p's head extends this history. A proof
+// that does not verify on its own is an error wrapping ErrBadProof,
+// ErrBadSignature or a *MismatchError: the sender's fault.
+func (f *Feed) CheckFork(p *Proof, blocks [][]byte) error {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	st, err := f.writable()
+	if err != nil {
+		return err
+	}
+	n := st.head.Length
+	if p.Have != 0 || p.Start != n || p.Head.Length <= n {
+		return fmt.Errorf("%w: checking for a fork needs a self-contained proof from length %d on under a longer head", ErrBadProof, n)
+	}
+	out, _, err := verifyProof(f.key, p, nil, blocks, nil)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil // nothing here to conflict with
+	}
+	var buf [5 * 64]uint64
+	idx, err := forkIndexes(buf[:0], n, p.Head.Length)
+	if err != nil {
+		return err
+	}
+	nodes := make([]Node, 0, len(idx))
+	for _, x := range idx {
+		i := slices.IndexFunc(out, func(nd Node) bool { return nd.Index == x })
+		if i < 0 {
+			return fmt.Errorf("%w: proof from %d on lacks node %d", ErrBadProof, n, x)
+		}
+		nodes = append(nodes, out[i])
+	}
+	if TreeHash(nodes[:bits.OnesCount64(n)]) == st.head.TreeHash {
+		return nil
+	}
+	fp := &ForkProof{A: st.head, B: p.Head, Nodes: nodes}
+	if err := fp.Verify(f.key); err != nil {
+		return fmt.Errorf("feedtree: proving a fork at length %d: %w", n, err)
+	}
+	if err := f.recordFork(fp); err != nil {
+		return err
+	}
+	return &ForkError{Proof: *fp}
 }

@@ -2,6 +2,7 @@ package feedtree
 
 import (
 	"bytes"
+	"errors"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -220,20 +221,24 @@ func FuzzPut(f *testing.F) {
 		if err != nil || p.End-p.Start > 64 {
 			return
 		}
-		r, err := OpenFeed(NewMemStore(), w.Key(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
 		k := uint64(prefix) % n
-		if k > 0 {
-			p0, err := w.Proof(0, k, 0)
+		replica := func() *Feed {
+			r, err := OpenFeed(NewMemStore(), w.Key(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := r.Put(p0, blocks[:k]); err != nil {
-				t.Fatalf("the writer's own prefix [0, %d): %v", k, err)
+			if k > 0 {
+				p0, err := w.Proof(0, k, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := r.Put(p0, blocks[:k]); err != nil {
+					t.Fatalf("the writer's own prefix [0, %d): %v", k, err)
+				}
 			}
+			return r
 		}
+		r := replica()
 		bs := make([][]byte, p.End-p.Start)
 		for i := range bs {
 			if j := p.Start + uint64(i); j < n {
@@ -245,6 +250,10 @@ func FuzzPut(f *testing.F) {
 		if flip > 0 && len(bs) > 0 {
 			b := bs[int(flip)%len(bs)]
 			b[int(flip)%len(b)] ^= 0x40
+		}
+		// One history holds no fork, whatever a peer sends.
+		if cerr := replica().CheckFork(p, bs); errors.Is(cerr, ErrForked) {
+			t.Fatalf("CheckFork of [%d, %d) found a fork in the writer's only history: %v", p.Start, p.End, cerr)
 		}
 		if contiguous && p.Start <= k {
 			err = r.PutContiguous(p, bs)

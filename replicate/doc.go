@@ -33,7 +33,10 @@
 //     bytes; the asker checks them against the key before storing.
 //   - FeedProtocol /indexd/feed/1.0.0: Want{feed key, start, have} → Data
 //     frames → Done, for author logs and the feeds of Options.Feeds
-//     (FetchFeed is the client).
+//     (FetchFeed is the client). Have 0 with start above 0 asks for proofs
+//     that stand on their own: a sync whose upgrade of a log does not fit
+//     this replica's history asks the peer so (checkFork), and the proof
+//     shows whether the author signed another history (a fork).
 //   - GossipSub topic "/indexd/index/<hex discovery key>" per followed
 //     index: a Data body (log key, proof with the signed head and uncle
 //     nodes, new blocks). The validator rejects only what fails decoding,

@@ -151,8 +151,10 @@ type Host struct {
 	running  map[*session]struct{} // sync sessions in progress, either side
 	soon     map[cursorKey]bool
 	outbound map[cursorKey]int
-	peerLive map[peer.ID]*bucket
-	logLive  map[feedtree.Key]*bucket
+	// forkChecks: when checkFork last asked a peer about a log.
+	forkChecks map[forkCheckKey]time.Time
+	peerLive   map[peer.ID]*bucket
+	logLive    map[feedtree.Key]*bucket
 
 	st stats
 }
@@ -256,7 +258,7 @@ func newHost(ctx context.Context, d dagStore, feeds Feeds, opts Options) (*Host,
 		d: d, feeds: feeds, log: logger, ctx: hctx, cancel: cancel,
 		follows: map[dag.IndexKey]*following{}, byTopic: map[string]dag.IndexKey{},
 		cursors: map[cursorKey]*itemSet{}, announced: map[feedtree.Key]uint64{},
-		bad: map[peer.ID]*badness{}, inbound: map[peer.ID]int{}, sessions: map[cursorKey]*sessionState{}, running: map[*session]struct{}{}, soon: map[cursorKey]bool{}, outbound: map[cursorKey]int{},
+		bad: map[peer.ID]*badness{}, inbound: map[peer.ID]int{}, sessions: map[cursorKey]*sessionState{}, running: map[*session]struct{}{}, soon: map[cursorKey]bool{}, outbound: map[cursorKey]int{}, forkChecks: map[forkCheckKey]time.Time{},
 		peerLive: map[peer.ID]*bucket{}, logLive: map[feedtree.Key]*bucket{},
 	}
 	h, err := libp2p.New(

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"fmt"
 	"testing"
 	"time"
 
@@ -328,16 +329,30 @@ func TestHostilePeer(t *testing.T) {
 
 // TestSyncDetectsFork: two honest replicas hold conflicting histories of one
 // log (the author equivocated); one sync session shows each the other's
-// signed head and both record the fork, without penalising each other.
+// signed head and both record the fork, without penalising each other —
+// also when one history is longer (its head then comes as an upgrade that
+// does not fit the other replica's history).
 func TestSyncDetectsFork(t *testing.T) {
+	for _, c := range []struct{ x, y int }{{2, 2}, {2, 4}, {5, 2}} {
+		t.Run(fmt.Sprintf("%d-%d", c.x, c.y), func(t *testing.T) { syncDetectsFork(t, c.x, c.y) })
+	}
+}
+
+func syncDetectsFork(t *testing.T, xn, yn int) {
 	m := newIndex(t)
 	idx := m.Key()
-	x, y := newTestNode(t), newTestNode(t)
+	// Each appends a fork-proof node when it finds the fork: the holder of
+	// the longer history learns it from the other's.
+	withForkAuthor := func() *testNode {
+		a := newAuthor(t)
+		return newTestNodeDAG(t, Options{}, dag.Options{ForkAuthor: func(dag.IndexKey) (dag.Author, bool) { return a, true }})
+	}
+	x, y := withForkAuthor(), withForkAuthor()
 	kp, _ := feedtree.GenerateKeyPair(nil)
 	id, _ := dag.GenerateIdentity(rand.Reader)
 	shared := putOp("shared")
-	history := func(name string) *feedtree.Feed {
-		return authorFeedAs(t, id, idx, kp, 2, func(seq uint64, prev dag.ID) *dag.Node {
+	history := func(name string, n int) *feedtree.Feed {
+		return authorFeedAs(t, id, idx, kp, n, func(seq uint64, prev dag.ID) *dag.Node {
 			n := plainNode(idx, kp.Public(), name)(seq, prev)
 			if seq == 1 {
 				n.Op = shared
@@ -345,16 +360,15 @@ func TestSyncDetectsFork(t *testing.T) {
 			return n
 		})
 	}
-	for n, f := range map[*testNode]*feedtree.Feed{x: history("one"), y: history("two")} {
+	for n, f := range map[*testNode]*feedtree.Feed{x: history("one", xn), y: history("two", yn)} {
 		n.d.PutManifest(m)
-		p, err := f.Proof(0, 3, 0)
+		p, err := f.Proof(0, f.Length(), 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var blocks [][]byte
-		for i := range uint64(3) {
-			b, _ := f.Get(i)
-			blocks = append(blocks, b)
+		blocks, err := f.GetRange(0, f.Length(), nil)
+		if err != nil {
+			t.Fatal(err)
 		}
 		if _, err := n.d.Ingest(context.Background(), idx, kp.Public(), p, blocks); err != nil {
 			t.Fatal(err)

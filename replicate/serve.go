@@ -121,7 +121,8 @@ func (x *Host) openFeed(k feedtree.Key) (*feedtree.Feed, error) {
 
 // handleFeed serves one range of a feed: Want{Key, Start, Have} → Data
 // frames for [Start, Length) (each verifiable against one signed head, the
-// first for a verifier that trusts length Have) → Done.
+// first for a verifier that trusts length Have) → Done. Have 0 with Start
+// above 0 asks for proofs that stand on their own (checkFork).
 func (x *Host) handleFeed(st network.Stream) {
 	p := st.Conn().RemotePeer()
 	c := newWire(x, st)
@@ -151,7 +152,7 @@ func (x *Host) handleFeed(st network.Stream) {
 		return
 	}
 	s := &session{x: x, c: c}
-	ps := &pushState{key: k, feed: f, next: w.Start, end: f.Length()}
+	ps := &pushState{key: k, feed: f, next: w.Start, end: f.Length(), selfContained: w.Have == 0 && w.Start > 0}
 	for ps.next < ps.end {
 		done, err := s.writeChunk(ps, math.MaxInt64)
 		if err != nil {
@@ -177,6 +178,15 @@ func (x *Host) FetchFeed(ctx context.Context, p string, k feedtree.Key, start ui
 	if err != nil {
 		return fmt.Errorf("replicate: peer id %q: %w", p, err)
 	}
+	return x.fetchFeed(ctx, pid, want{Key: k.Bytes(), Start: start, Have: start}, fn)
+}
+
+// fetchFeed is FetchFeed for the request w.
+func (x *Host) fetchFeed(ctx context.Context, pid peer.ID, w want, fn func(*feedtree.Proof, [][]byte) error) error {
+	k, err := feedtree.KeyFromBytes(w.Key[:])
+	if err != nil {
+		return err
+	}
 	octx, cancel := context.WithTimeout(ctx, dialTimeout)
 	st, err := x.h.NewStream(octx, pid, FeedProtocol)
 	cancel()
@@ -185,7 +195,6 @@ func (x *Host) FetchFeed(ctx context.Context, p string, k feedtree.Key, start ui
 	}
 	defer st.Close()
 	c := newWire(x, st)
-	w := want{Key: k.Bytes(), Start: start, Have: start}
 	if err := c.write(frameWant, w.appendBody(nil)); err != nil {
 		return err
 	}

@@ -30,6 +30,7 @@ type dagStore interface {
 	Store(ctx context.Context, idx dag.IndexKey, rs []dag.Range) []error
 	Manifest(idx dag.IndexKey) (*dag.Manifest, error)
 	PutManifest(m *dag.Manifest) error
+	CheckFork(idx dag.IndexKey, log feedtree.Key, p *feedtree.Proof, blocks [][]byte) error
 }
 
 // Push chunking: one Data frame carries at most chunkBlocks blocks and about
@@ -179,10 +180,13 @@ type pushState struct {
 	key       feedtree.Key
 	feed      *feedtree.Feed
 	next, end uint64
-	trust     uint64   // the peer's trusted head length
-	ahead     [][]byte // blocks next, next+1, … read ahead in one ordered read
-	nextTime  int64    // time of block next, ahead[0] (math.MinInt64 for a certificate)
-	behind    [][]byte // the blocks just before next once pushed (see pushed)
+	trust     uint64 // the peer's trusted head length
+	// selfContained: proofs for a verifier that trusts nothing (Have 0),
+	// which carry every node left of the range (see Host.checkFork).
+	selfContained bool
+	ahead         [][]byte // blocks next, next+1, … read ahead in one ordered read
+	nextTime      int64    // time of block next, ahead[0] (math.MinInt64 for a certificate)
+	behind        [][]byte // the blocks just before next once pushed (see pushed)
 	// nodes holds the feed's stored nodes with flat indexes in
 	// [2·winLo, 2·winHi), in index order: a chunk's proof carries its
 	// neighbours in the tree, which are there, read once for several chunks
@@ -557,6 +561,9 @@ func (s *session) writeChunk(ps *pushState, limit int64) (done bool, err error) 
 	if ps.trust > have && ps.trust <= ps.feed.Length() {
 		have = ps.trust
 	}
+	if ps.selfContained {
+		have = 0
+	}
 	// The proof's nodes come mostly from memory: the leaves beside the
 	// chunk from its neighbouring blocks, the rest from the node window.
 	ps.topUp()
@@ -654,7 +661,13 @@ func (s *session) ingested(r dag.Range, err error) error {
 	default:
 		// Not applicable now (not contiguous, pending full, a stale proof):
 		// ask the peer to stop pushing this log, and sync again later. A
-		// peer whose frames keep failing is cut off.
+		// peer whose frames keep failing is cut off. An upgrade that does
+		// not fit this replica's history may be the other history of an
+		// equivocating author: ask the peer for the proof that would show.
+		var me *feedtree.MismatchError
+		if errors.As(err, &me) && r.Proof.Have > 0 && r.Proof.Head.Length > r.Proof.Have {
+			s.x.checkFork(s.peer, s.idx, r.Log)
+		}
 		if s.stale.Add(1) > maxStaleFrames {
 			return fmt.Errorf("more than %d frames that do not apply: %w", maxStaleFrames, err)
 		}
