@@ -549,6 +549,51 @@ func (d *DAG) CheckFork(idx IndexKey, log feedtree.Key, p *feedtree.Proof, block
 	return err
 }
 
+// Fork is a fork this replica found in an author log (the proof the log's
+// feed recorded), to show peers.
+type Fork struct {
+	Log   feedtree.Key
+	Proof *feedtree.ForkProof
+}
+
+// Forks returns the forks this replica found in the author logs of idx.
+func (d *DAG) Forks(idx IndexKey) ([]Fork, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ix, err := d.index(idx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Fork
+	for _, l := range ix.logs {
+		if fp := l.feed.Fork(); fp != nil {
+			out = append(out, Fork{Log: l.key, Proof: fp})
+		}
+	}
+	slices.SortFunc(out, func(a, b Fork) int { return keyCmp(a.Log, b.Log) })
+	return out, nil
+}
+
+// AddForkProof records a fork of log that a peer found, as if this replica
+// had found it (recordFork): fp must verify against log. It reports false,
+// doing nothing, when the log is not held here or already known forked.
+func (d *DAG) AddForkProof(idx IndexKey, log feedtree.Key, fp *feedtree.ForkProof) (bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ix, err := d.index(idx)
+	if err != nil {
+		return false, err
+	}
+	l := ix.logs[log]
+	if l == nil || l.forked {
+		return false, nil
+	}
+	if err := l.feed.AddForkProof(fp); err != nil {
+		return false, err
+	}
+	return true, d.recordFork(ix, l, &feedtree.ForkError{Proof: *fp})
+}
+
 // recordFork marks l forked and, when Options.ForkAuthor gives a local
 // author, appends a fork-proof node so every replica learns it.
 func (d *DAG) recordFork(ix *indexState, l *logState, fe *feedtree.ForkError) error {

@@ -184,11 +184,35 @@ func (n *Node) author(idx dag.IndexKey) (dag.Author, error) {
 	if n.removing(idx) {
 		return dag.Author{}, fmt.Errorf("%w: index %s is being removed; follow it again to cancel that", ErrBadRequest, idx)
 	}
+	return n.logAuthor(idx)
+}
+
+// logAuthor returns this device's author for idx, creating its log key.
+func (n *Node) logAuthor(idx dag.IndexKey) (dag.Author, error) {
 	seed, _, err := createSecret(n.logKeyPath(idx))
 	if err != nil && !errors.Is(err, fs.ErrExist) {
 		return dag.Author{}, fmt.Errorf("log key: %w", err)
 	}
 	return dag.Author{Identity: n.identity, Log: feedtree.KeyPairFromSeed(seed)}, nil
+}
+
+// forkAuthor is author for dag.Options.ForkAuthor, which the DAG calls
+// with its lock held: it does not take removeMu (RemoveIndex holds that
+// while it reads the DAG). A log key it creates meanwhile for an index
+// being removed goes with the index, and its only node is a fork proof.
+// A follower that finds a fork thus publishes into that index (and can no
+// longer remove it, like any index it published into): replicas that
+// never meet both histories learn the fork only from such a node.
+func (n *Node) forkAuthor(idx dag.IndexKey) (dag.Author, bool) {
+	if n.removing(idx) {
+		return dag.Author{}, false
+	}
+	a, err := n.logAuthor(idx)
+	if err != nil {
+		n.log.Warn("no log key to publish a fork proof", "index", idx.String(), "err", err)
+		return dag.Author{}, false
+	}
+	return a, true
 }
 
 func idBytesIndex(k dag.IndexKey) []byte {

@@ -166,6 +166,9 @@ func Open(ctx context.Context, opts Options) (*Node, error) {
 			h := n.host()
 			return h != nil && h.CatchingUp(idx).Remaining >= bulkRemaining
 		},
+		// A fork found here is appended as a fork-proof node by this
+		// device's author, so every replica counts the forked log alike.
+		ForkAuthor: n.forkAuthor,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening dag: %w", err)

@@ -27,6 +27,9 @@
 //     merging the logs by node time so nodes arrive in causal order; a fresh
 //     peer receives one continuous stream with no request round trips. A
 //     receiver answers a frame that does not apply (yet) with Stop{log}.
+//     Each side first shows the other the forks it found in the index's
+//     logs (Fork{log, fork proof}, each peer and log once per 10 minutes);
+//     a proof that does not verify is the sender's fault.
 //     Both sides end with Done. One session per (peer, index) runs at a
 //     time; when both open one at once, the lower peer id's goes on.
 //   - ManifestProtocol /indexd/manifest/1.0.0: Want{index key} → Manifest

@@ -3,6 +3,7 @@ package replicate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -78,4 +79,74 @@ func (x *Host) checkFork(p peer.ID, idx dag.IndexKey, log feedtree.Key) {
 			x.log.Debug("replicate: checking for a fork", "peer", p, "log", log, "err", err)
 		}
 	})
+}
+
+// forkResend is how long a host waits before showing a peer the same fork
+// again (the first Fork frame may have been lost with its session).
+const forkResend = 10 * time.Minute
+
+// maxForksShown bounds the Fork frames of one session.
+const maxForksShown = 16
+
+// showForks sends the peer, as Fork frames, the forks this replica found in
+// the index's logs that it has not shown that peer lately. The replica
+// that finds a fork may not be able to publish it (it is the forked log's
+// own author, a copied data directory: its log takes no more nodes), and
+// a replica that never meets both histories learns it only from a
+// fork-proof node: the peer that receives the proof publishes one.
+func (s *session) showForks() {
+	fs, err := s.x.d.Forks(s.idx)
+	if err != nil || len(fs) == 0 {
+		return
+	}
+	now := time.Now()
+	shown := 0
+	for _, f := range fs {
+		k := forkCheckKey{s.peer, f.Log}
+		s.x.mu.Lock()
+		last, ok := s.x.forksSent[k]
+		fresh := !ok || now.Sub(last) >= forkResend
+		if fresh {
+			s.x.forksSent[k] = now
+		}
+		s.x.mu.Unlock()
+		if !fresh {
+			continue
+		}
+		key := f.Log.Bytes()
+		body, err := f.Proof.AppendBinary(key[:])
+		if err != nil {
+			continue
+		}
+		s.send(frameFork, body)
+		if shown++; shown == maxForksShown {
+			return
+		}
+	}
+}
+
+// fork handles a Fork frame: evidence that must verify against its log
+// key (an error here is the sender's fault), recorded unless the log is
+// not held here or already known forked.
+func (s *session) fork(body []byte) error {
+	if len(body) < 32 {
+		return fmt.Errorf("fork frame of %d bytes: %w", len(body), ErrMalformed)
+	}
+	log, err := feedtree.KeyFromBytes(body[:32])
+	if err != nil {
+		return fmt.Errorf("fork frame: %v: %w", err, ErrMalformed)
+	}
+	fp, err := feedtree.DecodeForkProof(body[32:])
+	if err != nil {
+		return fmt.Errorf("fork frame: %v: %w", err, ErrMalformed)
+	}
+	if err := fp.Verify(log); err != nil {
+		return fmt.Errorf("fork frame of %v: %w", log, err)
+	}
+	if added, err := s.x.d.AddForkProof(s.idx, log, fp); err != nil {
+		s.x.log.Debug("replicate: recording a peer's fork proof", "log", log, "err", err)
+	} else if added {
+		s.x.log.Info("replicate: author log forked (proof from a peer)", "log", log, "peer", s.peer)
+	}
+	return nil
 }

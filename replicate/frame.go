@@ -29,15 +29,16 @@ const (
 // Frame types. A frame on the wire is uvarint(len) || type || body, with
 // len = 1 + len(body) ≤ MaxFrame.
 const (
-	frameHello    byte = 1 // idx[32] fp[16] uvarint(count) view[16]
-	frameRanges   byte = 2 // uvarint(n) n × range
-	frameData     byte = 3 // key[32] uvarint(len) proof uvarint(n) n × (uvarint(len) block)
-	frameDone     byte = 4 // empty
-	frameError    byte = 5 // code byte, uvarint(len) text
-	frameWant     byte = 6 // key[32] for manifests (index key), or key[32] start have uvarint for feeds
-	frameManifest byte = 7 // manifest bytes
-	frameCursor   byte = 8 // empty: "your view of me is exact; diff against it"
-	frameStop     byte = 9 // key[32]: "stop pushing this log in this session" (it did not apply)
+	frameHello    byte = 1  // idx[32] fp[16] uvarint(count) view[16]
+	frameRanges   byte = 2  // uvarint(n) n × range
+	frameData     byte = 3  // key[32] uvarint(len) proof uvarint(n) n × (uvarint(len) block)
+	frameDone     byte = 4  // empty
+	frameError    byte = 5  // code byte, uvarint(len) text
+	frameWant     byte = 6  // key[32] for manifests (index key), or key[32] start have uvarint for feeds
+	frameManifest byte = 7  // manifest bytes
+	frameCursor   byte = 8  // empty: "your view of me is exact; diff against it"
+	frameStop     byte = 9  // key[32]: "stop pushing this log in this session" (it did not apply)
+	frameFork     byte = 10 // key[32] fork proof: "this log's author signed two histories"
 )
 
 // Error codes carried by an Error frame.

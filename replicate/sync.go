@@ -31,6 +31,8 @@ type dagStore interface {
 	Manifest(idx dag.IndexKey) (*dag.Manifest, error)
 	PutManifest(m *dag.Manifest) error
 	CheckFork(idx dag.IndexKey, log feedtree.Key, p *feedtree.Proof, blocks [][]byte) error
+	Forks(idx dag.IndexKey) ([]dag.Fork, error)
+	AddForkProof(idx dag.IndexKey, log feedtree.Key, fp *feedtree.ForkProof) (bool, error)
 }
 
 // Push chunking: one Data frame carries at most chunkBlocks blocks and about
@@ -814,6 +816,7 @@ func (s *session) run(reconDone bool) error {
 		wg.Wait()
 		return err
 	}
+	s.showForks()
 	if reconDone {
 		s.finish()
 	}
@@ -862,6 +865,11 @@ func (s *session) run(reconDone bool) error {
 				if out == nil {
 					reconDone = true
 					s.finish()
+				}
+			case frameFork:
+				if err := s.fork(f.body); err != nil {
+					s.x.penalize(s.peer, err)
+					return fail(err)
 				}
 			case frameStop:
 				if len(f.body) != 32 {

@@ -1,0 +1,72 @@
+package replicate
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestE2ECopiedKeyForks: a data directory copied to a second daemon that
+// publishes too signs a second history of the same author log. A follower
+// that syncs with both finds the fork (the two histories have different
+// lengths) and publishes the proof; every daemon ends with the log forked,
+// none of its entries counted, the follower's own entry, and one digest.
+func TestE2ECopiedKeyForks(t *testing.T) {
+	adir, a2dir := t.TempDir(), t.TempDir()
+	a := startE2E(t, adir)
+	key := a.defaultIndex()
+	a.must("publish", "--index", key, randomMagnet("shared.entry"))
+	a.stop(os.Interrupt)
+	if out, err := exec.Command("cp", "-a", adir+"/.", a2dir).CombinedOutput(); err != nil {
+		t.Fatalf("copying the data directory: %v: %s", err, out)
+	}
+	os.Remove(filepath.Join(a2dir, "host.key")) // another peer, the same author
+	a = startE2E(t, adir)
+	a2 := startE2E(t, a2dir)
+	a.must("publish", "--index", key, randomMagnet("history.one"))
+	a2.must("publish", "--index", key, randomMagnet("history.two.a"))
+	a2.must("publish", "--index", key, randomMagnet("history.two.b"))
+
+	c := startE2E(t, t.TempDir())
+	c.must("peers", "add", a.addr)
+	c.must("peers", "add", a2.addr)
+	c.must("follow", key)
+	c.must("publish", "--index", key, randomMagnet("honest.entry"))
+	defer func() {
+		if t.Failed() {
+			for i, d := range []*e2eDaemon{a, a2, c} {
+				st, _ := d.status()
+				for _, ix := range st.Indexes {
+					if ix.Key == key {
+						t.Logf("daemon %d: %+v", i, ix)
+					}
+				}
+				t.Logf("daemon %d stderr: %s", i, d.stderr.String())
+			}
+		}
+	}()
+	waitFor(t, 90*time.Second, "every daemon to count the forked log alike", func() bool {
+		var digest string
+		for _, d := range []*e2eDaemon{a, a2, c} {
+			st, err := d.status()
+			if err != nil {
+				return false
+			}
+			ok := false
+			for _, ix := range st.Indexes {
+				if ix.Key == key && ix.Forked == 1 && ix.Entries == 1 && (digest == "" || ix.Digest == digest) {
+					digest, ok = ix.Digest, true
+				}
+			}
+			if !ok {
+				return false
+			}
+		}
+		return true
+	})
+	if _, err := a.run("publish", "--index", key, randomMagnet("after.the.fork")); err == nil {
+		t.Error("publishing on a forked log succeeded")
+	}
+}
