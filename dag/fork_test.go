@@ -57,4 +57,21 @@ func TestForkProof(t *testing.T) {
 	}
 	syncLogs(t, d, peer, idx)
 	checkForked(peer, "peer")
+
+	// A replica that learnt the fork from that node and then finds it
+	// itself appends no second fork-proof node.
+	other := testAuthor(3)
+	d2 := testDAG(t, Options{ForkAuthor: func(IndexKey) (Author, bool) { return other, true }})
+	d2.PutManifest(m)
+	syncLogs(t, d, d2, idx)
+	checkForked(d2, "second detector")
+	if _, err := w2.ingest(d2, idx, 0, 2, 2); !errors.As(err, &fe) {
+		t.Fatalf("Ingest(history 2) on a replica that knows the fork = %v; want *feedtree.ForkError", err)
+	}
+	ls, _ := d2.Logs(idx)
+	for _, l := range ls {
+		if l.Key == other.Log.Public() {
+			t.Errorf("the second detector appended a fork-proof node too (its log holds %d)", l.Length)
+		}
+	}
 }

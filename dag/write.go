@@ -597,6 +597,7 @@ func (d *DAG) AddForkProof(idx IndexKey, log feedtree.Key, fp *feedtree.ForkProo
 // recordFork marks l forked and, when Options.ForkAuthor gives a local
 // author, appends a fork-proof node so every replica learns it.
 func (d *DAG) recordFork(ix *indexState, l *logState, fe *feedtree.ForkError) error {
+	known := l.forked // a fork-proof node already says so (or this replica appended one)
 	d.markForked(l, ForkAt(&fe.Proof))
 	if err := d.db.Update(func(txn *badger.Txn) error {
 		return txn.Set(d.keys.log(ix.key, l.key), l.record().encode())
@@ -607,7 +608,7 @@ func (d *DAG) recordFork(ix *indexState, l *logState, fe *feedtree.ForkError) er
 	if _, err := d.apply(ix, ix.wake(l.key)); err != nil {
 		return err
 	}
-	if d.opts.ForkAuthor == nil {
+	if d.opts.ForkAuthor == nil || known {
 		return nil
 	}
 	a, ok := d.opts.ForkAuthor(ix.key)
