@@ -35,4 +35,10 @@ var (
 	ErrNotContiguous = errors.New("dag: range is not contiguous with the log")
 	// ErrForked: the log is recorded as forked and accepts no more writes.
 	ErrForked = errors.New("dag: log is forked")
+	// ErrOtherHistory: a range under a head longer than this replica's
+	// starts with a node that does not follow the node held before it:
+	// the author may have signed another history (a peer that relays it
+	// is not at fault). A proof that stands on its own shows whether it
+	// did (CheckFork).
+	ErrOtherHistory = errors.New("dag: range follows another history of the log")
 )

@@ -75,3 +75,44 @@ func TestForkProof(t *testing.T) {
 		}
 	}
 }
+
+// TestIngestOtherHistory: a range of another history of a log, whose first
+// node does not follow the node held before it, is a fork when its head is
+// no longer than the head the replica trusts (the head is checked before
+// the node is called invalid), and with a longer head ErrOtherHistory,
+// which is not the sender's fault: an honest peer relays the author's
+// other history.
+func TestIngestOtherHistory(t *testing.T) {
+	m := testManifest(t)
+	idx := m.Key()
+	bad := testAuthor(2)
+	w1, w2 := newWriter(t, bad), newWriter(t, bad)
+	n1 := w1.node(idx, 1, nil, putOp(1)) // shared
+	after1 := []Link{{Log: bad.Log.Public(), Seq: 1, Hash: HashNode(n1)}}
+	a2 := w1.node(idx, 2, after1, putOp(2))
+	a3 := w1.node(idx, 3, []Link{{Log: bad.Log.Public(), Seq: 2, Hash: HashNode(a2)}}, putOp(3))
+	w1.append(w1.cert(idx), n1, a2, a3, w1.node(idx, 4, []Link{{Log: bad.Log.Public(), Seq: 3, Hash: HashNode(a3)}}, putOp(4)))
+	w2.append(w2.cert(idx), n1)
+	n2 := w2.node(idx, 2, after1, putOp(9))
+	w2.append(n2, w2.node(idx, 3, []Link{{Log: bad.Log.Public(), Seq: 2, Hash: HashNode(n2)}}, putOp(10)))
+
+	offer := func(have uint64, want error) {
+		t.Helper()
+		d := testDAG(t, Options{})
+		d.PutManifest(m)
+		if _, err := w1.ingest(d, idx, 0, 3, 0); err != nil {
+			t.Fatal(err)
+		}
+		_, err := w2.ingest(d, idx, 3, 4, have)
+		if !errors.Is(err, want) || errors.Is(err, ErrBadNode) {
+			t.Errorf("Ingest of history 2 (head %d) = %v; want %v", w2.feed.Length(), err, want)
+		}
+	}
+	// The replica holds 3 blocks of history 1 under its head at 5.
+	offer(4, feedtree.ErrForked)
+	for seq := uint64(4); seq <= 5; seq++ {
+		prev := HashNode(mustGet(t, w2.feed, seq-1))
+		w2.append(w2.node(idx, seq, []Link{{Log: bad.Log.Public(), Seq: seq - 1, Hash: prev}}, putOp(int(seq)+10)))
+	}
+	offer(5, ErrOtherHistory)
+}

@@ -328,6 +328,10 @@ func (d *DAG) ingestLocked(ix *indexState, r Range, a *applier) (applied int, er
 				prev = HashNode(pb)
 			}
 			if n.Links[0].Hash != prev {
+				if i == 0 && l != nil {
+					err, storeErr := d.otherHistory(ix, l, p, seq, a)
+					return 0, err, storeErr
+				}
 				return 0, fmt.Errorf("ingesting node %d of %v: first link does not hash-match node %d: %w", seq, log, seq-1, ErrBadNode), nil
 			}
 		}
@@ -362,6 +366,35 @@ func (d *DAG) ingestLocked(ix *indexState, r Range, a *applier) (applied int, er
 		return n, nil, err
 	}
 	return n, nil, nil
+}
+
+// otherHistory says what a range of l under p.Head is whose first node,
+// seq, does not follow node seq-1 as held here. Under a head no longer
+// than this replica's the head shows it: a fork (recorded, as putRange
+// records one), else the node is invalid. Under a longer head nothing here
+// can tell (ErrOtherHistory): the range would come as an upgrade that
+// trusts this replica's roots, so the peer asks for a proof that stands on
+// its own (CheckFork). Dear future reader: judged by the node alone, an
+// honest peer relaying the author's other history was penalised for it.
+func (d *DAG) otherHistory(ix *indexState, l *logState, p *feedtree.Proof, seq uint64, a *applier) (err, storeErr error) {
+	if p.Head.Length > l.feed.Length() {
+		return fmt.Errorf("ingesting node %d of %v: it follows another node %d than the one held: %w", seq, l.key, seq-1, ErrOtherHistory), nil
+	}
+	herr := l.feed.PutHead(p.Head, nil)
+	var fe *feedtree.ForkError
+	if !errors.As(herr, &fe) {
+		if herr != nil && !errors.Is(herr, feedtree.ErrForked) {
+			return fmt.Errorf("ingesting %v: %w", l.key, herr), nil
+		}
+		return fmt.Errorf("ingesting node %d of %v: first link does not hash-match node %d: %w", seq, l.key, seq-1, ErrBadNode), nil
+	}
+	if cerr := a.commit(); cerr != nil {
+		return herr, cerr
+	}
+	if ferr := d.recordFork(ix, l, fe); ferr != nil {
+		herr = fmt.Errorf("%w (recording it: %v)", herr, ferr)
+	}
+	return fmt.Errorf("ingesting node %d of %v: %w", seq, l.key, herr), nil
 }
 
 // checkedRange is what checkRange learnt of a range: its log (nil for a

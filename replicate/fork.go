@@ -26,6 +26,15 @@ const forkCheckEvery = time.Minute
 // errGotRange stops a fetch after its first range.
 var errGotRange = errors.New("replicate: got the range")
 
+// otherHistory reports whether err, refusing range p of a log, may mean
+// that p follows another history of the log than this replica's: an
+// upgrade that does not fit (a mismatch under a longer head) or a first
+// node that does not follow the one held (dag.ErrOtherHistory).
+func otherHistory(p *feedtree.Proof, err error) bool {
+	var me *feedtree.MismatchError
+	return errors.Is(err, dag.ErrOtherHistory) || errors.As(err, &me) && p.Have > 0 && p.Head.Length > p.Have
+}
+
 // checkFork asks peer p, in the background, for blocks of log from this
 // replica's length on with a proof that stands on its own, and hands it to
 // the DAG, which records a fork if the peer's history is not this one's.

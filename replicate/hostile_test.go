@@ -388,3 +388,28 @@ func syncDetectsFork(t *testing.T, xn, yn int) {
 		}
 	}
 }
+
+// TestFaultyOtherHistory: a gossiped or synced range that follows another
+// history of a log than the receiver's is not the sender's fault (an
+// honest peer relays what the author signed), and asks for a fork check;
+// a node that does not fit its log is the sender's fault.
+func TestFaultyOtherHistory(t *testing.T) {
+	kp, _ := feedtree.GenerateKeyPair(nil)
+	upgrade := &feedtree.Proof{Head: feedtree.Head{Length: 9}, Start: 5, End: 6, Have: 5}
+	for _, c := range []struct {
+		name         string
+		err          error
+		fault, check bool
+	}{
+		{"other history", fmt.Errorf("ingesting node 5: %w", dag.ErrOtherHistory), false, true},
+		{"upgrade mismatch", &feedtree.MismatchError{}, false, true},
+		{"bad node", fmt.Errorf("ingesting node 5: %w", dag.ErrBadNode), true, false},
+	} {
+		if got := (&Host{}).faulty(kp.Public(), upgrade, nil, c.err); got != c.fault {
+			t.Errorf("%s: faulty = %v; want %v", c.name, got, c.fault)
+		}
+		if got := otherHistory(upgrade, c.err); got != c.check {
+			t.Errorf("%s: otherHistory = %v; want %v", c.name, got, c.check)
+		}
+	}
+}

@@ -470,6 +470,9 @@ func (x *Host) validate(ctx context.Context, from peer.ID, msg *pubsub.Message) 
 		return pubsub.ValidationReject
 	default:
 		x.st.liveIgnored.Add(1)
+		if otherHistory(p, err) {
+			x.checkFork(from, idx, m.Key)
+		}
 		x.requestSync(from, idx)
 		return pubsub.ValidationIgnore
 	}

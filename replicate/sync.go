@@ -666,8 +666,7 @@ func (s *session) ingested(r dag.Range, err error) error {
 		// peer whose frames keep failing is cut off. An upgrade that does
 		// not fit this replica's history may be the other history of an
 		// equivocating author: ask the peer for the proof that would show.
-		var me *feedtree.MismatchError
-		if errors.As(err, &me) && r.Proof.Have > 0 && r.Proof.Head.Length > r.Proof.Have {
+		if otherHistory(r.Proof, err) {
 			s.x.checkFork(s.peer, s.idx, r.Log)
 		}
 		if s.stale.Add(1) > maxStaleFrames {
