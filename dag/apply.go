@@ -34,7 +34,7 @@ const (
 // (linkConflict) rather than stops, and goes on once the fork is recorded.
 func (d *DAG) checkLink(ix *indexState, txn *badger.Txn, link Link) (linkState, error) {
 	t := ix.logs[link.Log]
-	if t != nil && t.forked && link.Seq >= t.forkAt {
+	if t != nil && t.pastFork(link.Seq) {
 		return linkOK, nil
 	}
 	if t == nil || t.applied <= link.Seq {
@@ -348,6 +348,10 @@ func (d *DAG) markForked(l *logState, at uint64) {
 	l.forked = true
 }
 
+// pastFork reports whether node seq of l counts nowhere: l is forked and
+// seq at or past the length it counts up to.
+func (l *logState) pastFork(seq uint64) bool { return l.forked && seq >= l.forkAt }
+
 // wake returns the logs waiting on log (to apply again) and forgets them.
 func (ix *indexState) wake(log feedtree.Key) []*logState {
 	w := ix.waiters[log]
@@ -364,43 +368,36 @@ func (ix *indexState) wake(log feedtree.Key) []*logState {
 // links (or those of the nodes before it in its log) run into the history
 // it lacks. It looks only when the link names another node than the one
 // applied (linkConflict) or a node past every one held here (the wait
-// cannot end with what is held). The fork is written to the log record in
-// a's transaction.
+// cannot end with what is held). The fork is recorded as applying that
+// node will (applyForkProof), in a's transaction.
 func (d *DAG) forkEvidence(ix *indexState, l *logState, n *Node, link Link, conflict bool, a *applier) (bool, error) {
 	t := ix.logs[link.Log]
 	if t == nil || t.forked || !conflict && t.applied < t.held {
 		return false, nil
 	}
-	var fp *feedtree.ForkProof
-	check := func(n *Node) bool {
-		if n.Op.Kind != OpForkProof || n.Op.ForkProof == nil || n.Op.ForkProof.Log != link.Log {
-			return false
-		}
-		p, err := feedtree.DecodeForkProof(n.Op.ForkProof.Proof)
-		if err != nil || p.Verify(link.Log) != nil {
-			return false // DecodeNode checked it; unreachable
-		}
-		fp = p
-		return true
+	// DecodeNode verified a fork-proof op's proof.
+	proves := func(n *Node) bool {
+		return n.Op.Kind == OpForkProof && n.Op.ForkProof != nil && n.Op.ForkProof.Log == link.Log
 	}
-	if !check(n) {
+	op := n.Op.ForkProof
+	if !proves(n) {
+		op = nil
 		end := min(l.held, n.Seq+1+forkScan)
-		for seq := max(n.Seq+1, l.scanned); seq < end && fp == nil; seq++ {
+		for seq := max(n.Seq+1, l.scanned); seq < end && op == nil; seq++ {
 			b, err := l.feed.Get(seq)
 			if err != nil {
 				return false, fmt.Errorf("reading node %d of %v: %w", seq, l.key, err)
 			}
-			if m, err := DecodeNode(b); err == nil {
-				check(m)
+			if m, err := DecodeNode(b); err == nil && proves(m) {
+				op = m.Op.ForkProof
 			}
 			l.scanned = seq + 1
 		}
 	}
-	if fp == nil {
+	if op == nil {
 		return false, nil
 	}
-	d.markForked(t, ForkAt(fp))
-	return true, a.set(d.keys.log(ix.key, t.key), t.record().encode())
+	return true, d.applyForkProof(ix, op, a)
 }
 
 // forkScan bounds how many held nodes past a conflicting link forkEvidence

@@ -42,7 +42,7 @@ func (d *DAG) Missing(idx IndexKey) ([]Link, error) {
 			}
 			for _, link := range n.Links {
 				t := ix.logs[link.Log]
-				if t != nil && (t.held > link.Seq || t.forked && link.Seq >= t.forkAt) {
+				if t != nil && (t.held > link.Seq || t.pastFork(link.Seq)) {
 					continue // held, or counts nowhere (checkLink)
 				}
 				if have, ok := need[link.Log]; !ok || link.Seq > have.Seq {

@@ -391,10 +391,7 @@ func (d *DAG) otherHistory(ix *indexState, l *logState, p *feedtree.Proof, seq u
 	if cerr := a.commit(); cerr != nil {
 		return herr, cerr
 	}
-	if ferr := d.recordFork(ix, l, fe); ferr != nil {
-		herr = fmt.Errorf("%w (recording it: %v)", herr, ferr)
-	}
-	return fmt.Errorf("ingesting node %d of %v: %w", seq, l.key, herr), nil
+	return fmt.Errorf("ingesting node %d of %v: %w", seq, l.key, d.forkFound(ix, l, herr)), nil
 }
 
 // checkedRange is what checkRange learnt of a range: its log (nil for a
@@ -470,15 +467,12 @@ func (d *DAG) putRange(ix *indexState, r Range, c checkedRange, a *applier) (l *
 		// recorded in the feed's keyspace and must be kept, and recordFork
 		// may append a node with its own transaction: commit what is
 		// staged first.
-		var fe *feedtree.ForkError
-		if errors.As(err, &fe) {
+		if fe := (*feedtree.ForkError)(nil); errors.As(err, &fe) {
 			if cerr := a.commit(); cerr != nil {
 				return nil, err, cerr
 			}
 			if l != nil {
-				if ferr := d.recordFork(ix, l, fe); ferr != nil {
-					err = fmt.Errorf("%w (recording it: %v)", err, ferr)
-				}
+				err = d.forkFound(ix, l, err)
 			}
 		}
 		if l == nil {
@@ -572,12 +566,19 @@ func (d *DAG) CheckFork(idx IndexKey, log feedtree.Key, p *feedtree.Proof, block
 	if l == nil {
 		return nil
 	}
-	err = l.feed.CheckFork(p, blocks)
+	return d.forkFound(ix, l, l.feed.CheckFork(p, blocks))
+}
+
+// forkFound records the fork of l that err reveals (a *feedtree.ForkError)
+// with recordFork, and returns err, noting a failure to record it. Other
+// errors pass through.
+func (d *DAG) forkFound(ix *indexState, l *logState, err error) error {
 	var fe *feedtree.ForkError
-	if errors.As(err, &fe) {
-		if ferr := d.recordFork(ix, l, fe); ferr != nil {
-			return fmt.Errorf("%w (recording it: %v)", err, ferr)
-		}
+	if !errors.As(err, &fe) {
+		return err
+	}
+	if ferr := d.recordFork(ix, l, fe); ferr != nil {
+		return fmt.Errorf("%w (recording it: %v)", err, ferr)
 	}
 	return err
 }

@@ -18,6 +18,25 @@ type forkCheckKey struct {
 	log feedtree.Key
 }
 
+// due reports whether k was last marked in m (one of the Host's maps,
+// guarded by its mu) every or longer ago, or never, and if so marks it
+// now. Marks older than every are dropped, so m holds only recent ones.
+func (x *Host) due(m map[forkCheckKey]time.Time, k forkCheckKey, every time.Duration) bool {
+	now := time.Now()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if last, ok := m[k]; ok && now.Sub(last) < every {
+		return false
+	}
+	for c, t := range m {
+		if now.Sub(t) >= every {
+			delete(m, c)
+		}
+	}
+	m[k] = now
+	return true
+}
+
 // forkCheckEvery is how often checkFork asks one peer about one log: an
 // honest peer that holds the longer of two histories sends upgrades that
 // never fit, once per sync.
@@ -48,20 +67,9 @@ func otherHistory(p *feedtree.Proof, err error) bool {
 // with unequal lengths). The self-contained proof carries the peer's roots
 // at this replica's length: the evidence feedtree.ForkProof needs.
 func (x *Host) checkFork(p peer.ID, idx dag.IndexKey, log feedtree.Key) {
-	k := forkCheckKey{p, log}
-	now := time.Now()
-	x.mu.Lock()
-	if last, ok := x.forkChecks[k]; ok && now.Sub(last) < forkCheckEvery {
-		x.mu.Unlock()
+	if !x.due(x.forkChecks, forkCheckKey{p, log}, forkCheckEvery) {
 		return
 	}
-	for c, t := range x.forkChecks {
-		if now.Sub(t) >= forkCheckEvery {
-			delete(x.forkChecks, c)
-		}
-	}
-	x.forkChecks[k] = now
-	x.mu.Unlock()
 	x.goRun(func() {
 		ctx, cancel := context.WithTimeout(x.ctx, 30*time.Second)
 		defer cancel()
@@ -108,18 +116,9 @@ func (s *session) showForks() {
 	if err != nil || len(fs) == 0 {
 		return
 	}
-	now := time.Now()
 	shown := 0
 	for _, f := range fs {
-		k := forkCheckKey{s.peer, f.Log}
-		s.x.mu.Lock()
-		last, ok := s.x.forksSent[k]
-		fresh := !ok || now.Sub(last) >= forkResend
-		if fresh {
-			s.x.forksSent[k] = now
-		}
-		s.x.mu.Unlock()
-		if !fresh {
+		if !s.x.due(s.x.forksSent, forkCheckKey{s.peer, f.Log}, forkResend) {
 			continue
 		}
 		key := f.Log.Bytes()
