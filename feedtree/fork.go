@@ -17,11 +17,16 @@ import (
 //     into B's roots. Those nodes verify under B's signature, and their tree
 //     hash differs from A's: B's history does not extend A's.
 //
+//   - With Div: Nodes is empty, and Div, which says where the histories
+//     part, is the evidence.
+//
 // Wire form: A head, B head, uvarint node count, nodes as in a Proof
-// (uvarint size, hash; indexes derived from the lengths).
+// (uvarint size, hash; indexes derived from the lengths), then Div's wire
+// form if there is one.
 type ForkProof struct {
 	A, B  Head
 	Nodes []Node
+	Div   *Divergence
 }
 
 // forkShape returns the indexes the Nodes of a fork proof between lengths a
@@ -52,6 +57,12 @@ func (fp *ForkProof) Verify(k Key) error {
 	idx, err := forkIndexes(buf[:0], fp.A.Length, fp.B.Length)
 	if err != nil {
 		return err
+	}
+	if fp.Div != nil {
+		if len(fp.Nodes) != 0 {
+			return fmt.Errorf("%w: fork proof has both nodes and a divergence", ErrBadProof)
+		}
+		return fp.Div.verify(fp.A, fp.B)
 	}
 	if len(idx) != len(fp.Nodes) {
 		return fmt.Errorf("%w: fork proof has %d nodes, needs %d", ErrBadProof, len(fp.Nodes), len(idx))
@@ -86,6 +97,9 @@ func (fp *ForkProof) AppendBinary(b []byte) ([]byte, error) {
 	if err != nil {
 		return b, err
 	}
+	if fp.Div != nil {
+		idx = idx[:0]
+	}
 	if len(idx) != len(fp.Nodes) {
 		return b, fmt.Errorf("%w: fork proof has %d nodes, needs %d", ErrBadProof, len(fp.Nodes), len(idx))
 	}
@@ -94,6 +108,12 @@ func (fp *ForkProof) AppendBinary(b []byte) ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(len(fp.Nodes)))
 	for _, n := range fp.Nodes {
 		b = appendNode(b, n)
+	}
+	if fp.Div != nil {
+		if len(fp.Div.A) == 0 || len(fp.Div.B) == 0 {
+			return b, fmt.Errorf("%w: divergence without span nodes", ErrBadProof)
+		}
+		b = appendDivergence(b, fp.Div)
 	}
 	return b, nil
 }
@@ -112,7 +132,9 @@ func DecodeForkProof(b []byte) (*ForkProof, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decoding fork proof: %w", err)
 	}
-	if uint64(len(idx)) != count {
+	// A count of 0 under different lengths leaves the evidence to a
+	// divergence, which must follow.
+	if uint64(len(idx)) != count && count != 0 {
 		return nil, fmt.Errorf("decoding fork proof: %w: %d nodes, lengths need %d", ErrBadEncoding, count, len(idx))
 	}
 	if count > 0 {
@@ -120,6 +142,16 @@ func DecodeForkProof(b []byte) (*ForkProof, error) {
 		for i := range fp.Nodes {
 			fp.Nodes[i] = d.node(idx[i])
 		}
+	}
+	if d.err == nil && len(d.b) != 0 {
+		if count != 0 {
+			d.fail("a divergence after fork proof nodes")
+		} else {
+			fp.Div = d.divergence(fp.A.Length, fp.B.Length)
+		}
+	}
+	if d.err == nil && fp.Div == nil && uint64(len(idx)) != count {
+		d.fail(fmt.Sprintf("%d nodes, lengths need %d", count, len(idx)))
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("trailing bytes after fork proof")

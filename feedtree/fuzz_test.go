@@ -33,6 +33,19 @@ func seedEncodings(f *testing.F) (heads, proofs, forks [][]byte) {
 			forks = append(forks, fb)
 		}
 	}
+	// Proofs with a divergence, from the first probe to the exact point.
+	ra := replicaOfF(a)
+	for m, ok := uint64(4), true; ok; {
+		p, _ := b.Proof(m, m+1, 0)
+		blk, _ := b.Get(m)
+		fp, err := ra.Locate(p, [][]byte{blk})
+		if err != nil || fp == nil {
+			break
+		}
+		fb, _ := fp.AppendBinary(nil)
+		forks = append(forks, fb)
+		m, ok = fp.Div.Probe()
+	}
 	return heads, proofs, forks
 }
 
