@@ -11,6 +11,7 @@ import (
 // conflict. A is the shorter head (A.Length <= B.Length).
 //
 //   - Same length: the tree hashes differ. Nodes is empty.
+//
 //   - B longer: Nodes holds, first, the roots that B's tree has at length
 //     A.Length (FullRoots(2·A.Length) order), then the upgrade-proof nodes
 //     (Proof{Start: A.Length, End: A.Length, Have: A.Length}) that grow them
