@@ -187,6 +187,7 @@ func (d *DAG) applyIn(ix *indexState, queue []*logState, a *applier) (int, error
 	if err == nil {
 		if err = a.txn.Commit(); err == nil {
 			a.committed()
+			err = d.recordLower(ix)
 		}
 	} else {
 		a.txn.Discard()
@@ -311,22 +312,35 @@ func (d *DAG) applyNode(ix *indexState, l *logState, n *Node, id ID, a *applier)
 }
 
 func (l *logState) record() logRecord {
-	return logRecord{identity: l.identity, applied: l.applied, forkAt: l.forkAt, forked: l.forked}
+	return logRecord{identity: l.identity, applied: l.applied, forkAt: l.forkAt, forked: l.forked, located: l.located}
 }
 
-// ForkAt returns the length up to which a log that fp shows forked counts
-// (its nodes from seq ForkAt on count nowhere, and links into them hold
-// on every replica): the length that both histories provably share. Every
-// replica computes it from the proof alone.
-//
-// Two signed heads prove only that the histories differ somewhere below
-// the shorter one, not where: the shorter head's length, which this
-// returned until the twenty-second session, counted the diverging nodes of
-// whichever history a replica held, so replicas holding different
-// histories never converged. Nothing of the log counts until a proof
-// carries the point where the histories part (the merkle path to the first
-// differing block on each side).
-func ForkAt(fp *feedtree.ForkProof) uint64 { return 0 }
+// ForkCount is how far a forked log counts: its nodes from seq At on count
+// nowhere (and links into them hold on every replica). Located says that
+// a proof located where the log's histories part; until one does, nothing
+// of the log counts (At 0). Every replica computes it from the fork proofs
+// it applied, whatever their order: At is the lowest of the located
+// proofs'.
+type ForkCount struct {
+	At      uint64
+	Located bool
+}
+
+// ForkCountOf returns the count fp alone establishes: below its
+// divergence's At, which both histories hold alike, or nothing when fp
+// only shows that two heads conflict.
+func ForkCountOf(fp *feedtree.ForkProof) ForkCount {
+	if fp.Div != nil {
+		return ForkCount{At: fp.Div.At, Located: true}
+	}
+	return ForkCount{}
+}
+
+// Narrows reports whether c changes cur, the count of a log already
+// forked: c is located and cur is not, or c's At is lower.
+func (c ForkCount) Narrows(cur ForkCount) bool {
+	return c.Located && (!cur.Located || c.At < cur.At)
+}
 
 func (d *DAG) applyForkProof(ix *indexState, op *ForkProofOp, a *applier) error {
 	t := ix.logs[op.Log]
@@ -337,16 +351,55 @@ func (d *DAG) applyForkProof(ix *indexState, op *ForkProofOp, a *applier) error 
 	if err != nil {
 		return nil // DecodeNode checked it; unreachable
 	}
-	d.markForked(t, ForkAt(fp))
+	// A replica of a third history that parts from the proof's below its
+	// At proves so: the append waits for the apply's commit.
+	if lower, err := t.feed.CheckDivergence(fp); err == nil && lower != nil {
+		ix.lower = append(ix.lower, lowerFork{log: t, proof: lower})
+	}
+	if !d.markForked(t, ForkCountOf(fp)) {
+		return nil
+	}
 	return a.set(d.keys.log(ix.key, t.key), t.record().encode())
 }
 
-func (d *DAG) markForked(l *logState, at uint64) {
-	if !l.forked || at < l.forkAt {
-		l.forkAt = at
+// lowerFork is a fork proof this replica found while applying another
+// (CheckDivergence), to record and publish once the apply commits.
+type lowerFork struct {
+	log   *logState
+	proof *feedtree.ForkProof
+}
+
+// recordLower records the fork proofs the last apply found.
+func (d *DAG) recordLower(ix *indexState) error {
+	for len(ix.lower) > 0 {
+		lf := ix.lower[0]
+		ix.lower = ix.lower[1:]
+		if err := lf.log.feed.AddForkProof(lf.proof); err != nil {
+			return err
+		}
+		if err := d.recordFork(ix, lf.log, &feedtree.ForkError{Proof: *lf.proof}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// markForked records that l is forked with count c; it reports whether
+// l's count changed.
+func (d *DAG) markForked(l *logState, c ForkCount) bool {
+	switch {
+	case !l.forked:
+		l.forkAt, l.located = c.At, c.Located
+	case c.Narrows(l.count()):
+		l.forkAt, l.located = c.At, true
+	default:
+		return false
 	}
 	l.forked = true
+	return true
 }
+
+func (l *logState) count() ForkCount { return ForkCount{At: l.forkAt, Located: l.located} }
 
 // pastFork reports whether node seq of l counts nowhere: l is forked and
 // seq at or past the length it counts up to.
@@ -372,12 +425,20 @@ func (ix *indexState) wake(log feedtree.Key) []*logState {
 // node will (applyForkProof), in a's transaction.
 func (d *DAG) forkEvidence(ix *indexState, l *logState, n *Node, link Link, conflict bool, a *applier) (bool, error) {
 	t := ix.logs[link.Log]
-	if t == nil || t.forked || !conflict && t.applied < t.held {
+	if t == nil || !conflict && t.applied < t.held {
 		return false, nil
 	}
-	// DecodeNode verified a fork-proof op's proof.
+	// DecodeNode verified a fork-proof op's proof. On a log known forked,
+	// only one that lowers its count can free the link.
 	proves := func(n *Node) bool {
-		return n.Op.Kind == OpForkProof && n.Op.ForkProof != nil && n.Op.ForkProof.Log == link.Log
+		if n.Op.Kind != OpForkProof || n.Op.ForkProof == nil || n.Op.ForkProof.Log != link.Log {
+			return false
+		}
+		if !t.forked {
+			return true
+		}
+		fp, err := feedtree.DecodeForkProof(n.Op.ForkProof.Proof)
+		return err == nil && ForkCountOf(fp).Narrows(t.count())
 	}
 	op := n.Op.ForkProof
 	if !proves(n) {

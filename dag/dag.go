@@ -292,6 +292,7 @@ type indexState struct {
 	counter  uint64
 	pending  int
 	waiters  map[feedtree.Key][]*logState // blocked log waits for key's log to advance
+	lower    []lowerFork                  // fork proofs the apply found, to record after it commits
 	changed  chan struct{}                // closed and replaced after each apply
 	// queue holds the ranges Store held for the applier, oldest first
 	// (store.go), with their nodes and bytes counted.
@@ -317,6 +318,7 @@ type logState struct {
 	lastHash ID     // hash of node applied-1 (zero while applied ≤ 1)
 	forked   bool
 	forkAt   uint64
+	located  bool   // a proof located where the histories part (ForkCount)
 	broken   bool   // a node failed its checks: the log applies no further
 	scanned  uint64 // forkEvidence read the held nodes below this
 	queued   int    // nodes of this log in ix.queue (store.go)
@@ -442,7 +444,7 @@ func (d *DAG) load() error {
 			if !ok || ix == nil {
 				return fmt.Errorf("dag: corrupt log record for %v", log)
 			}
-			l := &logState{ix: ix, key: log, identity: rec.identity, applied: rec.applied, forked: rec.forked, forkAt: rec.forkAt}
+			l := &logState{ix: ix, key: log, identity: rec.identity, applied: rec.applied, forked: rec.forked, forkAt: rec.forkAt, located: rec.located}
 			if l.feed, err = feedtree.OpenFeed(d.store, log, nil); err != nil {
 				return fmt.Errorf("dag: opening log %v: %w", log, err)
 			}

@@ -60,6 +60,7 @@ type logRecord struct {
 	applied  uint64
 	forkAt   uint64
 	forked   bool
+	located  bool
 }
 
 const logRecordSize = 32 + 8 + 8 + 1
@@ -72,21 +73,26 @@ func (r logRecord) encode() []byte {
 	var f byte
 	if r.forked {
 		f = 1
+		if r.located {
+			f = 2
+		}
 	}
 	return append(b, f)
 }
 
 // decodeLogRecord decodes what logRecord.encode wrote; anything else (a
-// flag byte other than 0 or 1 included) is a damaged store.
+// flag byte other than 0, 1 (forked) or 2 (forked, where located) included)
+// is a damaged store.
 func decodeLogRecord(b []byte) (logRecord, bool) {
-	if len(b) != logRecordSize || b[48] > 1 {
+	if len(b) != logRecordSize || b[48] > 2 {
 		return logRecord{}, false
 	}
 	var r logRecord
 	copy(r.identity.b[:], b)
 	r.applied = binary.BigEndian.Uint64(b[32:])
 	r.forkAt = binary.BigEndian.Uint64(b[40:])
-	r.forked = b[48] == 1
+	r.forked = b[48] >= 1
+	r.located = b[48] == 2
 	return r, true
 }
 

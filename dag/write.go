@@ -284,6 +284,13 @@ func (d *DAG) IngestMany(ctx context.Context, idx IndexKey, rs []Range) (int, []
 		close(ix.changed)
 		ix.changed = make(chan struct{})
 	}
+	if err := d.recordLower(ix); err != nil {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+	}
 	return applied, errs
 }
 
@@ -619,7 +626,7 @@ func (d *DAG) AddForkProof(idx IndexKey, log feedtree.Key, fp *feedtree.ForkProo
 		return false, err
 	}
 	l := ix.logs[log]
-	if l == nil || l.forked {
+	if l == nil || l.forked && !ForkCountOf(fp).Narrows(l.count()) {
 		return false, nil
 	}
 	if err := l.feed.AddForkProof(fp); err != nil {
@@ -631,8 +638,9 @@ func (d *DAG) AddForkProof(idx IndexKey, log feedtree.Key, fp *feedtree.ForkProo
 // recordFork marks l forked and, when Options.ForkAuthor gives a local
 // author, appends a fork-proof node so every replica learns it.
 func (d *DAG) recordFork(ix *indexState, l *logState, fe *feedtree.ForkError) error {
-	known := l.forked // a fork-proof node already says so (or this replica appended one)
-	d.markForked(l, ForkAt(&fe.Proof))
+	if !d.markForked(l, ForkCountOf(&fe.Proof)) {
+		return nil // a fork-proof node already says as much (or this replica appended one)
+	}
 	if err := d.db.Update(func(txn *badger.Txn) error {
 		return txn.Set(d.keys.log(ix.key, l.key), l.record().encode())
 	}); err != nil {
@@ -642,7 +650,7 @@ func (d *DAG) recordFork(ix *indexState, l *logState, fe *feedtree.ForkError) er
 	if _, err := d.apply(ix, ix.wake(l.key)); err != nil {
 		return err
 	}
-	if d.opts.ForkAuthor == nil || known {
+	if d.opts.ForkAuthor == nil {
 		return nil
 	}
 	a, ok := d.opts.ForkAuthor(ix.key)

@@ -864,7 +864,7 @@ func (f *Feed) checkOlder(st *state, h Head) ([]Node, error) {
 
 // AddForkProof verifies fp (from another peer, say) and records it: from
 // then on Put, PutHead and Append return ErrForked. A fork already recorded
-// is kept.
+// is kept unless fp narrows it (ForkProof.Narrows).
 func (f *Feed) AddForkProof(fp *ForkProof) error {
 	if err := fp.Verify(f.key); err != nil {
 		return fmt.Errorf("feedtree: adding fork proof: %w", err)
@@ -874,7 +874,7 @@ func (f *Feed) AddForkProof(fp *ForkProof) error {
 	if f.closed.Load() {
 		return ErrClosed
 	}
-	if f.fork.Load() != nil {
+	if cur := f.fork.Load(); cur != nil && !fp.Narrows(cur) {
 		return nil
 	}
 	return f.recordFork(fp)

@@ -135,9 +135,12 @@ func TestForkOtherHistories(t *testing.T) {
 	a := newReplica(t, db, "a", m, clockFrom(0))
 	b := newReplica(t, db, "b", m, clockFrom(100))
 	a4 := newReplica(t, db, "a4", m, nil) // history a at length 4
+	c := newReplica(t, db, "c", m, clockFrom(300))
 	for i := range 5 {
 		mustAppend(t, a.d, idx, evil, dag.Op{Kind: dag.OpPut, Put: testPut(10 + i)})
 		switch i {
+		case 0:
+			syncLogs(t, a.d, c.d, idx) // a third history, later
 		case 1:
 			syncLogs(t, a.d, b.d, idx)
 		case 2:
@@ -250,6 +253,112 @@ func TestForkOtherHistories(t *testing.T) {
 	if digests[0] != digests[1] || digests[0] != digests[2] {
 		t.Errorf("digests %x, %x, %x; want one", digests[0][:4], digests[1][:4], digests[2][:4])
 	}
+
+	// The detector locates where the histories part (at seq 3: the
+	// certificate and two puts are shared) with probes of history b, and
+	// publishes that: every replica then counts the shared puts.
+	wf, _ := w.Feed(logKey)
+	fp := locateFork(t, wf, bf)
+	if fp.Div.At != 3 || !fp.Div.Exact() {
+		t.Fatalf("located the fork at %d (span %d); want 3", fp.Div.At, fp.Div.Span)
+	}
+	if ok, err := w.AddForkProof(idx, logKey, fp); err != nil || !ok {
+		t.Fatalf("AddForkProof = %v, %v; want true", ok, err)
+	}
+	if ok, err := w.AddForkProof(idx, logKey, fp); err != nil || ok {
+		t.Errorf("AddForkProof again = %v, %v; want false: it says nothing new", ok, err)
+	}
+	converged := func(rs []*replica, at uint64, entries int) {
+		t.Helper()
+		var ds [][32]byte
+		for i, r := range rs {
+			mustSync(t, r.x, idx)
+			ls, _ := r.d.Logs(idx)
+			for _, l := range ls {
+				if l.Key == logKey && (!l.Forked || l.ForkAt != at) {
+					t.Errorf("replica %d: evil log %+v; want forked at %d", i, l, at)
+				}
+			}
+			s, d := state(t, r.x, idx)
+			if len(s) != entries {
+				t.Errorf("replica %d: %d entries; want %d", i, len(s), entries)
+			}
+			as, _ := r.d.Applied(idx, 0, 0)
+			checkSameState(t, fmt.Sprintf("replica %d vs reference", i), s, referenceState(t, m, as))
+			ds = append(ds, d)
+		}
+		for i := range ds {
+			if ds[i] != ds[0] {
+				t.Errorf("replica %d: digest %x; replica 0 has %x", i, ds[i][:4], ds[0][:4])
+			}
+		}
+	}
+	for _, r := range []*replica{r1, r2, r3} {
+		honestLogs(r.d)
+	}
+	converged([]*replica{r1, r2, r3}, 3, 5)
+
+	// A third history parts from a and b at seq 2. Its replica, given the
+	// located proof, proves that it parts earlier; the count drops to 2
+	// everywhere.
+	mustAppend(t, c.d, idx, evil, dag.Op{Kind: dag.OpPut, Put: testPut(77)})
+	third := dag.Author{Identity: testAuthor(3, 0).Identity, Log: testAuthor(3, 0).Log}
+	r5d, err := dag.Open(db, []byte("r5/d/"), dag.Options{Now: clockFrom(400),
+		ForkAuthor: func(dag.IndexKey) (dag.Author, bool) { return third, true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r5d.Close() })
+	if err := r5d.PutManifest(m); err != nil {
+		t.Fatal(err)
+	}
+	r5x, err := Open(db, []byte("r5/i/"), r5d, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r5 := &replica{d: r5d, x: r5x}
+	syncLogs(t, c.d, r5.d, idx)
+	honestLogs(r5.d)
+	r5f, _ := r5.d.Feed(logKey)
+	if r5f.Fork() == nil || r5f.Fork().Div == nil || r5f.Fork().Div.At != 2 {
+		t.Fatalf("r5 recorded fork %+v; want one located at 2", r5f.Fork())
+	}
+	for _, r := range []*replica{r1, r2, r3} {
+		ls, _ := r5.d.Logs(idx)
+		for _, l := range ls {
+			if l.Key == third.Log.Public() {
+				if err := ingestRange(r5.d, r.d, idx, l.Key, l.Length); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	converged([]*replica{r1, r2, r3, r5}, 2, 4)
+}
+
+// locateFork finds, from probes of w's history (self-contained proofs of
+// one block), the exact point where r's history and w's part.
+func locateFork(t *testing.T, r, w *feedtree.Feed) *feedtree.ForkProof {
+	t.Helper()
+	m := min(r.Length(), w.Length()) - 1
+	for range 64 {
+		p, err := w.Proof(m, m+1, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk, _ := w.Get(m)
+		fp, err := r.Locate(p, [][]byte{blk})
+		if err != nil || fp == nil {
+			t.Fatalf("Locate from %d = %v, %v", m, fp, err)
+		}
+		next, ok := fp.Div.Probe()
+		if !ok {
+			return fp
+		}
+		m = next
+	}
+	t.Fatal("no exact point after 64 probes")
+	return nil
 }
 
 // detector opens a DAG whose local author appends fork-proof nodes, with

@@ -23,17 +23,17 @@ func referenceState(t testing.TB, m *dag.Manifest, applied []dag.Applied) [][]by
 		byHash[a.Hash] = &nodeInfo{a: a, pos: dag.Link{Log: a.Node.Log, Seq: a.Node.Seq, Hash: a.Hash}}
 	}
 	// Fork set.
-	forks := map[feedtree.Key]uint64{}
+	forks := map[feedtree.Key]dag.ForkCount{}
 	for _, a := range applied {
-		if log, at, ok := forkOf(a.Node); ok {
-			if cur, ok := forks[log]; !ok || at < cur {
-				forks[log] = at
+		if log, c, ok := forkOf(a.Node); ok {
+			if cur, ok := forks[log]; !ok || c.Narrows(cur) {
+				forks[log] = c
 			}
 		}
 	}
 	counted := func(n *dag.Node) bool {
-		at, ok := forks[n.Log]
-		return !ok || n.Seq < at
+		c, ok := forks[n.Log]
+		return !ok || n.Seq < c.At
 	}
 	// Causal past (the node included), by walking links.
 	pastMemo := map[dag.ID]map[dag.ID]bool{}

@@ -68,7 +68,7 @@ func (x *Index) rebuildLocked(ctx context.Context, idx dag.IndexKey) (int, error
 		return 0, err
 	}
 	// The fork set, from every applied fork proof.
-	forks := map[feedtree.Key]uint64{}
+	forks := map[feedtree.Key]dag.ForkCount{}
 	for after := uint64(0); ; {
 		if err := ctx.Err(); err != nil {
 			return 0, err
@@ -81,9 +81,9 @@ func (x *Index) rebuildLocked(ctx context.Context, idx dag.IndexKey) (int, error
 			break
 		}
 		for _, a := range as {
-			if log, at, ok := forkOf(a.Node); ok {
-				if cur, ok := forks[log]; !ok || at < cur {
-					forks[log] = at
+			if log, c, ok := forkOf(a.Node); ok {
+				if cur, ok := forks[log]; !ok || c.Narrows(cur) {
+					forks[log] = c
 				}
 			}
 		}
@@ -148,8 +148,8 @@ func (x *Index) rebuildLocked(ctx context.Context, idx dag.IndexKey) (int, error
 		}
 	}
 	err = x.db.Update(func(txn *badger.Txn) error {
-		for log, at := range forks {
-			if err := txn.Set(x.k.fork(idx, log), u64(at)); err != nil {
+		for log, c := range forks {
+			if err := txn.Set(x.k.fork(idx, log), u64(forkValue(c))); err != nil {
 				return err
 			}
 		}
@@ -201,17 +201,33 @@ func (x *Index) rebuildLocked(ctx context.Context, idx dag.IndexKey) (int, error
 	return changed + len(gone), nil
 }
 
-// forkOf returns the log and fork length a fork-proof node establishes, as
-// dag counts it (dag.ForkAt).
-func forkOf(n *dag.Node) (feedtree.Key, uint64, bool) {
+// forkOf returns the log and fork count a fork-proof node establishes, as
+// dag counts it (dag.ForkCountOf).
+func forkOf(n *dag.Node) (feedtree.Key, dag.ForkCount, bool) {
 	if n.Op.Kind != dag.OpForkProof || n.Op.ForkProof == nil {
-		return feedtree.Key{}, 0, false
+		return feedtree.Key{}, dag.ForkCount{}, false
 	}
 	fp, err := feedtree.DecodeForkProof(n.Op.ForkProof.Proof)
 	if err != nil {
-		return feedtree.Key{}, 0, false
+		return feedtree.Key{}, dag.ForkCount{}, false
 	}
-	return n.Op.ForkProof.Log, dag.ForkAt(fp), true
+	return n.Op.ForkProof.Log, dag.ForkCountOf(fp), true
+}
+
+// forkValue is how a fork count is stored: 0 while no proof located where
+// the histories part, else At+1.
+func forkValue(c dag.ForkCount) uint64 {
+	if !c.Located {
+		return 0
+	}
+	return c.At + 1
+}
+
+func forkCountOf(v uint64) dag.ForkCount {
+	if v == 0 {
+		return dag.ForkCount{}
+	}
+	return dag.ForkCount{At: v - 1, Located: true}
 }
 
 func (x *Index) syncLocked(ctx context.Context, idx dag.IndexKey, limit int) (int, bool, error) {
@@ -253,7 +269,7 @@ type syncer struct {
 	bytes    int64
 	count    int64
 	cursor   uint64
-	forks    map[feedtree.Key]uint64
+	forks    map[feedtree.Key]dag.ForkCount
 	stats    statsRecord
 	ctr      uint64 // change counter
 	loaded   bool
@@ -291,13 +307,13 @@ func (s *syncer) load() error {
 	} else if !errors.Is(err, badger.ErrKeyNotFound) {
 		return err
 	}
-	s.forks = map[feedtree.Key]uint64{}
+	s.forks = map[feedtree.Key]dag.ForkCount{}
 	return eachU64(s.txn, s.x.k.idxTag(tagFork, s.idx, 0), "fork", func(k []byte, at uint64) error {
 		log, err := feedtree.KeyFromBytes(k)
 		if err != nil {
 			return fmt.Errorf("index: corrupt fork key: %w", err)
 		}
-		s.forks[log] = at
+		s.forks[log] = forkCountOf(at)
 		return nil
 	})
 }
@@ -447,15 +463,15 @@ func (s *syncer) apply(a *dag.Applied) (bool, error) {
 			return false, err
 		}
 	}
-	if log, at, ok := forkOf(n); ok {
+	if log, fc, ok := forkOf(n); ok {
 		cur, known := s.forks[log]
-		if !known || at < cur {
-			s.forks[log] = at
-			return true, s.set(s.x.k.fork(s.idx, log), u64(at))
+		if !known || fc.Narrows(cur) {
+			s.forks[log] = fc
+			return true, s.set(s.x.k.fork(s.idx, log), u64(forkValue(fc)))
 		}
 		return false, nil
 	}
-	if at, ok := s.forks[n.Log]; ok && n.Seq >= at {
+	if fc, ok := s.forks[n.Log]; ok && n.Seq >= fc.At {
 		return false, nil // past the fork length of an equivocating log
 	}
 	switch n.Op.Kind {
@@ -542,7 +558,7 @@ func (s *syncer) allowed(c clock, id dag.Identity) (bool, error) {
 		if g.seq > c.get(g.log.Bytes()) {
 			continue
 		}
-		if at, ok := s.forks[g.log]; ok && g.seq >= at {
+		if fc, ok := s.forks[g.log]; ok && g.seq >= fc.At {
 			continue // past the fork length of an equivocating log
 		}
 		if cur := latest[g.log]; cur == nil || g.seq > cur.seq {
