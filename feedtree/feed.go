@@ -624,7 +624,10 @@ func findRoot(roots []Node, x uint64) (Node, bool) {
 //
 // A validly signed p.Head that conflicts with the trusted head returns a
 // *ForkError (errors.Is(err, ErrForked)), after recording the fork proof;
-// from then on Put, PutHead and Append return ErrForked. A head that
+// from then on Append returns ErrForked. Put and PutHead go on taking what
+// fits the history this replica trusts: a forked log counts up to where
+// its histories part, and a replica behind that point must still fill its
+// prefix. A head that
 // conflicts but whose evidence this replica cannot assemble (a sparse
 // replica missing old roots, or a longer head whose upgrade does not match)
 // is an ordinary verification error and nothing is stored.
@@ -649,7 +652,7 @@ func (f *Feed) put(p *Proof, blocks [][]byte, floor uint64, prefix bool) error {
 	}
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
-	st, err := f.writable()
+	st, err := f.current()
 	if err != nil {
 		return err
 	}
@@ -690,9 +693,6 @@ func (f *Feed) putTrusted(p *Proof, blocks [][]byte, floor uint64, prefix bool) 
 	defer f.wmu.RUnlock()
 	if f.closed.Load() {
 		return true, ErrClosed
-	}
-	if f.fork.Load() != nil {
-		return true, ErrForked
 	}
 	st := f.state.Load()
 	n, L := st.head.Length, p.Head.Length
@@ -856,14 +856,14 @@ func (f *Feed) checkOlder(st *state, h Head) ([]Node, error) {
 			fp.Nodes = append(fp.Nodes, nd)
 		}
 	}
-	if err := f.recordFork(fp); err != nil {
+	if err := f.keepFork(fp); err != nil {
 		return nil, err
 	}
 	return nil, &ForkError{Proof: *fp}
 }
 
 // AddForkProof verifies fp (from another peer, say) and records it: from
-// then on Put, PutHead and Append return ErrForked. A fork already recorded
+// then on Append returns ErrForked. A fork already recorded
 // is kept unless fp narrows it (ForkProof.Narrows).
 func (f *Feed) AddForkProof(fp *ForkProof) error {
 	if err := fp.Verify(f.key); err != nil {
@@ -898,6 +898,15 @@ func (f *Feed) ResolveFork() error {
 	return nil
 }
 
+// keepFork records fp unless the fork recorded already says as much.
+// Caller holds wmu.
+func (f *Feed) keepFork(fp *ForkProof) error {
+	if cur := f.fork.Load(); cur != nil && !fp.Narrows(cur) {
+		return nil
+	}
+	return f.recordFork(fp)
+}
+
 // recordFork stores fp. Caller holds wmu.
 func (f *Feed) recordFork(fp *ForkProof) error {
 	fb, err := fp.AppendBinary(nil)
@@ -926,7 +935,7 @@ func (f *Feed) PutHead(h Head, p *Proof) error {
 	}
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
-	st, err := f.writable()
+	st, err := f.current()
 	if err != nil {
 		return err
 	}
@@ -972,7 +981,16 @@ func (f *Feed) Close() error {
 	return f.storeFrontier()
 }
 
-// writable returns the current state of a feed that takes writes, or
+// current returns the current state of a feed that is not closed.
+// Caller holds wmu.
+func (f *Feed) current() (*state, error) {
+	if f.closed.Load() {
+		return nil, ErrClosed
+	}
+	return f.state.Load(), nil
+}
+
+// writable returns the current state of a feed that takes appends, or
 // ErrClosed or ErrForked. Caller holds wmu.
 func (f *Feed) writable() (*state, error) {
 	if f.closed.Load() {

@@ -287,14 +287,19 @@ func TestFork(t *testing.T) {
 					t.Fatalf("fork proof verifies with node %d flipped", i)
 				}
 			}
-			// The forked replica refuses further writes; another learns the proof.
-			holder := ra
+			// The forked replica refuses the other history still, and takes
+			// what fits its own; another learns the proof.
+			holder, own, other := ra, fa, fb
 			if tc.a != tc.b {
-				holder = rb
+				holder, own, other = rb, fb, fa
 			}
-			p, _ := fb.Proof(0, 0, 0)
-			if err := holder.Put(p, nil); !errors.Is(err, ErrForked) {
-				t.Errorf("Put after a fork = %v; want ErrForked", err)
+			if err := holder.PutHead(other.Head(), nil); !errors.Is(err, ErrForked) {
+				t.Errorf("PutHead of the other head after a fork = %v; want ErrForked", err)
+			}
+			p, _ := own.Proof(0, 1, own.Length())
+			b0, _ := own.Get(0)
+			if err := holder.Put(p, [][]byte{b0}); err != nil {
+				t.Errorf("Put of its own history after a fork = %v; want nil", err)
 			}
 			if holder.Fork() == nil {
 				t.Error("fork not recorded")
@@ -303,10 +308,16 @@ func TestFork(t *testing.T) {
 			if err := third.AddForkProof(dec); err != nil {
 				t.Fatal(err)
 			}
-			if err := third.PutHead(fa.Head(), nil); !errors.Is(err, ErrForked) {
-				t.Errorf("PutHead after AddForkProof = %v; want ErrForked", err)
+			// It still takes what fits its history, not the other one.
+			if err := third.PutHead(fa.Head(), nil); err != nil {
+				t.Errorf("PutHead of its own head after AddForkProof = %v; want nil", err)
 			}
-			if err := third.ResolveFork(); err != nil || third.PutHead(fa.Head(), nil) != nil {
+			if tc.b <= tc.a {
+				if err := third.PutHead(fb.Head(), nil); !errors.Is(err, ErrForked) {
+					t.Errorf("PutHead of the other head after AddForkProof = %v; want ErrForked", err)
+				}
+			}
+			if err := third.ResolveFork(); err != nil || third.Fork() != nil {
 				t.Errorf("after ResolveFork: %v", err)
 			}
 		})

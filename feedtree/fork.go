@@ -176,7 +176,7 @@ func DecodeForkProof(b []byte) (*ForkProof, error) {
 func (f *Feed) CheckFork(p *Proof, blocks [][]byte) error {
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
-	st, err := f.writable()
+	st, err := f.current()
 	if err != nil {
 		return err
 	}
@@ -211,7 +211,7 @@ func (f *Feed) CheckFork(p *Proof, blocks [][]byte) error {
 	if err := fp.Verify(f.key); err != nil {
 		return fmt.Errorf("feedtree: proving a fork at length %d: %w", n, err)
 	}
-	if err := f.recordFork(fp); err != nil {
+	if err := f.keepFork(fp); err != nil {
 		return err
 	}
 	return &ForkError{Proof: *fp}
