@@ -351,8 +351,11 @@ func (d *DAG) applyForkProof(ix *indexState, op *ForkProofOp, a *applier) error 
 	if err != nil {
 		return nil // DecodeNode checked it; unreachable
 	}
-	// A replica of a third history that parts from the proof's below its
-	// At proves so: the append waits for the apply's commit.
+	// The feed keeps the proof that says most (Forks shows it to peers;
+	// a failure to store it costs that only). A replica of a third history
+	// that parts from the proof's below its At proves so: the append waits
+	// for the apply's commit.
+	_ = t.feed.AddForkProof(fp)
 	if lower, err := t.feed.CheckDivergence(fp); err == nil && lower != nil {
 		ix.lower = append(ix.lower, lowerFork{log: t, proof: lower})
 	}

@@ -88,7 +88,8 @@ func GenerateAuthor(r io.Reader) (Author, error) {
 // head it verified (its Length may exceed the prefix). Applied counts the
 // blocks taken into the DAG, the certificate included. Forked says a fork
 // proof against the log has been applied or detected; its nodes count only
-// below ForkAt.
+// below ForkAt, which is 0 until a proof located where its histories part
+// (Located).
 type LogState struct {
 	Key      feedtree.Key
 	Identity Identity
@@ -97,6 +98,7 @@ type LogState struct {
 	Head     feedtree.Head
 	Forked   bool
 	ForkAt   uint64
+	Located  bool
 }
 
 // Applied is one applied node. Seq is the local apply counter (1, 2, ...):
@@ -667,7 +669,7 @@ func (d *DAG) Logs(idx IndexKey) ([]LogState, error) {
 	out := make([]LogState, 0, len(ix.logs))
 	for _, l := range ix.logs {
 		out = append(out, LogState{Key: l.key, Identity: l.identity, Length: l.held, Applied: l.applied,
-			Head: l.feed.Head(), Forked: l.forked, ForkAt: l.forkAt})
+			Head: l.feed.Head(), Forked: l.forked, ForkAt: l.forkAt, Located: l.located})
 	}
 	slices.SortFunc(out, func(a, b LogState) int { return keyCmp(a.Key, b.Key) })
 	return out, nil

@@ -39,7 +39,9 @@
 //     (FetchFeed is the client). Have 0 with start above 0 asks for proofs
 //     that stand on their own: a sync whose upgrade of a log does not fit
 //     this replica's history asks the peer so (checkFork), and the proof
-//     shows whether the author signed another history (a fork).
+//     shows whether the author signed another history (a fork). Such
+//     proofs of one block at a time then locate where the two histories
+//     part (locateFork), which is how far a forked log counts.
 //   - GossipSub topic "/indexd/index/<hex discovery key>" per followed
 //     index: a Data body (log key, proof with the signed head and uncle
 //     nodes, new blocks). The validator rejects only what fails decoding,

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -11,8 +12,9 @@ import (
 // TestE2ECopiedKeyForks: a data directory copied to a second daemon that
 // publishes too signs a second history of the same author log. A follower
 // that syncs with both finds the fork (the two histories have different
-// lengths) and publishes the proof; every daemon ends with the log forked,
-// none of its entries counted, the follower's own entry, and one digest.
+// lengths), asks where the histories part and publishes the proof; every
+// daemon ends with the log forked, the entry both histories share counted
+// and none after it, the follower's own entry, and one digest.
 func TestE2ECopiedKeyForks(t *testing.T) {
 	adir, a2dir := t.TempDir(), t.TempDir()
 	a := startE2E(t, adir)
@@ -56,7 +58,7 @@ func TestE2ECopiedKeyForks(t *testing.T) {
 			}
 			ok := false
 			for _, ix := range st.Indexes {
-				if ix.Key == key && ix.Forked == 1 && ix.Entries == 1 && (digest == "" || ix.Digest == digest) {
+				if ix.Key == key && ix.Forked == 1 && ix.Entries == 2 && (digest == "" || ix.Digest == digest) {
 					digest, ok = ix.Digest, true
 				}
 			}
@@ -66,6 +68,16 @@ func TestE2ECopiedKeyForks(t *testing.T) {
 		}
 		return true
 	})
+	for _, d := range []*e2eDaemon{a, a2, c} {
+		if out := d.must("search", "--json", "shared.entry"); !strings.Contains(out, `"id"`) {
+			t.Errorf("the entry both histories share is not found: %s", out)
+		}
+		for _, q := range []string{"history.one", "history.two.a"} {
+			if out := d.must("search", "--json", q); strings.Contains(out, `"id"`) {
+				t.Errorf("an entry past the fork is found: %s", out)
+			}
+		}
+	}
 	if _, err := a.run("publish", "--index", key, randomMagnet("after.the.fork")); err == nil {
 		t.Error("publishing on a forked log succeeded")
 	}

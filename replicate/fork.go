@@ -90,6 +90,7 @@ func (x *Host) checkFork(p peer.ID, idx dag.IndexKey, log feedtree.Key) {
 		switch err := x.d.CheckFork(idx, log, proof, blocks); {
 		case errors.Is(err, feedtree.ErrForked):
 			x.log.Info("replicate: author log forked (two signed histories)", "log", log, "peer", p)
+			x.locateFork(p, idx, log)
 		case peerFault(err):
 			x.penalize(p, err)
 		case err != nil:
@@ -157,4 +158,102 @@ func (s *session) fork(body []byte) error {
 		s.x.log.Info("replicate: author log forked (proof from a peer)", "log", log, "peer", s.peer)
 	}
 	return nil
+}
+
+// maxProbes bounds the requests of one locateFork: each halves the span
+// where two histories may part, and a log has fewer than 2^60 blocks.
+const maxProbes = 64
+
+// locateFork asks peer p, in the background, where this replica's history
+// of a forked log and the peer's part, and records the exact point
+// (dag.AddForkProof), from which the log counts everywhere. Each probe is
+// a self-contained proof of blocks from one point on (feed protocol, Have
+// 0): its nodes hold the peer's roots at that point and the path to its
+// blocks, and feedtree.Feed.Locate narrows the span where the histories
+// differ from them, about log2(length) probes in all. Only an exact point
+// is recorded: the count is the lowest over every proof, and a span not
+// narrowed to one block would hold it below the last length both
+// histories share. At most once a minute per peer and log.
+func (x *Host) locateFork(p peer.ID, idx dag.IndexKey, log feedtree.Key) {
+	if !x.due(x.forkLocates, forkCheckKey{p, log}, forkCheckEvery) {
+		return
+	}
+	x.goRun(func() {
+		ctx, cancel := context.WithTimeout(x.ctx, time.Minute)
+		defer cancel()
+		fp, err := x.locate(ctx, p, log)
+		if err != nil {
+			if peerFault(err) {
+				x.penalize(p, err)
+			}
+			x.log.Debug("replicate: locating a fork", "peer", p, "log", log, "err", err)
+			return
+		}
+		if fp == nil {
+			return
+		}
+		switch added, err := x.d.AddForkProof(idx, log, fp); {
+		case err != nil:
+			x.log.Debug("replicate: recording where a fork parts", "log", log, "err", err)
+		case added:
+			x.log.Info("replicate: located where a forked author log parts", "log", log, "at", fp.Div.At, "peer", p)
+		}
+	})
+}
+
+// locate runs locateFork's probes; nil when the peer does not hold another
+// history (as far as the probes show), or the point is not exact when it
+// stops answering.
+func (x *Host) locate(ctx context.Context, p peer.ID, log feedtree.Key) (*feedtree.ForkProof, error) {
+	f, err := x.d.Feed(log)
+	if err != nil {
+		return nil, nil
+	}
+	cur := f.Fork()
+	if cur == nil || min(cur.A.Length, cur.B.Length) == 0 || f.Length() == 0 {
+		return nil, nil
+	}
+	// The first probe: the last block both heads hold, or, when a proof
+	// located the fork already, its point (the peer may hold a third
+	// history that parts earlier: the probe's roots show it).
+	m := min(cur.A.Length, cur.B.Length, f.Length()) - 1
+	if cur.Div != nil {
+		m = min(cur.Div.At, f.Length()-1)
+	}
+	for range maxProbes {
+		var proof *feedtree.Proof
+		var blocks [][]byte
+		err := x.fetchFeed(ctx, p, want{Key: log.Bytes(), Start: m, Have: 0}, func(pr *feedtree.Proof, bs [][]byte) error {
+			proof, blocks = pr, bs
+			return errGotRange
+		})
+		if proof == nil {
+			return nil, fmt.Errorf("probing from block %d: %w", m, err)
+		}
+		fp, err := f.Locate(proof, blocks)
+		if err != nil || fp == nil {
+			return nil, err
+		}
+		next, ok := fp.Div.Probe()
+		if !ok {
+			return fp, nil
+		}
+		m = next
+	}
+	return nil, nil
+}
+
+// locateForks asks the peer where the forked logs of the index part that
+// no proof here locates yet (a fork learnt from a peer or a node, or one
+// whose detector lost its peer): the peer may hold the other history.
+func (s *session) locateForks() {
+	fs, err := s.x.d.Forks(s.idx)
+	if err != nil {
+		return
+	}
+	for _, f := range fs {
+		if f.Proof.Div == nil {
+			s.x.locateFork(s.peer, s.idx, f.Log)
+		}
+	}
 }

@@ -152,11 +152,13 @@ type Host struct {
 	soon     map[cursorKey]bool
 	outbound map[cursorKey]int
 	// forkChecks: when checkFork last asked a peer about a log;
-	// forksSent: when a session last showed a peer a fork of a log.
-	forkChecks map[forkCheckKey]time.Time
-	forksSent  map[forkCheckKey]time.Time
-	peerLive   map[peer.ID]*bucket
-	logLive    map[feedtree.Key]*bucket
+	// forksSent: when a session last showed a peer a fork of a log;
+	// forkLocates: when locateFork last asked a peer about a log.
+	forkChecks  map[forkCheckKey]time.Time
+	forksSent   map[forkCheckKey]time.Time
+	forkLocates map[forkCheckKey]time.Time
+	peerLive    map[peer.ID]*bucket
+	logLive     map[feedtree.Key]*bucket
 
 	st stats
 }
@@ -260,7 +262,7 @@ func newHost(ctx context.Context, d dagStore, feeds Feeds, opts Options) (*Host,
 		d: d, feeds: feeds, log: logger, ctx: hctx, cancel: cancel,
 		follows: map[dag.IndexKey]*following{}, byTopic: map[string]dag.IndexKey{},
 		cursors: map[cursorKey]*itemSet{}, announced: map[feedtree.Key]uint64{},
-		bad: map[peer.ID]*badness{}, inbound: map[peer.ID]int{}, sessions: map[cursorKey]*sessionState{}, running: map[*session]struct{}{}, soon: map[cursorKey]bool{}, outbound: map[cursorKey]int{}, forkChecks: map[forkCheckKey]time.Time{}, forksSent: map[forkCheckKey]time.Time{},
+		bad: map[peer.ID]*badness{}, inbound: map[peer.ID]int{}, sessions: map[cursorKey]*sessionState{}, running: map[*session]struct{}{}, soon: map[cursorKey]bool{}, outbound: map[cursorKey]int{}, forkChecks: map[forkCheckKey]time.Time{}, forksSent: map[forkCheckKey]time.Time{}, forkLocates: map[forkCheckKey]time.Time{},
 		peerLive: map[peer.ID]*bucket{}, logLive: map[feedtree.Key]*bucket{},
 	}
 	h, err := libp2p.New(

@@ -1,6 +1,7 @@
 package replicate
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -333,12 +334,14 @@ func TestHostilePeer(t *testing.T) {
 // also when one history is longer (its head then comes as an upgrade that
 // does not fit the other replica's history).
 func TestSyncDetectsFork(t *testing.T) {
-	for _, c := range []struct{ x, y int }{{2, 2}, {2, 4}, {5, 2}} {
-		t.Run(fmt.Sprintf("%d-%d", c.x, c.y), func(t *testing.T) { syncDetectsFork(t, c.x, c.y) })
+	for _, c := range []struct{ x, y, shared int }{{2, 2, 1}, {2, 4, 1}, {5, 2, 1}, {45, 40, 29}} {
+		t.Run(fmt.Sprintf("%d-%d", c.x, c.y), func(t *testing.T) { syncDetectsFork(t, c.x, c.y, c.shared) })
 	}
 }
 
-func syncDetectsFork(t *testing.T, xn, yn int) {
+// syncDetectsFork: two replicas hold histories of one log, of xn and yn
+// blocks, that share the certificate and nodes 1 to shared.
+func syncDetectsFork(t *testing.T, xn, yn, shared int) {
 	m := newIndex(t)
 	idx := m.Key()
 	// Each appends a fork-proof node when it finds the fork: the holder of
@@ -350,17 +353,21 @@ func syncDetectsFork(t *testing.T, xn, yn int) {
 	x, y := withForkAuthor(), withForkAuthor()
 	kp, _ := feedtree.GenerateKeyPair(nil)
 	id, _ := dag.GenerateIdentity(rand.Reader)
-	shared := putOp("shared")
+	sharedOps := make([]dag.Op, shared+1)
+	for i := range sharedOps {
+		sharedOps[i] = putOp(fmt.Sprintf("shared %d", i))
+	}
 	history := func(name string, n int) *feedtree.Feed {
 		return authorFeedAs(t, id, idx, kp, n, func(seq uint64, prev dag.ID) *dag.Node {
 			n := plainNode(idx, kp.Public(), name)(seq, prev)
-			if seq == 1 {
-				n.Op = shared
+			if seq <= uint64(shared) {
+				n.Op = sharedOps[seq]
 			}
 			return n
 		})
 	}
-	for n, f := range map[*testNode]*feedtree.Feed{x: history("one", xn), y: history("two", yn)} {
+	histories := map[*testNode]*feedtree.Feed{x: history("one", xn), y: history("two", yn)}
+	for n, f := range histories {
 		n.d.PutManifest(m)
 		p, err := f.Proof(0, f.Length(), 0)
 		if err != nil {
@@ -377,12 +384,31 @@ func syncDetectsFork(t *testing.T, xn, yn int) {
 			t.Fatal(err)
 		}
 	}
+	// Where the histories part: the first block that differs.
+	fx, fy := histories[x], histories[y]
+	var part uint64
+	for ; part < min(fx.Length(), fy.Length()); part++ {
+		bx, _ := fx.Get(part)
+		by, _ := fy.Get(part)
+		if !bytes.Equal(bx, by) {
+			break
+		}
+	}
 	connect(t, x, y)
 	for _, n := range []*testNode{x, y} {
 		waitFor(t, 10*time.Second, "the fork to be recorded", func() bool {
 			l, ok := hasLog(t, n, idx, kp.Public())
 			return ok && l.Forked
 		})
+		// The detector asks its peer where the histories part; the other
+		// learns it from the detector's fork-proof node.
+		waitFor(t, 10*time.Second, "the fork to be located", func() bool {
+			l, _ := hasLog(t, n, idx, kp.Public())
+			return l.Located
+		})
+		if l, _ := hasLog(t, n, idx, kp.Public()); l.ForkAt != part || part != uint64(shared)+1 {
+			t.Errorf("the log counts up to %d; the histories part at %d", l.ForkAt, part)
+		}
 		if r := n.h.Stats().Rejected; r != 0 {
 			t.Errorf("an honest replica holding the other branch was penalised (%d rejections)", r)
 		}

@@ -658,7 +658,9 @@ func (s *session) ingested(r dag.Range, err error) error {
 	case s.x.faulty(r.Log, r.Proof, r.Blocks, err):
 		return err
 	case errors.Is(err, feedtree.ErrForked), errors.Is(err, dag.ErrForked):
-		// dag recorded the fork proof; nothing else of this log applies.
+		// dag recorded the fork proof. The peer holds the other history:
+		// ask it where the two part.
+		s.x.locateFork(s.peer, s.idx, r.Log)
 		return nil
 	default:
 		// Not applicable now (not contiguous, pending full, a stale proof):
@@ -816,6 +818,7 @@ func (s *session) run(reconDone bool) error {
 		return err
 	}
 	s.showForks()
+	s.locateForks()
 	if reconDone {
 		s.finish()
 	}

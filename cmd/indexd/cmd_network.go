@@ -56,7 +56,7 @@ func cmdStatus(c *cli, args []string) error {
 		fmt.Fprintf(w, "\nindex %s (%s)\n  key:     %s\n", printable(is.Name), strings.Join(flags, ", "), is.Key)
 		fmt.Fprintf(w, "  entries: %d (%d retracted)  authors: %d  logs: %d  heads: %d\n", is.Entries, is.Retracted, is.Authors, is.Logs, is.Heads)
 		if is.Forked > 0 {
-			fmt.Fprintf(w, "  FORKED logs: %d (their authors signed two histories: none of their entries count)\n", is.Forked)
+			fmt.Fprintf(w, "  FORKED logs: %d (their authors signed two histories: only entries from before they part count)\n", is.Forked)
 		}
 		if is.Pending > 0 {
 			fmt.Fprintf(w, "  waiting for %d missing ancestors\n", is.Pending)
