@@ -143,6 +143,8 @@ func FuzzDecodeForkProof(f *testing.F) {
 	}
 	f.Add([]byte{})
 	kp := KeyPairFromSeed([32]byte{7})
+	// A third history of the seeds' key, which parts from theirs at 2.
+	third, _ := forkPairF(2, 9, 9)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fp, err := DecodeForkProof(b)
 		if err != nil {
@@ -156,7 +158,13 @@ func FuzzDecodeForkProof(f *testing.F) {
 		if err != nil || !reflect.DeepEqual(fp, fp2) {
 			t.Fatalf("round trip: %+v, %v; want %+v", fp2, err, fp)
 		}
-		fp.Verify(kp.Public())
+		if fp.Verify(kp.Public()) == nil && fp.Div != nil {
+			// A proof that verifies is checked against any history.
+			lower, err := third.CheckDivergence(fp)
+			if lower != nil && (err != nil || lower.Verify(kp.Public()) != nil || !lower.Narrows(fp)) {
+				t.Fatalf("CheckDivergence gave %+v, %v", lower.Div, err)
+			}
+		}
 	})
 }
 
@@ -267,6 +275,9 @@ func FuzzPut(f *testing.F) {
 		// One history holds no fork, whatever a peer sends.
 		if cerr := replica().CheckFork(p, bs); errors.Is(cerr, ErrForked) {
 			t.Fatalf("CheckFork of [%d, %d) found a fork in the writer's only history: %v", p.Start, p.End, cerr)
+		}
+		if fp, lerr := r.Locate(p, bs); fp != nil {
+			t.Fatalf("Locate of [%d, %d) found where the writer's only history parts (err %v): %+v", p.Start, p.End, lerr, fp.Div)
 		}
 		if contiguous && p.Start <= k {
 			err = r.PutContiguous(p, bs)

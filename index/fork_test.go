@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -14,7 +16,7 @@ import (
 
 // TestForkProof: once a fork-proof node against an equivocating log is
 // applied, that log's nodes from the fork length on (the length both
-// histories provably share: dag.ForkAt) count nowhere, and the state is the
+// histories provably share: dag.ForkCount) count nowhere, and the state is the
 // same whether the proof came before or after them.
 func TestForkProof(t *testing.T) {
 	db := openDB(t)
@@ -302,21 +304,8 @@ func TestForkOtherHistories(t *testing.T) {
 	// located proof, proves that it parts earlier; the count drops to 2
 	// everywhere.
 	mustAppend(t, c.d, idx, evil, dag.Op{Kind: dag.OpPut, Put: testPut(77)})
-	third := dag.Author{Identity: testAuthor(3, 0).Identity, Log: testAuthor(3, 0).Log}
-	r5d, err := dag.Open(db, []byte("r5/d/"), dag.Options{Now: clockFrom(400),
-		ForkAuthor: func(dag.IndexKey) (dag.Author, bool) { return third, true }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r5d.Close() })
-	if err := r5d.PutManifest(m); err != nil {
-		t.Fatal(err)
-	}
-	r5x, err := Open(db, []byte("r5/i/"), r5d, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r5 := &replica{d: r5d, x: r5x}
+	third := testAuthor(3, 0)
+	r5 := detectorReplica(t, db, "r5", m, third, clockFrom(400))
 	syncLogs(t, c.d, r5.d, idx)
 	honestLogs(r5.d)
 	r5f, _ := r5.d.Feed(logKey)
@@ -376,4 +365,170 @@ func detector(t *testing.T, db *badger.DB, m *dag.Manifest, author dag.Author) *
 	}
 	mustAppend(t, w, m.Key(), author, dag.Op{Kind: dag.OpPut, Put: testPut(1)})
 	return w
+}
+
+// detectorReplica is a replica whose DAG appends fork-proof nodes with
+// author.
+func detectorReplica(t *testing.T, db *badger.DB, name string, m *dag.Manifest, author dag.Author, now func() time.Time) *replica {
+	t.Helper()
+	d, err := dag.Open(db, []byte(name+"/d/"), dag.Options{Now: now,
+		ForkAuthor: func(dag.IndexKey) (dag.Author, bool) { return author, true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := d.PutManifest(m); err != nil {
+		t.Fatal(err)
+	}
+	x, err := Open(db, []byte(name+"/i/"), d, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &replica{d: d, x: x}
+}
+
+// TestForkArrivalOrders: an author signs three histories of one log (H1
+// and H2 share 3 blocks, H3 shares 2 with both). Three honest detectors
+// publish what they learn: d1 (holding H1) the exact point against H2, d2
+// (H2) a proof that only shows the conflict, d3 (H3), shown d1's proof, the
+// lower point its history proves. Replicas holding any of the histories
+// receive the detectors' logs and the evil log in random orders and
+// chunks: every one ends with the log counted up to 2, the same entries as
+// the reference materialisation, and one digest.
+func TestForkArrivalOrders(t *testing.T) {
+	db := openDB(t)
+	evil := testAuthor(2, 0)
+	dets := []dag.Author{testAuthor(11, 0), testAuthor(12, 0), testAuthor(13, 0)}
+	m := testManifest(t, dag.PolicyOpen, dets[0])
+	idx := m.Key()
+	logKey := evil.Log.Public()
+
+	h1 := newReplica(t, db, "h1", m, clockFrom(0))
+	h2 := newReplica(t, db, "h2", m, clockFrom(100))
+	h3 := newReplica(t, db, "h3", m, clockFrom(200))
+	for i := range 5 {
+		mustAppend(t, h1.d, idx, evil, dag.Op{Kind: dag.OpPut, Put: testPut(10 + i)})
+		switch i {
+		case 0:
+			syncLogs(t, h1.d, h3.d, idx) // cert and 1 node
+		case 1:
+			syncLogs(t, h1.d, h2.d, idx) // cert and 2 nodes
+		}
+	}
+	for i := range 3 {
+		mustAppend(t, h2.d, idx, evil, dag.Op{Kind: dag.OpPut, Put: testPut(20 + i)})
+		mustAppend(t, h3.d, idx, evil, dag.Op{Kind: dag.OpPut, Put: testPut(30 + i)})
+	}
+	histories := []*replica{h1, h2, h3}
+	logLen := func(r *replica, key feedtree.Key) uint64 {
+		ls, _ := r.d.Logs(idx)
+		for _, l := range ls {
+			if l.Key == key {
+				return l.Length
+			}
+		}
+		return 0
+	}
+	feed := func(r *replica) *feedtree.Feed {
+		f, err := r.d.Feed(logKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+
+	// d1 holds H1 and locates the fork against H2.
+	d1 := detectorReplica(t, db, "d1", m, dets[0], clockFrom(300))
+	syncLogs(t, h1.d, d1.d, idx)
+	mustAppend(t, d1.d, idx, dets[0], dag.Op{Kind: dag.OpPut, Put: testPut(1)})
+	if ok, err := d1.d.AddForkProof(idx, logKey, locateFork(t, feed(d1), feed(h2))); err != nil || !ok {
+		t.Fatalf("d1: AddForkProof = %v, %v", ok, err)
+	}
+	mustAppend(t, d1.d, idx, dets[0], dag.Op{Kind: dag.OpPut, Put: testPut(2)})
+	// d2 holds H2 and is shown a range of H1 under a head as long as its
+	// own: a conflict, not located.
+	d2 := detectorReplica(t, db, "d2", m, dets[1], clockFrom(400))
+	syncLogs(t, h2.d, d2.d, idx)
+	mustAppend(t, d2.d, idx, dets[1], dag.Op{Kind: dag.OpPut, Put: testPut(3)})
+	n1 := feed(h1).Length()
+	if n2 := feed(d2).Length(); n2 != n1 {
+		t.Fatalf("H1 has %d blocks, H2 %d; the test wants them alike", n1, n2)
+	}
+	p, err := feed(h1).Proof(3, 4, n1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := feed(h1).Get(3)
+	if _, err := d2.d.Ingest(context.Background(), idx, logKey, p, [][]byte{blk}); !errors.Is(err, feedtree.ErrForked) {
+		t.Fatalf("d2: Ingest of H1 = %v; want a fork", err)
+	}
+	if fp := feed(d2).Fork(); fp == nil || fp.Div != nil {
+		t.Fatalf("d2 recorded %+v; want a proof that does not locate", fp)
+	}
+	mustAppend(t, d2.d, idx, dets[1], dag.Op{Kind: dag.OpPut, Put: testPut(4)})
+	// d3 holds H3 and is shown d1's log: it proves the lower point.
+	d3 := detectorReplica(t, db, "d3", m, dets[2], clockFrom(500))
+	syncLogs(t, h3.d, d3.d, idx)
+	mustAppend(t, d3.d, idx, dets[2], dag.Op{Kind: dag.OpPut, Put: testPut(5)})
+	if err := ingestRange(d1.d, d3.d, idx, dets[0].Log.Public(), logLen(d1, dets[0].Log.Public())); err != nil {
+		t.Fatal(err)
+	}
+	if fp := feed(d3).Fork(); fp == nil || fp.Div == nil || fp.Div.At != 2 {
+		t.Fatalf("d3 recorded %+v; want a proof located at 2", fp)
+	}
+	mustAppend(t, d3.d, idx, dets[2], dag.Op{Kind: dag.OpPut, Put: testPut(6)})
+	detectors := []*replica{d1, d2, d3}
+
+	var digest [32]byte
+	for run := range 12 {
+		rng := rand.New(rand.NewPCG(uint64(run), 77))
+		hold := histories[run%3]
+		r := newReplica(t, db, fmt.Sprintf("o%d", run), m, nil)
+		// Sources of the logs, and how far each has come.
+		type src struct {
+			from *replica
+			key  feedtree.Key
+			at   uint64
+			end  uint64
+		}
+		srcs := []*src{{from: hold, key: logKey, end: logLen(hold, logKey)}}
+		for i, d := range detectors {
+			srcs = append(srcs, &src{from: d, key: dets[i].Log.Public(), end: logLen(d, dets[i].Log.Public())})
+		}
+		for len(srcs) > 0 {
+			i := rng.IntN(len(srcs))
+			s := srcs[i]
+			s.at = min(s.end, s.at+1+uint64(rng.IntN(3)))
+			if err := ingestRange(s.from.d, r.d, idx, s.key, s.at); err != nil {
+				t.Fatalf("run %d: ingesting %v up to %d: %v", run, s.key, s.at, err)
+			}
+			if s.at == s.end {
+				srcs = append(srcs[:i], srcs[i+1:]...)
+			}
+			if rng.IntN(3) == 0 {
+				mustSync(t, r.x, idx)
+			}
+		}
+		mustSync(t, r.x, idx)
+		ls, _ := r.d.Logs(idx)
+		for _, l := range ls {
+			if l.Key == logKey && (!l.Forked || !l.Located || l.ForkAt != 2) {
+				t.Errorf("run %d (holding H%d): evil log %+v; want located at 2", run, run%3+1, l)
+			}
+			if l.Key != logKey && l.Applied != l.Length {
+				t.Errorf("run %d: detector log applied %d of %d", run, l.Applied, l.Length)
+			}
+		}
+		st, d := state(t, r.x, idx)
+		if len(st) != 7 { // the detectors' 6 and the put all histories share
+			t.Errorf("run %d: %d entries; want 7", run, len(st))
+		}
+		as, _ := r.d.Applied(idx, 0, 0)
+		checkSameState(t, fmt.Sprintf("run %d vs reference", run), st, referenceState(t, m, as))
+		if run == 0 {
+			digest = d
+		} else if d != digest {
+			t.Errorf("run %d (holding H%d): digest %x; run 0 has %x", run, run%3+1, d[:4], digest[:4])
+		}
+	}
 }
