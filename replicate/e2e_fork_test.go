@@ -82,3 +82,78 @@ func TestE2ECopiedKeyForks(t *testing.T) {
 		t.Error("publishing on a forked log succeeded")
 	}
 }
+
+// TestE2EThreeHistories: two copies of a data directory, made at different
+// points, publish as the original does: three histories of one author
+// log, two of which share more than the third shares with either. Every
+// daemon ends counting the log only up to where the third parts (the one
+// entry all three share), and with one digest.
+func TestE2EThreeHistories(t *testing.T) {
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	a := startE2E(t, dirs[0])
+	key := a.defaultIndex()
+	copyTo := func(dst string) {
+		a.stop(os.Interrupt)
+		if out, err := exec.Command("cp", "-a", dirs[0]+"/.", dst).CombinedOutput(); err != nil {
+			t.Fatalf("copying the data directory: %v: %s", err, out)
+		}
+		os.Remove(filepath.Join(dst, "host.key")) // another peer, the same author
+		a = startE2E(t, dirs[0])
+	}
+	a.must("publish", "--index", key, randomMagnet("all.three.share"))
+	copyTo(dirs[1])
+	a.must("publish", "--index", key, randomMagnet("two.share"))
+	copyTo(dirs[2])
+	b, c := startE2E(t, dirs[1]), startE2E(t, dirs[2])
+	a.must("publish", "--index", key, randomMagnet("history.a"))
+	b.must("publish", "--index", key, randomMagnet("history.b"))
+	c.must("publish", "--index", key, randomMagnet("history.c"))
+
+	f := startE2E(t, t.TempDir())
+	for _, d := range []*e2eDaemon{a, b, c} {
+		f.must("peers", "add", d.addr)
+	}
+	f.must("follow", key)
+	f.must("publish", "--index", key, randomMagnet("follower.entry"))
+	all := []*e2eDaemon{a, b, c, f}
+	defer func() {
+		if t.Failed() {
+			for i, d := range all {
+				st, _ := d.status()
+				for _, ix := range st.Indexes {
+					if ix.Key == key {
+						t.Logf("daemon %d: %+v", i, ix)
+					}
+				}
+				t.Logf("daemon %d stderr: %s", i, d.stderr.String())
+			}
+		}
+	}()
+	waitFor(t, 90*time.Second, "every daemon to count the forked log alike", func() bool {
+		var digest string
+		for _, d := range all {
+			st, err := d.status()
+			if err != nil {
+				return false
+			}
+			ok := false
+			for _, ix := range st.Indexes {
+				if ix.Key == key && ix.Forked == 1 && ix.Entries == 2 && (digest == "" || ix.Digest == digest) {
+					digest, ok = ix.Digest, true
+				}
+			}
+			if !ok {
+				return false
+			}
+		}
+		return true
+	})
+	for _, d := range all {
+		if out := d.must("search", "--json", "all.three.share"); !strings.Contains(out, `"id"`) {
+			t.Errorf("the entry all three histories share is not found: %s", out)
+		}
+		if out := d.must("search", "--json", "two.share"); strings.Contains(out, `"id"`) {
+			t.Errorf("an entry the third history lacks is found: %s", out)
+		}
+	}
+}
