@@ -54,6 +54,17 @@ func otherHistory(p *feedtree.Proof, err error) bool {
 	return errors.Is(err, dag.ErrOtherHistory) || errors.As(err, &me) && p.Have > 0 && p.Head.Length > p.Have
 }
 
+// forkedOther reports whether err, refusing range p of log, is the other
+// history of a log already known forked: nothing to fetch or retry (its
+// count is settled by fork proofs), and the peer is not at fault.
+func (x *Host) forkedOther(log feedtree.Key, p *feedtree.Proof, err error) bool {
+	if !otherHistory(p, err) && !errors.Is(err, feedtree.ErrForked) {
+		return false
+	}
+	f, ferr := x.d.Feed(log)
+	return ferr == nil && f.Fork() != nil
+}
+
 // checkFork asks peer p, in the background, for blocks of log from this
 // replica's length on with a proof that stands on its own, and hands it to
 // the DAG, which records a fork if the peer's history is not this one's.
@@ -77,6 +88,7 @@ func (x *Host) checkFork(p peer.ID, idx dag.IndexKey, log feedtree.Key) {
 		if err != nil {
 			return
 		}
+		known := f.Fork() != nil
 		var proof *feedtree.Proof
 		var blocks [][]byte
 		err = x.fetchFeed(ctx, p, want{Key: log.Bytes(), Start: f.Length(), Have: 0}, func(pr *feedtree.Proof, bs [][]byte) error {
@@ -89,7 +101,9 @@ func (x *Host) checkFork(p peer.ID, idx dag.IndexKey, log feedtree.Key) {
 		}
 		switch err := x.d.CheckFork(idx, log, proof, blocks); {
 		case errors.Is(err, feedtree.ErrForked):
-			x.log.Info("replicate: author log forked (two signed histories)", "log", log, "peer", p)
+			if !known {
+				x.log.Info("replicate: author log forked (two signed histories)", "log", log, "peer", p)
+			}
 			x.locateFork(p, idx, log)
 		case peerFault(err):
 			x.penalize(p, err)

@@ -473,7 +473,9 @@ func (x *Host) validate(ctx context.Context, from peer.ID, msg *pubsub.Message) 
 		if otherHistory(p, err) {
 			x.checkFork(from, idx, m.Key)
 		}
-		x.requestSync(from, idx)
+		if !x.forkedOther(m.Key, p, err) {
+			x.requestSync(from, idx)
+		}
 		return pubsub.ValidationIgnore
 	}
 }

@@ -657,10 +657,16 @@ func (s *session) ingested(r dag.Range, err error) error {
 		return nil
 	case s.x.faulty(r.Log, r.Proof, r.Blocks, err):
 		return err
-	case errors.Is(err, feedtree.ErrForked), errors.Is(err, dag.ErrForked):
-		// dag recorded the fork proof. The peer holds the other history:
-		// ask it where the two part.
+	case errors.Is(err, feedtree.ErrForked), errors.Is(err, dag.ErrForked), s.x.forkedOther(r.Log, r.Proof, err):
+		// dag recorded the fork proof, or knew it. The peer holds the other
+		// history: ask it where the two part, and stop it pushing that log
+		// (a forked feed takes only what fits its own history).
 		s.x.locateFork(s.peer, s.idx, r.Log)
+		if otherHistory(r.Proof, err) {
+			s.x.checkFork(s.peer, s.idx, r.Log)
+		}
+		k := r.Log.Bytes()
+		s.send(frameStop, k[:])
 		return nil
 	default:
 		// Not applicable now (not contiguous, pending full, a stale proof):
