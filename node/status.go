@@ -25,7 +25,9 @@ type IndexStatus struct {
 	Logs      int    `json:"logs"`
 	Heads     int    `json:"heads"`
 	Forked    int    `json:"forked_logs,omitempty"`
-	Pending   int    `json:"pending,omitempty"`
+	// Forks lists the forked logs: whose, and how far each counts.
+	Forks   []ForkStatus `json:"forks,omitempty"`
+	Pending int          `json:"pending,omitempty"`
 	// CatchUp is set while sync sessions bring this index blocks that
 	// peers' signed heads say are not all here yet.
 	CatchUp *CatchUp `json:"catch_up,omitempty"`
@@ -34,6 +36,16 @@ type IndexStatus struct {
 	// these.
 	Unindexed uint64 `json:"unindexed_nodes,omitempty"`
 	Digest    string `json:"digest"`
+}
+
+// ForkStatus is an author log whose author signed two histories. Its
+// nodes below Counted make entries; none after. Located is false while no
+// proof says where the histories part (Counted is 0 until one does).
+type ForkStatus struct {
+	Author  string `json:"author"`
+	Log     string `json:"log"`
+	Counted uint64 `json:"counted_nodes"`
+	Located bool   `json:"located"`
 }
 
 // CatchUp is how far a running catch-up of an index is from done.
@@ -84,6 +96,14 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 		}
 		if miss, err := n.dag.Missing(k); err == nil {
 			is.Pending = len(miss)
+		}
+		if logs, err := n.dag.Logs(k); err == nil {
+			for _, l := range logs {
+				if l.Forked {
+					is.Forks = append(is.Forks, ForkStatus{Author: l.Identity.String(), Log: l.Key.String(),
+						Counted: l.ForkAt, Located: l.Located})
+				}
+			}
 		}
 		is.CatchUp, is.Unindexed = n.behind(k)
 		d, err := n.idx.Digest(k)

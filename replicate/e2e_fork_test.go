@@ -68,7 +68,14 @@ func TestE2ECopiedKeyForks(t *testing.T) {
 		}
 		return true
 	})
-	for _, d := range []*e2eDaemon{a, a2, c} {
+	for i, d := range []*e2eDaemon{a, a2, c} {
+		// The certificate and the shared entry count.
+		st, _ := d.status()
+		for _, ix := range st.Indexes {
+			if ix.Key == key && (len(ix.Forks) != 1 || !ix.Forks[0].Located || ix.Forks[0].Counted != 2) {
+				t.Errorf("daemon %d: status shows forks %+v; want one located, 2 nodes counted", i, ix.Forks)
+			}
+		}
 		if out := d.must("search", "--json", "shared.entry"); !strings.Contains(out, `"id"`) {
 			t.Errorf("the entry both histories share is not found: %s", out)
 		}

@@ -117,7 +117,11 @@ type e2eStatus struct {
 		Default bool   `json:"default"`
 		Entries int    `json:"entries"`
 		Forked  int    `json:"forked_logs"`
-		Digest  string `json:"digest"`
+		Forks   []struct {
+			Counted uint64 `json:"counted_nodes"`
+			Located bool   `json:"located"`
+		} `json:"forks"`
+		Digest string `json:"digest"`
 	} `json:"indexes"`
 }
 

@@ -57,6 +57,13 @@ func cmdStatus(c *cli, args []string) error {
 		fmt.Fprintf(w, "  entries: %d (%d retracted)  authors: %d  logs: %d  heads: %d\n", is.Entries, is.Retracted, is.Authors, is.Logs, is.Heads)
 		if is.Forked > 0 {
 			fmt.Fprintf(w, "  FORKED logs: %d (their authors signed two histories: only entries from before they part count)\n", is.Forked)
+			for _, f := range is.Forks {
+				if f.Located {
+					fmt.Fprintf(w, "    %s: its first %d log nodes count (the certificate included); the histories part there\n", f.Author, f.Counted)
+				} else {
+					fmt.Fprintf(w, "    %s: where the histories part is not known yet; all its entries are hidden\n", f.Author)
+				}
+			}
 		}
 		if is.Pending > 0 {
 			fmt.Fprintf(w, "  waiting for %d missing ancestors\n", is.Pending)
