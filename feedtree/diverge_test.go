@@ -169,3 +169,56 @@ func TestCheckDivergence(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkLocate: the probes of a search for where two histories of
+// 100,000 blocks part (at block 61,234), each a self-contained proof of
+// one block: how many, their bytes, and Locate's time per probe.
+func BenchmarkLocate(b *testing.B) {
+	const n, common = 100_000, 61_234
+	kp := KeyPairFromSeed([32]byte{9})
+	fa, _ := OpenFeed(NewMemStore(), kp.Public(), &kp)
+	fb, _ := OpenFeed(NewMemStore(), kp.Public(), &kp)
+	for _, f := range []*Feed{fa, fb} {
+		for i := 0; i < common; i += 1000 {
+			f.Append(blocksN(i, min(1000, common-i))...)
+		}
+	}
+	for i := common; i < n; i += 1000 {
+		fa.Append(blocksN(1_000_000+i, min(1000, n-i))...)
+		fb.Append(blocksN(2_000_000+i, min(1000, n-i))...)
+	}
+	type probe struct {
+		p   *Proof
+		blk [][]byte
+	}
+	var probes []probe
+	bytes := 0
+	for m := uint64(n - 1); ; {
+		p, _ := fb.Proof(m, m+1, 0)
+		blk, _ := fb.Get(m)
+		pb, _ := p.AppendBinary(nil)
+		bytes += len(pb) + len(blk)
+		probes = append(probes, probe{p, [][]byte{blk}})
+		fp, err := fa.Locate(p, [][]byte{blk})
+		if err != nil || fp == nil {
+			b.Fatal(err)
+		}
+		next, ok := fp.Div.Probe()
+		if !ok {
+			if fp.Div.At != common {
+				b.Fatalf("located at %d", fp.Div.At)
+			}
+			break
+		}
+		m = next
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		pr := probes[i%len(probes)]
+		if _, err := fa.Locate(pr.p, pr.blk); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(probes)), "probes")
+	b.ReportMetric(float64(bytes), "probe-bytes")
+}
