@@ -438,10 +438,11 @@ func (f *Feed) CheckDivergence(fp *ForkProof) (*ForkProof, error) {
 	return got, nil
 }
 
-// Narrows reports whether fp lowers the length a log forked by cur counts
-// up to: a first proof with a Divergence, or one whose At is lower. A
-// proof without one (nothing says where the histories part) narrows only
-// nothing at all (cur == nil).
+// Narrows reports whether fp says more than cur (nil: no fork recorded)
+// about how far a forked log counts: any proof against none, a first proof
+// with a Divergence, or one whose At is lower. A proof without a
+// Divergence, which does not say where the histories part, narrows only
+// nil.
 func (fp *ForkProof) Narrows(cur *ForkProof) bool {
 	switch {
 	case cur == nil:

@@ -11,13 +11,11 @@ import (
 // conflict. A is the shorter head (A.Length <= B.Length).
 //
 //   - Same length: the tree hashes differ. Nodes is empty.
-//
 //   - B longer: Nodes holds, first, the roots that B's tree has at length
 //     A.Length (FullRoots(2·A.Length) order), then the upgrade-proof nodes
 //     (Proof{Start: A.Length, End: A.Length, Have: A.Length}) that grow them
 //     into B's roots. Those nodes verify under B's signature, and their tree
 //     hash differs from A's: B's history does not extend A's.
-//
 //   - With Div: Nodes is empty, and Div, which says where the histories
 //     part, is the evidence.
 //
