@@ -353,11 +353,18 @@ func (d *DAG) applyForkProof(ix *indexState, op *ForkProofOp, a *applier) error 
 	}
 	// The feed keeps the proof that says most (Forks shows it to peers;
 	// a failure to store it costs that only). A replica of a third history
-	// that parts from the proof's below its At proves so: the append waits
-	// for the apply's commit.
+	// that parts from the proof's below its At proves so: the append of an
+	// exact point waits for the apply's commit. A coarser one (a shared
+	// root that differs) only goes to the feed: counted, it would hold the
+	// count below the exact point for good, so replicate first asks peers
+	// to pin it down and publishes it as it is only if none does (Forks).
 	_ = t.feed.AddForkProof(fp)
 	if lower, err := t.feed.CheckDivergence(fp); err == nil && lower != nil {
-		ix.lower = append(ix.lower, lowerFork{log: t, proof: lower})
+		if lower.Div.Exact() {
+			ix.lower = append(ix.lower, lowerFork{log: t, proof: lower})
+		} else {
+			_ = t.feed.AddForkProof(lower)
+		}
 	}
 	if !d.markForked(t, ForkCountOf(fp)) {
 		return nil

@@ -595,6 +595,9 @@ func (d *DAG) forkFound(ix *indexState, l *logState, err error) error {
 type Fork struct {
 	Log   feedtree.Key
 	Proof *feedtree.ForkProof
+	// Counted is how far the log counts here; a Proof whose count Narrows
+	// it is not counted yet (a coarse point waiting to be pinned down).
+	Counted ForkCount
 }
 
 // Forks returns the forks this replica found in the author logs of idx.
@@ -608,7 +611,7 @@ func (d *DAG) Forks(idx IndexKey) ([]Fork, error) {
 	var out []Fork
 	for _, l := range ix.logs {
 		if fp := l.feed.Fork(); fp != nil {
-			out = append(out, Fork{Log: l.key, Proof: fp})
+			out = append(out, Fork{Log: l.key, Proof: fp, Counted: l.count()})
 		}
 	}
 	slices.SortFunc(out, func(a, b Fork) int { return keyCmp(a.Log, b.Log) })
@@ -617,7 +620,8 @@ func (d *DAG) Forks(idx IndexKey) ([]Fork, error) {
 
 // AddForkProof records a fork of log that a peer found, as if this replica
 // had found it (recordFork): fp must verify against log. It reports false,
-// doing nothing, when the log is not held here or already known forked.
+// doing nothing, when the log is not held here or fp does not lower how
+// far it counts.
 func (d *DAG) AddForkProof(idx IndexKey, log feedtree.Key, fp *feedtree.ForkProof) (bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -455,6 +455,15 @@ func (fp *ForkProof) Narrows(cur *ForkProof) bool {
 	return fp.Div.At < cur.Div.At
 }
 
+// Refines reports whether fp, an exact point, pins down the span where cur
+// says two histories part (a coarser Divergence): the feed then keeps fp.
+func (fp *ForkProof) Refines(cur *ForkProof) bool {
+	if cur == nil || cur.Div == nil || cur.Div.Exact() || fp.Div == nil || !fp.Div.Exact() {
+		return false
+	}
+	return fp.Div.At >= cur.Div.At && fp.Div.At < cur.Div.At+countLeaves(cur.Div.Span)
+}
+
 // Probe returns the block from which a self-contained proof lets Locate
 // narrow dv: the middle of Span. ok is false when dv is exact.
 func (dv *Divergence) Probe() (start uint64, ok bool) {

@@ -864,7 +864,7 @@ func (f *Feed) checkOlder(st *state, h Head) ([]Node, error) {
 
 // AddForkProof verifies fp (from another peer, say) and records it: from
 // then on Append returns ErrForked. A fork already recorded
-// is kept unless fp narrows it (ForkProof.Narrows).
+// is kept unless fp narrows or refines it (ForkProof.Narrows, Refines).
 func (f *Feed) AddForkProof(fp *ForkProof) error {
 	if err := fp.Verify(f.key); err != nil {
 		return fmt.Errorf("feedtree: adding fork proof: %w", err)
@@ -874,7 +874,7 @@ func (f *Feed) AddForkProof(fp *ForkProof) error {
 	if f.closed.Load() {
 		return ErrClosed
 	}
-	if cur := f.fork.Load(); cur != nil && !fp.Narrows(cur) {
+	if cur := f.fork.Load(); cur != nil && !fp.Narrows(cur) && !fp.Refines(cur) {
 		return nil
 	}
 	return f.recordFork(fp)
@@ -901,7 +901,7 @@ func (f *Feed) ResolveFork() error {
 // keepFork records fp unless the fork recorded already says as much.
 // Caller holds wmu.
 func (f *Feed) keepFork(fp *ForkProof) error {
-	if cur := f.fork.Load(); cur != nil && !fp.Narrows(cur) {
+	if cur := f.fork.Load(); cur != nil && !fp.Narrows(cur) && !fp.Refines(cur) {
 		return nil
 	}
 	return f.recordFork(fp)

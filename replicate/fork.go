@@ -133,6 +133,9 @@ func (s *session) showForks() {
 	}
 	shown := 0
 	for _, f := range fs {
+		if pending(f) {
+			continue // not counted here yet: see locateForks
+		}
 		if !s.x.due(s.x.forksSent, forkCheckKey{s.peer, f.Log}, forkResend) {
 			continue
 		}
@@ -257,17 +260,52 @@ func (x *Host) locate(ctx context.Context, p peer.ID, log feedtree.Key) (*feedtr
 	return nil, nil
 }
 
+// pending reports whether f is a coarse point this replica found but does
+// not count yet: a third history that parts from a proof's two below its
+// At, within a shared subtree whose inner nodes it lacks
+// (feedtree.Feed.CheckDivergence).
+func pending(f dag.Fork) bool {
+	return f.Proof.Div != nil && !f.Proof.Div.Exact() && dag.ForkCountOf(f.Proof).Narrows(f.Counted)
+}
+
+// refineWait is how long a coarse point waits to be pinned down by a peer
+// before it is counted as it is: it lowers the count below the exact point
+// for good, but until it counts, a replica of that history counts blocks
+// the others do not hold.
+const refineWait = 2 * time.Minute
+
 // locateForks asks the peer where the forked logs of the index part that
 // no proof here locates yet (a fork learnt from a peer or a node, or one
-// whose detector lost its peer): the peer may hold the other history.
+// whose detector lost its peer), or pins down a coarse point: the peer may
+// hold the other history. A coarse point that no peer pinned down within
+// refineWait is counted and published as it is.
 func (s *session) locateForks() {
 	fs, err := s.x.d.Forks(s.idx)
 	if err != nil {
 		return
 	}
 	for _, f := range fs {
-		if f.Proof.Div == nil {
-			s.x.locateFork(s.peer, s.idx, f.Log)
+		if f.Proof.Div != nil && !pending(f) {
+			continue
+		}
+		s.x.locateFork(s.peer, s.idx, f.Log)
+		if !pending(f) {
+			continue
+		}
+		s.x.mu.Lock()
+		since, ok := s.x.coarseSince[f.Log]
+		if !ok {
+			since = time.Now()
+			s.x.coarseSince[f.Log] = since
+		}
+		s.x.mu.Unlock()
+		if time.Since(since) >= s.x.refineWait {
+			if added, err := s.x.d.AddForkProof(s.idx, f.Log, f.Proof); err == nil && added {
+				s.x.log.Info("replicate: counting a forked log up to a coarse point no peer pinned down", "log", f.Log, "at", f.Proof.Div.At)
+			}
+			s.x.mu.Lock()
+			delete(s.x.coarseSince, f.Log)
+			s.x.mu.Unlock()
 		}
 	}
 }

@@ -157,6 +157,10 @@ type Host struct {
 	forkChecks  map[forkCheckKey]time.Time
 	forksSent   map[forkCheckKey]time.Time
 	forkLocates map[forkCheckKey]time.Time
+	// coarseSince: when a session first saw a coarse fork point pending;
+	// refineWait: how long such a point waits for a peer to pin it down.
+	coarseSince map[feedtree.Key]time.Time
+	refineWait  time.Duration
 	peerLive    map[peer.ID]*bucket
 	logLive     map[feedtree.Key]*bucket
 
@@ -262,7 +266,7 @@ func newHost(ctx context.Context, d dagStore, feeds Feeds, opts Options) (*Host,
 		d: d, feeds: feeds, log: logger, ctx: hctx, cancel: cancel,
 		follows: map[dag.IndexKey]*following{}, byTopic: map[string]dag.IndexKey{},
 		cursors: map[cursorKey]*itemSet{}, announced: map[feedtree.Key]uint64{},
-		bad: map[peer.ID]*badness{}, inbound: map[peer.ID]int{}, sessions: map[cursorKey]*sessionState{}, running: map[*session]struct{}{}, soon: map[cursorKey]bool{}, outbound: map[cursorKey]int{}, forkChecks: map[forkCheckKey]time.Time{}, forksSent: map[forkCheckKey]time.Time{}, forkLocates: map[forkCheckKey]time.Time{},
+		bad: map[peer.ID]*badness{}, inbound: map[peer.ID]int{}, sessions: map[cursorKey]*sessionState{}, running: map[*session]struct{}{}, soon: map[cursorKey]bool{}, outbound: map[cursorKey]int{}, forkChecks: map[forkCheckKey]time.Time{}, forksSent: map[forkCheckKey]time.Time{}, forkLocates: map[forkCheckKey]time.Time{}, coarseSince: map[feedtree.Key]time.Time{}, refineWait: refineWait,
 		peerLive: map[peer.ID]*bucket{}, logLive: map[feedtree.Key]*bucket{},
 	}
 	h, err := libp2p.New(

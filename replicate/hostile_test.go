@@ -334,14 +334,28 @@ func TestHostilePeer(t *testing.T) {
 // also when one history is longer (its head then comes as an upgrade that
 // does not fit the other replica's history).
 func TestSyncDetectsFork(t *testing.T) {
-	for _, c := range []struct{ x, y, shared int }{{2, 2, 1}, {2, 4, 1}, {5, 2, 1}, {45, 40, 29}} {
-		t.Run(fmt.Sprintf("%d-%d", c.x, c.y), func(t *testing.T) { syncDetectsFork(t, c.x, c.y, c.shared) })
+	type h = struct{ n, shared int }
+	for _, c := range []struct {
+		name string
+		hs   []h
+	}{
+		{"2-2", []h{{2, 1}, {2, 1}}},
+		{"2-4", []h{{2, 1}, {4, 1}}},
+		{"5-2", []h{{5, 1}, {2, 1}}},
+		{"45-40", []h{{45, 29}, {40, 29}}},
+		// A third history, shorter than the point where the first two
+		// part, parts from them earlier.
+		{"8-9-3", []h{{8, 4}, {9, 4}, {3, 1}}},
+	} {
+		t.Run(c.name, func(t *testing.T) { syncDetectsFork(t, c.hs) })
 	}
 }
 
-// syncDetectsFork: two replicas hold histories of one log, of xn and yn
-// blocks, that share the certificate and nodes 1 to shared.
-func syncDetectsFork(t *testing.T, xn, yn, shared int) {
+// syncDetectsFork: replicas hold histories of one log, each of hs[i].n
+// blocks sharing the certificate and nodes 1 to hs[i].shared with the
+// others; each is connected to every other. All end with the log counted
+// up to where the histories that part first part.
+func syncDetectsFork(t *testing.T, hs []struct{ n, shared int }) {
 	m := newIndex(t)
 	idx := m.Key()
 	// Each appends a fork-proof node when it finds the fork: the holder of
@@ -350,14 +364,13 @@ func syncDetectsFork(t *testing.T, xn, yn, shared int) {
 		a := newAuthor(t)
 		return newTestNodeDAG(t, Options{}, dag.Options{ForkAuthor: func(dag.IndexKey) (dag.Author, bool) { return a, true }})
 	}
-	x, y := withForkAuthor(), withForkAuthor()
 	kp, _ := feedtree.GenerateKeyPair(nil)
 	id, _ := dag.GenerateIdentity(rand.Reader)
-	sharedOps := make([]dag.Op, shared+1)
-	for i := range sharedOps {
-		sharedOps[i] = putOp(fmt.Sprintf("shared %d", i))
+	var sharedOps []dag.Op
+	for i := range 64 {
+		sharedOps = append(sharedOps, putOp(fmt.Sprintf("shared %d", i)))
 	}
-	history := func(name string, n int) *feedtree.Feed {
+	history := func(name string, n, shared int) *feedtree.Feed {
 		return authorFeedAs(t, id, idx, kp, n, func(seq uint64, prev dag.ID) *dag.Node {
 			n := plainNode(idx, kp.Public(), name)(seq, prev)
 			if seq <= uint64(shared) {
@@ -366,8 +379,11 @@ func syncDetectsFork(t *testing.T, xn, yn, shared int) {
 			return n
 		})
 	}
-	histories := map[*testNode]*feedtree.Feed{x: history("one", xn), y: history("two", yn)}
-	for n, f := range histories {
+	var nodes []*testNode
+	var feeds []*feedtree.Feed
+	for i, hh := range hs {
+		n, f := withForkAuthor(), history(fmt.Sprintf("history %d", i), hh.n, hh.shared)
+		nodes, feeds = append(nodes, n), append(feeds, f)
 		n.d.PutManifest(m)
 		p, err := f.Proof(0, f.Length(), 0)
 		if err != nil {
@@ -384,34 +400,57 @@ func syncDetectsFork(t *testing.T, xn, yn, shared int) {
 			t.Fatal(err)
 		}
 	}
-	// Where the histories part: the first block that differs.
-	fx, fy := histories[x], histories[y]
-	var part uint64
-	for ; part < min(fx.Length(), fy.Length()); part++ {
-		bx, _ := fx.Get(part)
-		by, _ := fy.Get(part)
-		if !bytes.Equal(bx, by) {
-			break
+	// Where the histories part first: the first block where two differ.
+	part := uint64(1 << 60)
+	for i := range feeds {
+		for j := range i {
+			var k uint64
+			for ; k < min(feeds[i].Length(), feeds[j].Length()); k++ {
+				bi, _ := feeds[i].Get(k)
+				bj, _ := feeds[j].Get(k)
+				if !bytes.Equal(bi, bj) {
+					break
+				}
+			}
+			part = min(part, k)
 		}
 	}
-	connect(t, x, y)
-	for _, n := range []*testNode{x, y} {
+	for i := range nodes {
+		for j := range i {
+			connect(t, nodes[i], nodes[j])
+		}
+	}
+	defer func() {
+		if t.Failed() {
+			for i, n := range nodes {
+				l, _ := hasLog(t, n, idx, kp.Public())
+				f, _ := n.d.Feed(kp.Public())
+				fp := f.Fork()
+				var div *feedtree.Divergence
+				if fp != nil {
+					div = fp.Div
+				}
+				t.Logf("replica %d: len %d applied %d forked %v located %v at %d; feed fork %v div %+v", i, l.Length, l.Applied, l.Forked, l.Located, l.ForkAt, fp != nil, div)
+			}
+		}
+	}()
+	for i, n := range nodes {
 		waitFor(t, 10*time.Second, "the fork to be recorded", func() bool {
 			l, ok := hasLog(t, n, idx, kp.Public())
 			return ok && l.Forked
 		})
-		// The detector asks its peer where the histories part; the other
-		// learns it from the detector's fork-proof node.
-		waitFor(t, 10*time.Second, "the fork to be located", func() bool {
+		// The detectors ask their peers where the histories part; the
+		// others learn it from the detectors' fork-proof nodes.
+		waitFor(t, 20*time.Second, fmt.Sprintf("replica %d to count the log up to %d", i, part), func() bool {
 			l, _ := hasLog(t, n, idx, kp.Public())
-			return l.Located
+			return l.Located && l.ForkAt == part
 		})
-		if l, _ := hasLog(t, n, idx, kp.Public()); l.ForkAt != part || part != uint64(shared)+1 {
-			t.Errorf("the log counts up to %d; the histories part at %d", l.ForkAt, part)
-		}
 		if r := n.h.Stats().Rejected; r != 0 {
-			t.Errorf("an honest replica holding the other branch was penalised (%d rejections)", r)
+			t.Errorf("an honest replica holding another branch was penalised (%d rejections)", r)
 		}
+	}
+	if want := uint64(min(hs[0].shared, hs[len(hs)-1].shared)) + 1; part != want {
+		t.Errorf("the histories part at %d; the test meant %d", part, want)
 	}
 }
 
@@ -436,6 +475,104 @@ func TestFaultyOtherHistory(t *testing.T) {
 		}
 		if got := otherHistory(upgrade, c.err); got != c.check {
 			t.Errorf("%s: otherHistory = %v; want %v", c.name, got, c.check)
+		}
+	}
+}
+
+// TestCoarsePointCounted: a replica of a third history, shown where two
+// others part (below the point where its own parts from them, inside a
+// subtree it cannot look into), asks its peers to pin the point down; when
+// none can (its only peer holds the same history), it counts the coarse
+// point it has after refineWait and publishes it.
+func TestCoarsePointCounted(t *testing.T) {
+	m := newIndex(t)
+	idx := m.Key()
+	kp, _ := feedtree.GenerateKeyPair(nil)
+	id, _ := dag.GenerateIdentity(rand.Reader)
+	var sharedOps []dag.Op
+	for i := range 8 {
+		sharedOps = append(sharedOps, putOp(fmt.Sprintf("shared %d", i)))
+	}
+	history := func(name string, n, shared int) *feedtree.Feed {
+		return authorFeedAs(t, id, idx, kp, n, func(seq uint64, prev dag.ID) *dag.Node {
+			n := plainNode(idx, kp.Public(), name)(seq, prev)
+			if seq <= uint64(shared) {
+				n.Op = sharedOps[seq]
+			}
+			return n
+		})
+	}
+	ingestAll := func(d *dag.DAG, f *feedtree.Feed) {
+		t.Helper()
+		p, err := f.Proof(0, f.Length(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks, err := f.GetRange(0, f.Length(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Ingest(context.Background(), idx, f.Key(), p, blocks); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// H1 and H2 part at 5; H3 parts from both at 2, within their first
+	// shared root (blocks 0-3).
+	h1, h2, h3 := history("one", 8, 4), history("two", 9, 4), history("three", 3, 1)
+
+	// A detector holding H1 locates the fork against H2 and publishes it.
+	detector := newAuthor(t)
+	x := newTestNodeDAG(t, Options{}, dag.Options{ForkAuthor: func(dag.IndexKey) (dag.Author, bool) { return detector, true }})
+	x.d.PutManifest(m)
+	ingestAll(x.d, h1)
+	xf, _ := x.d.Feed(kp.Public())
+	var fp *feedtree.ForkProof
+	for probe := min(h1.Length(), h2.Length()) - 1; ; {
+		p, _ := h2.Proof(probe, probe+1, 0)
+		blk, _ := h2.Get(probe)
+		got, err := xf.Locate(p, [][]byte{blk})
+		if err != nil || got == nil {
+			t.Fatalf("Locate: %v, %v", got, err)
+		}
+		fp = got
+		next, ok := got.Div.Probe()
+		if !ok {
+			break
+		}
+		probe = next
+	}
+	if ok, err := x.d.AddForkProof(idx, kp.Public(), fp); err != nil || !ok {
+		t.Fatalf("AddForkProof = %v, %v", ok, err)
+	}
+	xlog, _ := x.d.Feed(detector.Log.Public())
+
+	// p and z hold H3 and the detector's log; they meet only each other.
+	var nodes []*testNode
+	for range 2 {
+		a := newAuthor(t)
+		n := newTestNodeDAG(t, Options{}, dag.Options{ForkAuthor: func(dag.IndexKey) (dag.Author, bool) { return a, true }})
+		n.h.refineWait = 0
+		n.d.PutManifest(m)
+		ingestAll(n.d, h3)
+		ingestAll(n.d, xlog)
+		if err := n.h.Follow(context.Background(), idx); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, n)
+		if l, _ := hasLog(t, n, idx, kp.Public()); !l.Located || l.ForkAt != fp.Div.At {
+			t.Fatalf("before any peer: the log counts %+v; want up to %d, the detector's point", l, fp.Div.At)
+		}
+	}
+	connect(t, nodes[0], nodes[1])
+	for i, n := range nodes {
+		waitFor(t, 20*time.Second, "the coarse point to count", func() bool {
+			n.h.SyncNow(context.Background(), idx)
+			l, _ := hasLog(t, n, idx, kp.Public())
+			return l.ForkAt == 0
+		})
+		f, _ := n.d.Feed(kp.Public())
+		if got := f.Fork(); got == nil || got.Div == nil || got.Div.Exact() || got.Div.At != 0 {
+			t.Errorf("replica %d keeps %+v; want the coarse point at 0", i, got)
 		}
 	}
 }
