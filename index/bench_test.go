@@ -136,6 +136,33 @@ func BenchmarkSync(b *testing.B) {
 	b.ReportMetric(float64(benchEntries*b.N)/b.Elapsed().Seconds(), "entries/s")
 }
 
+// BenchmarkRebuild times what a change in a forked log's count costs: the
+// rebuild of a synced 100k-entry index (next to BenchmarkSync's first
+// materialisation of it).
+func BenchmarkRebuild(b *testing.B) {
+	benchSetup(b)
+	benchRun++
+	prefix := fmt.Appendf(nil, "i%d/", benchRun)
+	x, err := Open(benchDB, prefix, benchDAG, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := x.Sync(context.Background(), benchIdx); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if err := x.Rebuild(context.Background(), benchIdx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(benchEntries*b.N)/b.Elapsed().Seconds(), "entries/s")
+	if err := benchDB.DropPrefix(prefix); err != nil {
+		b.Fatal(err)
+	}
+}
+
 // BenchmarkAppliedRead is Sync's baseline: reading the same applied nodes
 // from the DAG (what Sync must do anyway) without materialising them.
 func BenchmarkAppliedRead(b *testing.B) {

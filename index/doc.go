@@ -79,6 +79,10 @@
 //	'C' idx id                 → seq of id's change record, only while a
 //	                             Rebuild runs (for the entries it dropped)
 //	'R' idx                    → empty; present while Rebuild runs
+//	'W' idx id                 → seq(8) BLAKE2b-256(CBOR)(32) of id's entry
+//	                             before a Rebuild, only while it runs: an
+//	                             entry written again byte for byte keeps its
+//	                             change record
 //
 // # Entry encoding
 //

@@ -532,3 +532,73 @@ func TestForkArrivalOrders(t *testing.T) {
 		}
 	}
 }
+
+// TestRebuildKeepsUnchanged: a rebuild that changes nothing leaves no
+// changes for search and watchers, and keeps every change record where it
+// was; one that hides a forked log's later entries reports only those.
+func TestRebuildKeepsUnchanged(t *testing.T) {
+	db := openDB(t)
+	honest, evil := testAuthor(1, 0), testAuthor(2, 0)
+	m := testManifest(t, dag.PolicyOpen, honest)
+	idx := m.Key()
+	a := newReplica(t, db, "a", m, clockFrom(0))
+	b := newReplica(t, db, "b", m, clockFrom(100))
+	for i := range 4 {
+		mustAppend(t, a.d, idx, evil, dag.Op{Kind: dag.OpPut, Put: testPut(10 + i)})
+		if i == 1 {
+			syncLogs(t, a.d, b.d, idx) // the cert and 2 nodes shared
+		}
+	}
+	mustAppend(t, b.d, idx, evil, dag.Op{Kind: dag.OpPut, Put: testPut(99)})
+	w := detector(t, db, m, honest)
+	syncLogs(t, a.d, w, idx)
+	for i := range 20 {
+		mustAppend(t, w, idx, honest, dag.Op{Kind: dag.OpPut, Put: testPut(100 + i)})
+	}
+
+	r := newReplica(t, db, "r", m, nil)
+	syncLogs(t, w, r.d, idx)
+	mustSync(t, r.x, idx)
+	before, _ := r.x.Changes(idx, 0, 0)
+	last := before[len(before)-1].Seq
+	if err := r.x.Rebuild(context.Background(), idx); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := r.x.Changes(idx, last, 0); len(after) != 0 {
+		t.Errorf("a rebuild that changes nothing left %d changes", len(after))
+	}
+	if again, _ := r.x.Changes(idx, 0, 0); len(again) != len(before) {
+		t.Errorf("%d change records after the rebuild; %d before", len(again), len(before))
+	} else {
+		for i := range again {
+			if again[i] != before[i] {
+				t.Fatalf("change %d is %+v after the rebuild; %+v before", i, again[i], before[i])
+			}
+		}
+	}
+	_, d0 := state(t, r.x, idx)
+
+	// The detector locates the fork at seq 3: the two later puts go.
+	wf, _ := w.Feed(evil.Log.Public())
+	bf, _ := b.d.Feed(evil.Log.Public())
+	if _, err := w.AddForkProof(idx, evil.Log.Public(), locateFork(t, wf, bf)); err != nil {
+		t.Fatal(err)
+	}
+	syncLogs(t, w, r.d, idx)
+	mustSync(t, r.x, idx)
+	after, _ := r.x.Changes(idx, last, 0)
+	if len(after) != 2 {
+		t.Fatalf("%d changes after the fork; want the 2 entries past it", len(after))
+	}
+	for _, c := range after {
+		if _, err := r.x.Entry(c.ID); !errors.Is(err, ErrNotFound) {
+			t.Errorf("changed entry %v: %v; want it gone", c.ID, err)
+		}
+	}
+	if _, d1 := state(t, r.x, idx); d1 == d0 {
+		t.Error("the digest did not change with the fork")
+	}
+	as, _ := r.d.Applied(idx, 0, 0)
+	s, _ := state(t, r.x, idx)
+	checkSameState(t, "after the fork", s, referenceState(t, m, as))
+}

@@ -47,6 +47,10 @@ type Index struct {
 	written *recent.Cache[dag.ID, *Entry]
 	// rebuilding is set while rebuildLocked syncs (under mu).
 	rebuilding bool
+	// inRebuild is the index a rebuild is under way for: Changes holds
+	// back its records until the rebuild has given unchanged entries their
+	// old ones back (keepUnchanged).
+	inRebuild atomic.Pointer[dag.IndexKey]
 
 	// gen counts writes to the entries: every write path bumps it after
 	// its commit (wrote). Digest caches its result per index with the gen
@@ -315,8 +319,13 @@ type Change struct {
 
 // Changes returns up to limit changes of idx with Seq > after, in Seq order
 // (limit ≤ 0: all). A follower (search) keeps the last Seq it handled and
-// reads Entry for each id; ErrNotFound means the entry is gone.
+// reads Entry for each id; ErrNotFound means the entry is gone. While a
+// Rebuild of idx runs in this process it returns none: the rebuild ends
+// with only the entries it changed as changes.
 func (x *Index) Changes(idx dag.IndexKey, after uint64, limit int) ([]Change, error) {
+	if r := x.inRebuild.Load(); r != nil && *r == idx {
+		return nil, nil // come back after the rebuild (the next Sync's caller does)
+	}
 	var out []Change
 	prefix := x.k.idxTag(tagChange, idx, 0)
 	err := x.db.View(func(txn *badger.Txn) error {

@@ -3,6 +3,7 @@ package index
 import (
 	"encoding/binary"
 	"fmt"
+	"golang.org/x/crypto/blake2b"
 
 	"indexd/dag"
 	"indexd/feedtree"
@@ -26,6 +27,7 @@ const (
 	tagChange    = 'c' // idx seq → id
 	tagChangeOf  = 'C' // idx id → seq of its change record, while a Rebuild runs
 	tagRebuild   = 'R' // idx → present while a rebuild is under way
+	tagWas       = 'W' // idx id → seq and hash of the entry before a Rebuild, while it runs
 )
 
 // keys builds badger keys under a prefix by appending to a fresh slice
@@ -97,6 +99,18 @@ func (k keys) change(idx dag.IndexKey, seq uint64) []byte {
 func (k keys) changeOf(idx dag.IndexKey, id dag.ID) []byte {
 	b := id.Bytes()
 	return append(k.idxTag(tagChangeOf, idx, 32), b[:]...)
+}
+
+func (k keys) was(idx dag.IndexKey, id dag.ID) []byte {
+	b := id.Bytes()
+	return append(k.idxTag(tagWas, idx, 32), b[:]...)
+}
+
+// wasValue is the value under tagWas: the seq of the entry's change record
+// before a Rebuild, then the BLAKE2b-256 of its CBOR.
+func wasValue(seq uint64, cbor []byte) []byte {
+	h := blake2b.Sum256(cbor)
+	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 40), seq), h[:]...)
 }
 
 // Records. Each has a fixed layout, checked on decode.

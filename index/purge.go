@@ -74,7 +74,7 @@ func Purge(db *badger.DB, prefix []byte, idx dag.IndexKey) error {
 	}
 
 	var drop [][]byte
-	for _, t := range []byte{tagCursor, tagRev, tagClock, tagGrant, tagFork, tagStats, tagAuthor, tagChangeCtr, tagChange, tagChangeOf, tagRebuild} {
+	for _, t := range []byte{tagCursor, tagRev, tagClock, tagGrant, tagFork, tagStats, tagAuthor, tagChangeCtr, tagChange, tagChangeOf, tagRebuild, tagWas} {
 		drop = append(drop, k.idxTag(t, idx, 0))
 	}
 	if err := db.DropPrefix(drop...); err != nil {

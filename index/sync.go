@@ -2,8 +2,10 @@ package index
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"golang.org/x/crypto/blake2b"
 	"maps"
 	"slices"
 
@@ -64,7 +66,14 @@ func (x *Index) Rebuild(ctx context.Context, idx dag.IndexKey) error {
 }
 
 func (x *Index) rebuildLocked(ctx context.Context, idx dag.IndexKey) (int, error) {
+	x.inRebuild.Store(&idx)
+	defer x.inRebuild.Store(nil)
 	if err := x.db.Update(func(txn *badger.Txn) error { return txn.Set(x.k.rebuild(idx), nil) }); err != nil {
+		return 0, err
+	}
+	// Was-records of a rebuild a crash cut short describe entries that may
+	// be gone: only those of the entries present now count.
+	if err := x.deleteWhere(x.k.idxTag(tagWas, idx, 0), nil); err != nil {
 		return 0, err
 	}
 	// The fork set, from every applied fork proof.
@@ -113,6 +122,9 @@ func (x *Index) rebuildLocked(ctx context.Context, idx dag.IndexKey) (int, error
 					return nil // a corrupt entry: nothing of it to keep
 				}
 				if err := wb.Set(x.k.changeOf(idx, id), u64(seq)); err != nil {
+					return err
+				}
+				if err := wb.Set(x.k.was(idx, id), wasValue(seq, b)); err != nil {
 					return err
 				}
 				e, err := DecodeEntry(b)
@@ -192,10 +204,13 @@ func (x *Index) rebuildLocked(ctx context.Context, idx dag.IndexKey) (int, error
 			}
 		}
 	}
-	if err := s.txn.Delete(x.k.rebuild(idx)); err != nil {
+	if err := s.commit(); err != nil {
 		return changed, err
 	}
-	if err := s.commit(); err != nil {
+	if err := x.deleteWhere(x.k.idxTag(tagWas, idx, 0), nil); err != nil {
+		return changed, err
+	}
+	if err := x.db.Update(func(txn *badger.Txn) error { return txn.Delete(x.k.rebuild(idx)) }); err != nil {
 		return changed, err
 	}
 	return changed + len(gone), nil
@@ -872,9 +887,14 @@ func (s *syncer) writeEntry(e *Entry, prior uint64) error {
 	if err != nil {
 		return err
 	}
-	seq, err := s.noteChange(e.ID, prior)
+	seq, kept, err := s.keepUnchanged(e.ID, prior, b)
 	if err != nil {
 		return err
+	}
+	if !kept {
+		if seq, err = s.noteChange(e.ID, prior); err != nil {
+			return err
+		}
 	}
 	if err := s.set(s.x.k.entry(s.idx, e.ID), entryValue(seq, b)); err != nil {
 		return err
@@ -884,6 +904,46 @@ func (s *syncer) writeEntry(e *Entry, prior uint64) error {
 	// it revises afresh from the transaction).
 	s.written[e.ID] = e
 	return nil
+}
+
+// keepUnchanged reports, while a Rebuild runs, whether the entry id it
+// writes (b) is byte for byte what it was before the rebuild, and returns
+// its change seq from then: that change record stays (or comes back, when
+// an earlier write of the rebuild, before an amend, gave the entry a new
+// one, prior), so that search and watchers see only what the rebuild
+// changed. A forked log whose count moves rebuilds the index, and would
+// otherwise re-index and re-announce every entry.
+func (s *syncer) keepUnchanged(id dag.ID, prior uint64, b []byte) (uint64, bool, error) {
+	if !s.rebuild {
+		return 0, false, nil
+	}
+	v, err := getValue(s.txn, s.x.k.was(s.idx, id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	if len(v) != 40 || blake2b.Sum256(b) != [32]byte(v[8:]) {
+		return 0, false, nil
+	}
+	was := binary.BigEndian.Uint64(v)
+	switch prior {
+	case was:
+	case 0: // the first write: its change-of record says the entry was here
+		if err := s.del(s.x.k.changeOf(s.idx, id)); err != nil {
+			return 0, false, err
+		}
+	default:
+		if err := s.del(s.x.k.change(s.idx, prior)); err != nil {
+			return 0, false, err
+		}
+		b := id.Bytes()
+		if err := s.set(s.x.k.change(s.idx, was), b[:]); err != nil {
+			return 0, false, err
+		}
+	}
+	return was, true, nil
 }
 
 // noteChange moves id to the end of the change log and returns its new
