@@ -351,6 +351,7 @@ func (d *DAG) applyForkProof(ix *indexState, op *ForkProofOp, a *applier) error 
 	if err != nil {
 		return nil // DecodeNode checked it; unreachable
 	}
+	t.deferred = nil // the fork is public: a node held back here says no more
 	// The feed keeps the proof that says most (Forks shows it to peers;
 	// a failure to store it costs that only). A replica of a third history
 	// that parts from the proof's below its At proves so: the append of an

@@ -39,6 +39,13 @@ type Options struct {
 	// detecting an equivocating log, Ingest appends a fork-proof node with
 	// it. Default: nil (the fork is recorded locally only).
 	ForkAuthor func(idx IndexKey) (Author, bool)
+	// DeferUnlocated, with ForkAuthor, holds back the fork-proof node of a
+	// fork found here whose proof does not say where the histories part:
+	// a peer is asked where (replicate), and the located proof that comes
+	// a few seconds later is the one published, so that replicas rebuild
+	// once, not twice. FlushForks publishes what was held too long; a
+	// fork-proof node from elsewhere makes it moot.
+	DeferUnlocated bool
 	// MaxQueued and MaxQueuedBytes bound what Store holds of an index for
 	// the applier before it waits for room. Defaults: DefaultMaxQueued,
 	// DefaultMaxQueuedBytes.
@@ -320,11 +327,15 @@ type logState struct {
 	lastHash ID     // hash of node applied-1 (zero while applied ≤ 1)
 	forked   bool
 	forkAt   uint64
-	located  bool   // a proof located where the histories part (ForkCount)
-	broken   bool   // a node failed its checks: the log applies no further
-	scanned  uint64 // forkEvidence read the held nodes below this
-	queued   int    // nodes of this log in ix.queue (store.go)
-	takenTo  uint64 // the end of the last range of it the applier took from ix.queue
+	located  bool // a proof located where the histories part (ForkCount)
+	// deferred is a fork-proof op held back (Options.DeferUnlocated), and
+	// when.
+	deferred   *ForkProofOp
+	deferredAt time.Time
+	broken     bool   // a node failed its checks: the log applies no further
+	scanned    uint64 // forkEvidence read the held nodes below this
+	queued     int    // nodes of this log in ix.queue (store.go)
+	takenTo    uint64 // the end of the last range of it the applier took from ix.queue
 	// fresh holds nodes Append or Ingest just decoded, by seq, so the apply
 	// that follows need not read and decode them again; apply clears it.
 	fresh map[uint64]freshNode

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -598,6 +599,9 @@ type Fork struct {
 	// Counted is how far the log counts here; a Proof whose count Narrows
 	// it is not counted yet (a coarse point waiting to be pinned down).
 	Counted ForkCount
+	// Deferred: this replica holds back its fork-proof node while a peer
+	// is asked where the histories part (Options.DeferUnlocated).
+	Deferred bool
 }
 
 // Forks returns the forks this replica found in the author logs of idx.
@@ -611,7 +615,7 @@ func (d *DAG) Forks(idx IndexKey) ([]Fork, error) {
 	var out []Fork
 	for _, l := range ix.logs {
 		if fp := l.feed.Fork(); fp != nil {
-			out = append(out, Fork{Log: l.key, Proof: fp, Counted: l.count()})
+			out = append(out, Fork{Log: l.key, Proof: fp, Counted: l.count(), Deferred: l.deferred != nil})
 		}
 	}
 	slices.SortFunc(out, func(a, b Fork) int { return keyCmp(a.Log, b.Log) })
@@ -665,6 +669,42 @@ func (d *DAG) recordFork(ix *indexState, l *logState, fe *feedtree.ForkError) er
 	if err != nil {
 		return fmt.Errorf("encoding fork proof: %w", err)
 	}
-	_, err = d.appendLocked(ix, a, []Op{{Kind: OpForkProof, ForkProof: &ForkProofOp{Log: l.key, Proof: pb}}})
+	op := &ForkProofOp{Log: l.key, Proof: pb}
+	if d.opts.DeferUnlocated && fe.Proof.Div == nil {
+		l.deferred, l.deferredAt = op, time.Now()
+		return nil
+	}
+	l.deferred = nil
+	_, err = d.appendLocked(ix, a, []Op{{Kind: OpForkProof, ForkProof: op}})
 	return err
+}
+
+// FlushForks appends the fork-proof nodes of idx held back
+// (Options.DeferUnlocated) for at least age: no peer said where those
+// histories part in time.
+func (d *DAG) FlushForks(idx IndexKey, age time.Duration) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ix, err := d.index(idx)
+	if err != nil {
+		return 0, err
+	}
+	var ops []Op
+	for _, l := range ix.logs {
+		if l.deferred != nil && time.Since(l.deferredAt) >= age {
+			ops = append(ops, Op{Kind: OpForkProof, ForkProof: l.deferred})
+			l.deferred = nil
+		}
+	}
+	if len(ops) == 0 || d.opts.ForkAuthor == nil {
+		return 0, nil
+	}
+	// Only now: ForkAuthor may create this replica's log in the index.
+	a, ok := d.opts.ForkAuthor(ix.key)
+	if !ok {
+		return 0, nil
+	}
+	slices.SortFunc(ops, func(x, y Op) int { return keyCmp(x.ForkProof.Log, y.ForkProof.Log) })
+	_, err = d.appendLocked(ix, a, ops)
+	return len(ops), err
 }

@@ -602,3 +602,81 @@ func TestRebuildKeepsUnchanged(t *testing.T) {
 	s, _ := state(t, r.x, idx)
 	checkSameState(t, "after the fork", s, referenceState(t, m, as))
 }
+
+// TestDeferUnlocated: a detector that defers (dag.Options.DeferUnlocated)
+// publishes no fork-proof node for a fork it cannot locate yet; the
+// located proof that follows is the one it publishes, and FlushForks
+// publishes what waited too long.
+func TestDeferUnlocated(t *testing.T) {
+	db := openDB(t)
+	honest, evil := testAuthor(1, 0), testAuthor(2, 0)
+	m := testManifest(t, dag.PolicyOpen, honest)
+	idx := m.Key()
+	logKey := evil.Log.Public()
+	a := newReplica(t, db, "a", m, clockFrom(0))
+	b := newReplica(t, db, "b", m, clockFrom(100))
+	for i := range 4 {
+		mustAppend(t, a.d, idx, evil, dag.Op{Kind: dag.OpPut, Put: testPut(10 + i)})
+		if i == 1 {
+			syncLogs(t, a.d, b.d, idx)
+		}
+	}
+	mustAppend(t, b.d, idx, evil, dag.Op{Kind: dag.OpPut, Put: testPut(99)})
+	mustAppend(t, b.d, idx, evil, dag.Op{Kind: dag.OpPut, Put: testPut(98)})
+	bf, _ := b.d.Feed(logKey)
+
+	detect := func(name string) (*dag.DAG, func() uint64) {
+		t.Helper()
+		w, err := dag.Open(db, []byte(name+"/d/"), dag.Options{Now: clockFrom(200), DeferUnlocated: true,
+			ForkAuthor: func(dag.IndexKey) (dag.Author, bool) { return honest, true }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { w.Close() })
+		w.PutManifest(m)
+		syncLogs(t, a.d, w, idx)
+		mustAppend(t, w, idx, honest, dag.Op{Kind: dag.OpPut, Put: testPut(1)})
+		p, err := bf.Proof(3, 4, 5) // b's head, as long as w's: a conflict
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk, _ := bf.Get(3)
+		if _, err := w.Ingest(context.Background(), idx, logKey, p, [][]byte{blk}); !errors.Is(err, feedtree.ErrForked) {
+			t.Fatalf("Ingest of the other history = %v; want a fork", err)
+		}
+		own := func() uint64 {
+			f, _ := w.Feed(honest.Log.Public())
+			return f.Length()
+		}
+		return w, own
+	}
+
+	w, own := detect("w1")
+	before := own()
+	if fs, _ := w.Forks(idx); len(fs) != 1 || !fs[0].Deferred {
+		t.Fatalf("Forks = %+v; want one, deferred", fs)
+	}
+	if n, err := w.FlushForks(idx, time.Hour); err != nil || n != 0 || own() != before {
+		t.Fatalf("FlushForks before its time = %d, %v; log %d → %d", n, err, before, own())
+	}
+	if n, err := w.FlushForks(idx, 0); err != nil || n != 1 || own() != before+1 {
+		t.Fatalf("FlushForks = %d, %v; log %d → %d; want one node appended", n, err, before, own())
+	}
+	if fs, _ := w.Forks(idx); fs[0].Deferred {
+		t.Error("still deferred after FlushForks")
+	}
+
+	// Located in time: the located proof is the only node published.
+	w2, own2 := detect("w2")
+	before = own2()
+	wf, _ := w2.Feed(logKey)
+	if ok, err := w2.AddForkProof(idx, logKey, locateFork(t, wf, bf)); err != nil || !ok {
+		t.Fatalf("AddForkProof = %v, %v", ok, err)
+	}
+	if own2() != before+1 {
+		t.Errorf("log %d → %d; want the located proof's node alone", before, own2())
+	}
+	if n, _ := w2.FlushForks(idx, 0); n != 0 {
+		t.Errorf("FlushForks after the located proof = %d; want 0", n)
+	}
+}

@@ -167,8 +167,10 @@ func Open(ctx context.Context, opts Options) (*Node, error) {
 			return h != nil && h.CatchingUp(idx).Remaining >= bulkRemaining
 		},
 		// A fork found here is appended as a fork-proof node by this
-		// device's author, so every replica counts the forked log alike.
-		ForkAuthor: n.forkAuthor,
+		// device's author, so every replica counts the forked log alike;
+		// once replication located where its histories part, if it can.
+		ForkAuthor:     n.forkAuthor,
+		DeferUnlocated: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening dag: %w", err)

@@ -133,8 +133,8 @@ func (s *session) showForks() {
 	}
 	shown := 0
 	for _, f := range fs {
-		if pending(f) {
-			continue // not counted here yet: see locateForks
+		if pending(f) || f.Deferred {
+			continue // not counted or not published here yet: see locateForks
 		}
 		if !s.x.due(s.x.forksSent, forkCheckKey{s.peer, f.Log}, forkResend) {
 			continue
@@ -278,7 +278,8 @@ const refineWait = 2 * time.Minute
 // no proof here locates yet (a fork learnt from a peer or a node, or one
 // whose detector lost its peer), or pins down a coarse point: the peer may
 // hold the other history. A coarse point that no peer pinned down within
-// refineWait is counted and published as it is.
+// refineWait is counted and published as it is, and so is a fork-proof
+// node held back (dag.Options.DeferUnlocated).
 func (s *session) locateForks() {
 	fs, err := s.x.d.Forks(s.idx)
 	if err != nil {
@@ -307,5 +308,10 @@ func (s *session) locateForks() {
 			delete(s.x.coarseSince, f.Log)
 			s.x.mu.Unlock()
 		}
+	}
+	// Fork-proof nodes held back while peers were asked where (dag's
+	// DeferUnlocated) are published once no peer said so in time.
+	if n, err := s.x.d.FlushForks(s.idx, s.x.refineWait); err == nil && n > 0 {
+		s.x.log.Info("replicate: publishing forks no peer located", "forks", n)
 	}
 }

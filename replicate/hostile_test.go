@@ -358,11 +358,12 @@ func TestSyncDetectsFork(t *testing.T) {
 func syncDetectsFork(t *testing.T, hs []struct{ n, shared int }) {
 	m := newIndex(t)
 	idx := m.Key()
-	// Each appends a fork-proof node when it finds the fork: the holder of
-	// the longer history learns it from the other's.
+	// Each appends a fork-proof node when it finds the fork, once located
+	// (as a node does): the holder of the longer history learns it from
+	// the other's.
 	withForkAuthor := func() *testNode {
 		a := newAuthor(t)
-		return newTestNodeDAG(t, Options{}, dag.Options{ForkAuthor: func(dag.IndexKey) (dag.Author, bool) { return a, true }})
+		return newTestNodeDAG(t, Options{}, dag.Options{DeferUnlocated: true, ForkAuthor: func(dag.IndexKey) (dag.Author, bool) { return a, true }})
 	}
 	kp, _ := feedtree.GenerateKeyPair(nil)
 	id, _ := dag.GenerateIdentity(rand.Reader)
@@ -447,6 +448,21 @@ func syncDetectsFork(t *testing.T, hs []struct{ n, shared int }) {
 		})
 		if r := n.h.Stats().Rejected; r != 0 {
 			t.Errorf("an honest replica holding another branch was penalised (%d rejections)", r)
+		}
+	}
+	// Located in time, no replica published a proof that does not locate.
+	for i, n := range nodes {
+		as, err := n.d.Applied(idx, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range as {
+			if a.Node.Op.Kind != dag.OpForkProof {
+				continue
+			}
+			if fp, err := feedtree.DecodeForkProof(a.Node.Op.ForkProof.Proof); err != nil || fp.Div == nil {
+				t.Errorf("replica %d applied a fork-proof node that does not locate the fork (%v)", i, err)
+			}
 		}
 	}
 	if want := uint64(min(hs[0].shared, hs[len(hs)-1].shared)) + 1; part != want {

@@ -33,6 +33,7 @@ type dagStore interface {
 	CheckFork(idx dag.IndexKey, log feedtree.Key, p *feedtree.Proof, blocks [][]byte) error
 	Forks(idx dag.IndexKey) ([]dag.Fork, error)
 	AddForkProof(idx dag.IndexKey, log feedtree.Key, fp *feedtree.ForkProof) (bool, error)
+	FlushForks(idx dag.IndexKey, age time.Duration) (int, error)
 }
 
 // Push chunking: one Data frame carries at most chunkBlocks blocks and about
