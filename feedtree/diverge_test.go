@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -221,4 +222,45 @@ func BenchmarkLocate(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(probes)), "probes")
 	b.ReportMetric(float64(bytes), "probe-bytes")
+}
+
+// TestLocateRandom: for random shared prefixes and lengths, the probes
+// always end at the exact point, within log2 of the shorter length plus
+// one, and every intermediate proof verifies and never moves away from it.
+func TestLocateRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 7))
+	for range 150 {
+		common := rng.IntN(200)
+		a := common + 1 + rng.IntN(100)
+		b := common + 1 + rng.IntN(100)
+		fa, fb := forkPair(t, common, a, b)
+		ra := replicaOf(t, fa)
+		m := min(ra.Length(), fb.Length()) - 1
+		for probes := 1; ; probes++ {
+			p, _ := fb.Proof(m, m+1, 0)
+			blk, _ := fb.Get(m)
+			fp, err := ra.Locate(p, [][]byte{blk})
+			if err != nil || fp == nil {
+				t.Fatalf("%d-%d-%d: Locate from %d = %v, %v", common, a, b, m, fp, err)
+			}
+			if err := fp.Verify(fa.Key()); err != nil {
+				t.Fatalf("%d-%d-%d: %v", common, a, b, err)
+			}
+			dv := fp.Div
+			if dv.At > uint64(common) || dv.At+countLeaves(dv.Span) <= uint64(common) {
+				t.Fatalf("%d-%d-%d: span [%d, %d) misses the point", common, a, b, dv.At, dv.At+countLeaves(dv.Span))
+			}
+			next, ok := dv.Probe()
+			if !ok {
+				if dv.At != uint64(common) {
+					t.Fatalf("%d-%d-%d: exact at %d", common, a, b, dv.At)
+				}
+				if max := bits.Len(uint(min(a, b))) + 1; probes > max {
+					t.Errorf("%d-%d-%d: %d probes; want at most %d", common, a, b, probes, max)
+				}
+				break
+			}
+			m = next
+		}
+	}
 }
