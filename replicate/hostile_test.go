@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -590,5 +591,42 @@ func TestCoarsePointCounted(t *testing.T) {
 		if got := f.Fork(); got == nil || got.Div == nil || got.Div.Exact() || got.Div.At != 0 {
 			t.Errorf("replica %d keeps %+v; want the coarse point at 0", i, got)
 		}
+	}
+}
+
+// TestForkedOther: a range of a log known forked that does not fit this
+// replica's history (the other history) is settled, neither retried nor
+// re-synced; the same error on a log not known forked is not.
+func TestForkedOther(t *testing.T) {
+	m := newIndex(t)
+	idx := m.Key()
+	kp, _ := feedtree.GenerateKeyPair(nil)
+	id, _ := dag.GenerateIdentity(rand.Reader)
+	history := func(name string, n int) *feedtree.Feed {
+		return authorFeedAs(t, id, idx, kp, n, plainNode(idx, kp.Public(), name))
+	}
+	h1, h2 := history("one", 4), history("two", 4)
+	x := newTestNode(t)
+	x.d.PutManifest(m)
+	p, _ := h1.Proof(0, h1.Length(), 0)
+	blocks, _ := h1.GetRange(0, h1.Length(), nil)
+	if _, err := x.d.Ingest(context.Background(), idx, kp.Public(), p, blocks); err != nil {
+		t.Fatal(err)
+	}
+	upgrade := &feedtree.Proof{Head: feedtree.Head{Length: 9}, Start: 5, End: 6, Have: 5}
+	mismatch := &feedtree.MismatchError{}
+	if x.h.forkedOther(kp.Public(), upgrade, mismatch) {
+		t.Error("forkedOther before the fork is known = true")
+	}
+	// The other history's head, as long as this one: a fork.
+	f, _ := x.d.Feed(kp.Public())
+	if err := f.PutHead(h2.Head(), nil); !errors.Is(err, feedtree.ErrForked) {
+		t.Fatalf("PutHead of the other history = %v; want a fork", err)
+	}
+	if !x.h.forkedOther(kp.Public(), upgrade, mismatch) {
+		t.Error("forkedOther of the other history of a forked log = false")
+	}
+	if x.h.forkedOther(kp.Public(), upgrade, errors.New("not contiguous")) {
+		t.Error("forkedOther of an unrelated error = true")
 	}
 }
