@@ -385,10 +385,7 @@ func (d *DAG) recordLower(ix *indexState) error {
 	for len(ix.lower) > 0 {
 		lf := ix.lower[0]
 		ix.lower = ix.lower[1:]
-		if err := lf.log.feed.AddForkProof(lf.proof); err != nil {
-			return err
-		}
-		if err := d.recordFork(ix, lf.log, &feedtree.ForkError{Proof: *lf.proof}); err != nil {
+		if _, err := d.addForkProof(ix, lf.log, lf.proof); err != nil {
 			return err
 		}
 	}

@@ -634,7 +634,15 @@ func (d *DAG) AddForkProof(idx IndexKey, log feedtree.Key, fp *feedtree.ForkProo
 		return false, err
 	}
 	l := ix.logs[log]
-	if l == nil || l.forked && !ForkCountOf(fp).Narrows(l.count()) {
+	if l == nil {
+		return false, nil
+	}
+	return d.addForkProof(ix, l, fp)
+}
+
+// addForkProof is AddForkProof for log l of ix. Caller holds d.mu.
+func (d *DAG) addForkProof(ix *indexState, l *logState, fp *feedtree.ForkProof) (bool, error) {
+	if l.forked && !ForkCountOf(fp).Narrows(l.count()) {
 		return false, nil
 	}
 	if err := l.feed.AddForkProof(fp); err != nil {

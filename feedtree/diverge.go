@@ -335,11 +335,11 @@ func (f *Feed) locate(own Head, other Head, set nodeSet) (*ForkProof, error) {
 		}
 		dv.Shared = append(dv.Shared, n)
 	}
-	mineSide, err := f.divSide(at, span, own.Length, f.treeNode)
+	mineSide, err := divSide(at, span, own.Length, f.treeNode)
 	if err != nil {
 		return nil, err
 	}
-	theirSide, err := f.divSide(at, span, other.Length, func(x uint64) (Node, error) {
+	theirSide, err := divSide(at, span, other.Length, func(x uint64) (Node, error) {
 		if n, ok := set.get(x); ok {
 			return n, nil
 		}
@@ -362,7 +362,7 @@ func (f *Feed) locate(own Head, other Head, set nodeSet) (*ForkProof, error) {
 
 // divSide returns node span and the nodes after it of a divergence side
 // for a head of the given length, read with get.
-func (f *Feed) divSide(at, span, length uint64, get func(uint64) (Node, error)) ([]Node, error) {
+func divSide(at, span, length uint64, get func(uint64) (Node, error)) ([]Node, error) {
 	idx, err := divIndexes(at, span, length)
 	if err != nil {
 		return nil, err

@@ -874,10 +874,7 @@ func (f *Feed) AddForkProof(fp *ForkProof) error {
 	if f.closed.Load() {
 		return ErrClosed
 	}
-	if cur := f.fork.Load(); cur != nil && !fp.Narrows(cur) && !fp.Refines(cur) {
-		return nil
-	}
-	return f.recordFork(fp)
+	return f.keepFork(fp)
 }
 
 // ResolveFork forgets a recorded fork so the feed accepts writes again. The

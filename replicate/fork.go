@@ -126,11 +126,7 @@ const maxForksShown = 16
 // own author, a copied data directory: its log takes no more nodes), and
 // a replica that never meets both histories learns it only from a
 // fork-proof node: the peer that receives the proof publishes one.
-func (s *session) showForks() {
-	fs, err := s.x.d.Forks(s.idx)
-	if err != nil || len(fs) == 0 {
-		return
-	}
+func (s *session) showForks(fs []dag.Fork) {
 	shown := 0
 	for _, f := range fs {
 		if pending(f) || f.Deferred {
@@ -274,39 +270,35 @@ func pending(f dag.Fork) bool {
 // the others do not hold.
 const refineWait = 2 * time.Minute
 
+// forks shows the peer the forks of the index found here (showForks) and
+// asks it about those not located yet (locateForks), at a session's start.
+func (s *session) forks() {
+	fs, err := s.x.d.Forks(s.idx)
+	if err != nil {
+		return
+	}
+	s.showForks(fs)
+	s.locateForks(fs)
+}
+
 // locateForks asks the peer where the forked logs of the index part that
 // no proof here locates yet (a fork learnt from a peer or a node, or one
 // whose detector lost its peer), or pins down a coarse point: the peer may
 // hold the other history. A coarse point that no peer pinned down within
 // refineWait is counted and published as it is, and so is a fork-proof
 // node held back (dag.Options.DeferUnlocated).
-func (s *session) locateForks() {
-	fs, err := s.x.d.Forks(s.idx)
-	if err != nil {
-		return
-	}
+func (s *session) locateForks(fs []dag.Fork) {
 	for _, f := range fs {
-		if f.Proof.Div != nil && !pending(f) {
+		coarse := pending(f)
+		if f.Proof.Div != nil && !coarse {
 			continue
 		}
 		s.x.locateFork(s.peer, s.idx, f.Log)
-		if !pending(f) {
+		if !coarse || !s.x.waitedFor(f.Log) {
 			continue
 		}
-		s.x.mu.Lock()
-		since, ok := s.x.coarseSince[f.Log]
-		if !ok {
-			since = time.Now()
-			s.x.coarseSince[f.Log] = since
-		}
-		s.x.mu.Unlock()
-		if time.Since(since) >= s.x.refineWait {
-			if added, err := s.x.d.AddForkProof(s.idx, f.Log, f.Proof); err == nil && added {
-				s.x.log.Info("replicate: counting a forked log up to a coarse point no peer pinned down", "log", f.Log, "at", f.Proof.Div.At)
-			}
-			s.x.mu.Lock()
-			delete(s.x.coarseSince, f.Log)
-			s.x.mu.Unlock()
+		if added, err := s.x.d.AddForkProof(s.idx, f.Log, f.Proof); err == nil && added {
+			s.x.log.Info("replicate: counting a forked log up to a coarse point no peer pinned down", "log", f.Log, "at", f.Proof.Div.At)
 		}
 	}
 	// Fork-proof nodes held back while peers were asked where (dag's
@@ -314,4 +306,21 @@ func (s *session) locateForks() {
 	if n, err := s.x.d.FlushForks(s.idx, s.x.refineWait); err == nil && n > 0 {
 		s.x.log.Info("replicate: publishing forks no peer located", "forks", n)
 	}
+}
+
+// waitedFor reports whether log's coarse point has waited refineWait since
+// a session first saw it, and if so forgets it.
+func (x *Host) waitedFor(log feedtree.Key) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	since, ok := x.coarseSince[log]
+	if !ok {
+		since = time.Now()
+		x.coarseSince[log] = since
+	}
+	if time.Since(since) < x.refineWait {
+		return false
+	}
+	delete(x.coarseSince, log)
+	return true
 }

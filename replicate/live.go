@@ -470,10 +470,13 @@ func (x *Host) validate(ctx context.Context, from peer.ID, msg *pubsub.Message) 
 		return pubsub.ValidationReject
 	default:
 		x.st.liveIgnored.Add(1)
-		if otherHistory(p, err) {
+		switch {
+		case x.forkedOther(m.Key, p, err):
+			x.locateFork(from, idx, m.Key) // settled but for where it parts
+		case otherHistory(p, err):
 			x.checkFork(from, idx, m.Key)
-		}
-		if !x.forkedOther(m.Key, p, err) {
+			x.requestSync(from, idx)
+		default:
 			x.requestSync(from, idx)
 		}
 		return pubsub.ValidationIgnore

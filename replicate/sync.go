@@ -660,12 +660,10 @@ func (s *session) ingested(r dag.Range, err error) error {
 		return err
 	case errors.Is(err, feedtree.ErrForked), errors.Is(err, dag.ErrForked), s.x.forkedOther(r.Log, r.Proof, err):
 		// dag recorded the fork proof, or knew it. The peer holds the other
-		// history: ask it where the two part, and stop it pushing that log
-		// (a forked feed takes only what fits its own history).
+		// history: ask it where the two part (which also finds a third
+		// history: checkFork has nothing to add), and stop it pushing that
+		// log (a forked feed takes only what fits its own history).
 		s.x.locateFork(s.peer, s.idx, r.Log)
-		if otherHistory(r.Proof, err) {
-			s.x.checkFork(s.peer, s.idx, r.Log)
-		}
 		k := r.Log.Bytes()
 		s.send(frameStop, k[:])
 		return nil
@@ -824,8 +822,7 @@ func (s *session) run(reconDone bool) error {
 		wg.Wait()
 		return err
 	}
-	s.showForks()
-	s.locateForks()
+	s.forks()
 	if reconDone {
 		s.finish()
 	}
