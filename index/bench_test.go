@@ -113,27 +113,36 @@ func BenchmarkSync(b *testing.B) {
 	benchSetup(b)
 	b.ResetTimer()
 	for range b.N {
-		benchRun++
-		prefix := fmt.Appendf(nil, "i%d/", benchRun)
-		x, err := Open(benchDB, prefix, benchDAG, Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		n, err := x.Sync(context.Background(), benchIdx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if n < benchEntries {
-			b.Fatalf("Sync changed %d entries; want %d", n, benchEntries)
-		}
+		_, drop := benchSynced(b)
 		// Every iteration starts from the same database size.
 		b.StopTimer()
-		if err := benchDB.DropPrefix(prefix); err != nil {
-			b.Fatal(err)
-		}
+		drop()
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(benchEntries*b.N)/b.Elapsed().Seconds(), "entries/s")
+}
+
+// benchSynced materialises the bench DAG into an index under a fresh
+// prefix; drop removes it.
+func benchSynced(b *testing.B) (x *Index, drop func()) {
+	benchRun++
+	prefix := fmt.Appendf(nil, "i%d/", benchRun)
+	x, err := Open(benchDB, prefix, benchDAG, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, err := x.Sync(context.Background(), benchIdx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if n < benchEntries {
+		b.Fatalf("Sync changed %d entries; want %d", n, benchEntries)
+	}
+	return x, func() {
+		if err := benchDB.DropPrefix(prefix); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // BenchmarkRebuild times what a change in a forked log's count costs: the
@@ -141,15 +150,7 @@ func BenchmarkSync(b *testing.B) {
 // materialisation of it).
 func BenchmarkRebuild(b *testing.B) {
 	benchSetup(b)
-	benchRun++
-	prefix := fmt.Appendf(nil, "i%d/", benchRun)
-	x, err := Open(benchDB, prefix, benchDAG, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := x.Sync(context.Background(), benchIdx); err != nil {
-		b.Fatal(err)
-	}
+	x, drop := benchSynced(b)
 	b.ResetTimer()
 	for range b.N {
 		if err := x.Rebuild(context.Background(), benchIdx); err != nil {
@@ -158,9 +159,7 @@ func BenchmarkRebuild(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(benchEntries*b.N)/b.Elapsed().Seconds(), "entries/s")
-	if err := benchDB.DropPrefix(prefix); err != nil {
-		b.Fatal(err)
-	}
+	drop()
 }
 
 // BenchmarkAppliedRead is Sync's baseline: reading the same applied nodes

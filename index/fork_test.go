@@ -354,37 +354,36 @@ func locateFork(t *testing.T, r, w *feedtree.Feed) *feedtree.ForkProof {
 // one entry of that author's published.
 func detector(t *testing.T, db *badger.DB, m *dag.Manifest, author dag.Author) *dag.DAG {
 	t.Helper()
-	w, err := dag.Open(db, []byte("w/d/"), dag.Options{Now: clockFrom(200),
-		ForkAuthor: func(dag.IndexKey) (dag.Author, bool) { return author, true }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	if err := w.PutManifest(m); err != nil {
-		t.Fatal(err)
-	}
+	w := openDAG(t, db, "w", m, forkOpts(author, clockFrom(200)))
 	mustAppend(t, w, m.Key(), author, dag.Op{Kind: dag.OpPut, Put: testPut(1)})
 	return w
+}
+
+// twoHistories writes two histories of evil's log into m: replica a
+// holds na puts, replica b the certificate and the first 2 of them, then
+// nb puts of its own.
+func twoHistories(t *testing.T, db *badger.DB, m *dag.Manifest, evil dag.Author, na, nb int) (a, b *replica) {
+	t.Helper()
+	idx := m.Key()
+	a = newReplica(t, db, "a", m, clockFrom(0))
+	b = newReplica(t, db, "b", m, clockFrom(100))
+	for i := range na {
+		mustAppend(t, a.d, idx, evil, dag.Op{Kind: dag.OpPut, Put: testPut(10 + i)})
+		if i == 1 {
+			syncLogs(t, a.d, b.d, idx)
+		}
+	}
+	for j := range nb {
+		mustAppend(t, b.d, idx, evil, dag.Op{Kind: dag.OpPut, Put: testPut(99 - j)})
+	}
+	return a, b
 }
 
 // detectorReplica is a replica whose DAG appends fork-proof nodes with
 // author.
 func detectorReplica(t *testing.T, db *badger.DB, name string, m *dag.Manifest, author dag.Author, now func() time.Time) *replica {
 	t.Helper()
-	d, err := dag.Open(db, []byte(name+"/d/"), dag.Options{Now: now,
-		ForkAuthor: func(dag.IndexKey) (dag.Author, bool) { return author, true }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if err := d.PutManifest(m); err != nil {
-		t.Fatal(err)
-	}
-	x, err := Open(db, []byte(name+"/i/"), d, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &replica{d: d, x: x}
+	return newReplicaOpts(t, db, name, m, forkOpts(author, now))
 }
 
 // TestForkArrivalOrders: an author signs three histories of one log (H1
@@ -541,15 +540,7 @@ func TestRebuildKeepsUnchanged(t *testing.T) {
 	honest, evil := testAuthor(1, 0), testAuthor(2, 0)
 	m := testManifest(t, dag.PolicyOpen, honest)
 	idx := m.Key()
-	a := newReplica(t, db, "a", m, clockFrom(0))
-	b := newReplica(t, db, "b", m, clockFrom(100))
-	for i := range 4 {
-		mustAppend(t, a.d, idx, evil, dag.Op{Kind: dag.OpPut, Put: testPut(10 + i)})
-		if i == 1 {
-			syncLogs(t, a.d, b.d, idx) // the cert and 2 nodes shared
-		}
-	}
-	mustAppend(t, b.d, idx, evil, dag.Op{Kind: dag.OpPut, Put: testPut(99)})
+	a, b := twoHistories(t, db, m, evil, 4, 1)
 	w := detector(t, db, m, honest)
 	syncLogs(t, a.d, w, idx)
 	for i := range 20 {
@@ -613,27 +604,14 @@ func TestDeferUnlocated(t *testing.T) {
 	m := testManifest(t, dag.PolicyOpen, honest)
 	idx := m.Key()
 	logKey := evil.Log.Public()
-	a := newReplica(t, db, "a", m, clockFrom(0))
-	b := newReplica(t, db, "b", m, clockFrom(100))
-	for i := range 4 {
-		mustAppend(t, a.d, idx, evil, dag.Op{Kind: dag.OpPut, Put: testPut(10 + i)})
-		if i == 1 {
-			syncLogs(t, a.d, b.d, idx)
-		}
-	}
-	mustAppend(t, b.d, idx, evil, dag.Op{Kind: dag.OpPut, Put: testPut(99)})
-	mustAppend(t, b.d, idx, evil, dag.Op{Kind: dag.OpPut, Put: testPut(98)})
+	a, b := twoHistories(t, db, m, evil, 4, 2)
 	bf, _ := b.d.Feed(logKey)
 
 	detect := func(name string) (*dag.DAG, func() uint64) {
 		t.Helper()
-		w, err := dag.Open(db, []byte(name+"/d/"), dag.Options{Now: clockFrom(200), DeferUnlocated: true,
-			ForkAuthor: func(dag.IndexKey) (dag.Author, bool) { return honest, true }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { w.Close() })
-		w.PutManifest(m)
+		opts := forkOpts(honest, clockFrom(200))
+		opts.DeferUnlocated = true
+		w := openDAG(t, db, name, m, opts)
 		syncLogs(t, a.d, w, idx)
 		mustAppend(t, w, idx, honest, dag.Op{Kind: dag.OpPut, Put: testPut(1)})
 		p, err := bf.Proof(3, 4, 5) // b's head, as long as w's: a conflict

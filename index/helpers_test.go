@@ -41,10 +41,28 @@ func clockFrom(start int64) func() time.Time {
 
 func newReplica(t testing.TB, db *badger.DB, name string, m *dag.Manifest, now func() time.Time) *replica {
 	t.Helper()
-	if now == nil {
-		now = clockFrom(0)
+	return newReplicaOpts(t, db, name, m, dag.Options{Now: now})
+}
+
+// newReplicaOpts is newReplica with the DAG opened with opts.
+func newReplicaOpts(t testing.TB, db *badger.DB, name string, m *dag.Manifest, opts dag.Options) *replica {
+	t.Helper()
+	d := openDAG(t, db, name, m, opts)
+	x, err := Open(db, []byte(name+"/i/"), d, Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	d, err := dag.Open(db, []byte(name+"/d/"), dag.Options{Now: now})
+	return &replica{d: d, x: x}
+}
+
+// openDAG opens a DAG under name+"/d/" holding m, closed at the test's end;
+// opts.Now defaults to clockFrom(0).
+func openDAG(t testing.TB, db *badger.DB, name string, m *dag.Manifest, opts dag.Options) *dag.DAG {
+	t.Helper()
+	if opts.Now == nil {
+		opts.Now = clockFrom(0)
+	}
+	d, err := dag.Open(db, []byte(name+"/d/"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,11 +70,12 @@ func newReplica(t testing.TB, db *badger.DB, name string, m *dag.Manifest, now f
 	if err := d.PutManifest(m); err != nil {
 		t.Fatal(err)
 	}
-	x, err := Open(db, []byte(name+"/i/"), d, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &replica{d: d, x: x}
+	return d
+}
+
+// forkOpts are DAG options whose fork-proof nodes author appends.
+func forkOpts(author dag.Author, now func() time.Time) dag.Options {
+	return dag.Options{Now: now, ForkAuthor: func(dag.IndexKey) (dag.Author, bool) { return author, true }}
 }
 
 func testAuthor(i, device int) dag.Author {

@@ -36,38 +36,7 @@ func TestE2ECopiedKeyForks(t *testing.T) {
 	c.must("peers", "add", a2.addr)
 	c.must("follow", key)
 	c.must("publish", "--index", key, randomMagnet("honest.entry"))
-	defer func() {
-		if t.Failed() {
-			for i, d := range []*e2eDaemon{a, a2, c} {
-				st, _ := d.status()
-				for _, ix := range st.Indexes {
-					if ix.Key == key {
-						t.Logf("daemon %d: %+v", i, ix)
-					}
-				}
-				t.Logf("daemon %d stderr: %s", i, d.stderr.String())
-			}
-		}
-	}()
-	waitFor(t, 90*time.Second, "every daemon to count the forked log alike", func() bool {
-		var digest string
-		for _, d := range []*e2eDaemon{a, a2, c} {
-			st, err := d.status()
-			if err != nil {
-				return false
-			}
-			ok := false
-			for _, ix := range st.Indexes {
-				if ix.Key == key && ix.Forked == 1 && ix.Entries == 2 && (digest == "" || ix.Digest == digest) {
-					digest, ok = ix.Digest, true
-				}
-			}
-			if !ok {
-				return false
-			}
-		}
-		return true
-	})
+	waitForkCounted(t, key, 2, a, a2, c)
 	for i, d := range []*e2eDaemon{a, a2, c} {
 		// The certificate and the shared entry count.
 		st, _ := d.status()
@@ -123,9 +92,25 @@ func TestE2EThreeHistories(t *testing.T) {
 	f.must("follow", key)
 	f.must("publish", "--index", key, randomMagnet("follower.entry"))
 	all := []*e2eDaemon{a, b, c, f}
-	defer func() {
+	waitForkCounted(t, key, 2, all...)
+	for _, d := range all {
+		if out := d.must("search", "--json", "all.three.share"); !strings.Contains(out, `"id"`) {
+			t.Errorf("the entry all three histories share is not found: %s", out)
+		}
+		if out := d.must("search", "--json", "two.share"); strings.Contains(out, `"id"`) {
+			t.Errorf("an entry the third history lacks is found: %s", out)
+		}
+	}
+}
+
+// waitForkCounted waits until every daemon holds index key with one forked
+// log, entries entries and one digest. If the test fails (here or later),
+// it logs what each holds.
+func waitForkCounted(t *testing.T, key string, entries int, ds ...*e2eDaemon) {
+	t.Helper()
+	t.Cleanup(func() { // before the daemons stop: their cleanups came first
 		if t.Failed() {
-			for i, d := range all {
+			for i, d := range ds {
 				st, _ := d.status()
 				for _, ix := range st.Indexes {
 					if ix.Key == key {
@@ -135,17 +120,17 @@ func TestE2EThreeHistories(t *testing.T) {
 				t.Logf("daemon %d stderr: %s", i, d.stderr.String())
 			}
 		}
-	}()
+	})
 	waitFor(t, 90*time.Second, "every daemon to count the forked log alike", func() bool {
 		var digest string
-		for _, d := range all {
+		for _, d := range ds {
 			st, err := d.status()
 			if err != nil {
 				return false
 			}
 			ok := false
 			for _, ix := range st.Indexes {
-				if ix.Key == key && ix.Forked == 1 && ix.Entries == 2 && (digest == "" || ix.Digest == digest) {
+				if ix.Key == key && ix.Forked == 1 && ix.Entries == entries && (digest == "" || ix.Digest == digest) {
 					digest, ok = ix.Digest, true
 				}
 			}
@@ -155,12 +140,4 @@ func TestE2EThreeHistories(t *testing.T) {
 		}
 		return true
 	})
-	for _, d := range all {
-		if out := d.must("search", "--json", "all.three.share"); !strings.Contains(out, `"id"`) {
-			t.Errorf("the entry all three histories share is not found: %s", out)
-		}
-		if out := d.must("search", "--json", "two.share"); strings.Contains(out, `"id"`) {
-			t.Errorf("an entry the third history lacks is found: %s", out)
-		}
-	}
 }

@@ -366,38 +366,14 @@ func syncDetectsFork(t *testing.T, hs []struct{ n, shared int }) {
 		a := newAuthor(t)
 		return newTestNodeDAG(t, Options{}, dag.Options{DeferUnlocated: true, ForkAuthor: func(dag.IndexKey) (dag.Author, bool) { return a, true }})
 	}
-	kp, _ := feedtree.GenerateKeyPair(nil)
-	id, _ := dag.GenerateIdentity(rand.Reader)
-	var sharedOps []dag.Op
-	for i := range 64 {
-		sharedOps = append(sharedOps, putOp(fmt.Sprintf("shared %d", i)))
-	}
-	history := func(name string, n, shared int) *feedtree.Feed {
-		return authorFeedAs(t, id, idx, kp, n, func(seq uint64, prev dag.ID) *dag.Node {
-			n := plainNode(idx, kp.Public(), name)(seq, prev)
-			if seq <= uint64(shared) {
-				n.Op = sharedOps[seq]
-			}
-			return n
-		})
-	}
+	log, history := forkHistories(t, idx)
 	var nodes []*testNode
 	var feeds []*feedtree.Feed
 	for i, hh := range hs {
 		n, f := withForkAuthor(), history(fmt.Sprintf("history %d", i), hh.n, hh.shared)
 		nodes, feeds = append(nodes, n), append(feeds, f)
 		n.d.PutManifest(m)
-		p, err := f.Proof(0, f.Length(), 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		blocks, err := f.GetRange(0, f.Length(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := n.d.Ingest(context.Background(), idx, kp.Public(), p, blocks); err != nil {
-			t.Fatal(err)
-		}
+		ingestAll(t, n.d, idx, f)
 		if err := n.h.Follow(context.Background(), idx); err != nil {
 			t.Fatal(err)
 		}
@@ -425,8 +401,8 @@ func syncDetectsFork(t *testing.T, hs []struct{ n, shared int }) {
 	defer func() {
 		if t.Failed() {
 			for i, n := range nodes {
-				l, _ := hasLog(t, n, idx, kp.Public())
-				f, _ := n.d.Feed(kp.Public())
+				l, _ := hasLog(t, n, idx, log)
+				f, _ := n.d.Feed(log)
 				fp := f.Fork()
 				var div *feedtree.Divergence
 				if fp != nil {
@@ -438,13 +414,13 @@ func syncDetectsFork(t *testing.T, hs []struct{ n, shared int }) {
 	}()
 	for i, n := range nodes {
 		waitFor(t, 10*time.Second, "the fork to be recorded", func() bool {
-			l, ok := hasLog(t, n, idx, kp.Public())
+			l, ok := hasLog(t, n, idx, log)
 			return ok && l.Forked
 		})
 		// The detectors ask their peers where the histories part; the
 		// others learn it from the detectors' fork-proof nodes.
 		waitFor(t, 20*time.Second, fmt.Sprintf("replica %d to count the log up to %d", i, part), func() bool {
-			l, _ := hasLog(t, n, idx, kp.Public())
+			l, _ := hasLog(t, n, idx, log)
 			return l.Located && l.ForkAt == part
 		})
 		if r := n.h.Stats().Rejected; r != 0 {
@@ -504,35 +480,7 @@ func TestFaultyOtherHistory(t *testing.T) {
 func TestCoarsePointCounted(t *testing.T) {
 	m := newIndex(t)
 	idx := m.Key()
-	kp, _ := feedtree.GenerateKeyPair(nil)
-	id, _ := dag.GenerateIdentity(rand.Reader)
-	var sharedOps []dag.Op
-	for i := range 8 {
-		sharedOps = append(sharedOps, putOp(fmt.Sprintf("shared %d", i)))
-	}
-	history := func(name string, n, shared int) *feedtree.Feed {
-		return authorFeedAs(t, id, idx, kp, n, func(seq uint64, prev dag.ID) *dag.Node {
-			n := plainNode(idx, kp.Public(), name)(seq, prev)
-			if seq <= uint64(shared) {
-				n.Op = sharedOps[seq]
-			}
-			return n
-		})
-	}
-	ingestAll := func(d *dag.DAG, f *feedtree.Feed) {
-		t.Helper()
-		p, err := f.Proof(0, f.Length(), 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		blocks, err := f.GetRange(0, f.Length(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := d.Ingest(context.Background(), idx, f.Key(), p, blocks); err != nil {
-			t.Fatal(err)
-		}
-	}
+	log, history := forkHistories(t, idx)
 	// H1 and H2 part at 5; H3 parts from both at 2, within their first
 	// shared root (blocks 0-3).
 	h1, h2, h3 := history("one", 8, 4), history("two", 9, 4), history("three", 3, 1)
@@ -541,8 +489,8 @@ func TestCoarsePointCounted(t *testing.T) {
 	detector := newAuthor(t)
 	x := newTestNodeDAG(t, Options{}, dag.Options{ForkAuthor: func(dag.IndexKey) (dag.Author, bool) { return detector, true }})
 	x.d.PutManifest(m)
-	ingestAll(x.d, h1)
-	xf, _ := x.d.Feed(kp.Public())
+	ingestAll(t, x.d, idx, h1)
+	xf, _ := x.d.Feed(log)
 	var fp *feedtree.ForkProof
 	for probe := min(h1.Length(), h2.Length()) - 1; ; {
 		p, _ := h2.Proof(probe, probe+1, 0)
@@ -558,7 +506,7 @@ func TestCoarsePointCounted(t *testing.T) {
 		}
 		probe = next
 	}
-	if ok, err := x.d.AddForkProof(idx, kp.Public(), fp); err != nil || !ok {
+	if ok, err := x.d.AddForkProof(idx, log, fp); err != nil || !ok {
 		t.Fatalf("AddForkProof = %v, %v", ok, err)
 	}
 	xlog, _ := x.d.Feed(detector.Log.Public())
@@ -570,13 +518,13 @@ func TestCoarsePointCounted(t *testing.T) {
 		n := newTestNodeDAG(t, Options{}, dag.Options{ForkAuthor: func(dag.IndexKey) (dag.Author, bool) { return a, true }})
 		n.h.refineWait = 0
 		n.d.PutManifest(m)
-		ingestAll(n.d, h3)
-		ingestAll(n.d, xlog)
+		ingestAll(t, n.d, idx, h3)
+		ingestAll(t, n.d, idx, xlog)
 		if err := n.h.Follow(context.Background(), idx); err != nil {
 			t.Fatal(err)
 		}
 		nodes = append(nodes, n)
-		if l, _ := hasLog(t, n, idx, kp.Public()); !l.Located || l.ForkAt != fp.Div.At {
+		if l, _ := hasLog(t, n, idx, log); !l.Located || l.ForkAt != fp.Div.At {
 			t.Fatalf("before any peer: the log counts %+v; want up to %d, the detector's point", l, fp.Div.At)
 		}
 	}
@@ -584,10 +532,10 @@ func TestCoarsePointCounted(t *testing.T) {
 	for i, n := range nodes {
 		waitFor(t, 20*time.Second, "the coarse point to count", func() bool {
 			n.h.SyncNow(context.Background(), idx)
-			l, _ := hasLog(t, n, idx, kp.Public())
+			l, _ := hasLog(t, n, idx, log)
 			return l.ForkAt == 0
 		})
-		f, _ := n.d.Feed(kp.Public())
+		f, _ := n.d.Feed(log)
 		if got := f.Fork(); got == nil || got.Div == nil || got.Div.Exact() || got.Div.At != 0 {
 			t.Errorf("replica %d keeps %+v; want the coarse point at 0", i, got)
 		}
@@ -600,33 +548,62 @@ func TestCoarsePointCounted(t *testing.T) {
 func TestForkedOther(t *testing.T) {
 	m := newIndex(t)
 	idx := m.Key()
-	kp, _ := feedtree.GenerateKeyPair(nil)
-	id, _ := dag.GenerateIdentity(rand.Reader)
-	history := func(name string, n int) *feedtree.Feed {
-		return authorFeedAs(t, id, idx, kp, n, plainNode(idx, kp.Public(), name))
-	}
-	h1, h2 := history("one", 4), history("two", 4)
+	log, history := forkHistories(t, idx)
+	h1, h2 := history("one", 4, 0), history("two", 4, 0)
 	x := newTestNode(t)
 	x.d.PutManifest(m)
-	p, _ := h1.Proof(0, h1.Length(), 0)
-	blocks, _ := h1.GetRange(0, h1.Length(), nil)
-	if _, err := x.d.Ingest(context.Background(), idx, kp.Public(), p, blocks); err != nil {
-		t.Fatal(err)
-	}
+	ingestAll(t, x.d, idx, h1)
 	upgrade := &feedtree.Proof{Head: feedtree.Head{Length: 9}, Start: 5, End: 6, Have: 5}
 	mismatch := &feedtree.MismatchError{}
-	if x.h.forkedOther(kp.Public(), upgrade, mismatch) {
+	if x.h.forkedOther(log, upgrade, mismatch) {
 		t.Error("forkedOther before the fork is known = true")
 	}
 	// The other history's head, as long as this one: a fork.
-	f, _ := x.d.Feed(kp.Public())
+	f, _ := x.d.Feed(log)
 	if err := f.PutHead(h2.Head(), nil); !errors.Is(err, feedtree.ErrForked) {
 		t.Fatalf("PutHead of the other history = %v; want a fork", err)
 	}
-	if !x.h.forkedOther(kp.Public(), upgrade, mismatch) {
+	if !x.h.forkedOther(log, upgrade, mismatch) {
 		t.Error("forkedOther of the other history of a forked log = false")
 	}
-	if x.h.forkedOther(kp.Public(), upgrade, errors.New("not contiguous")) {
+	if x.h.forkedOther(log, upgrade, errors.New("not contiguous")) {
 		t.Error("forkedOther of an unrelated error = true")
+	}
+}
+
+// forkHistories returns the key of a new author log of idx and a maker of
+// its histories: n blocks each, whose nodes 1 to shared (under 64) are the
+// same in every history made.
+func forkHistories(t *testing.T, idx dag.IndexKey) (feedtree.Key, func(name string, n, shared int) *feedtree.Feed) {
+	kp, _ := feedtree.GenerateKeyPair(nil)
+	id, _ := dag.GenerateIdentity(rand.Reader)
+	var sharedOps []dag.Op
+	for i := range 64 {
+		sharedOps = append(sharedOps, putOp(fmt.Sprintf("shared %d", i)))
+	}
+	return kp.Public(), func(name string, n, shared int) *feedtree.Feed {
+		return authorFeedAs(t, id, idx, kp, n, func(seq uint64, prev dag.ID) *dag.Node {
+			n := plainNode(idx, kp.Public(), name)(seq, prev)
+			if seq <= uint64(shared) {
+				n.Op = sharedOps[seq]
+			}
+			return n
+		})
+	}
+}
+
+// ingestAll ingests every block of f into d.
+func ingestAll(t *testing.T, d *dag.DAG, idx dag.IndexKey, f *feedtree.Feed) {
+	t.Helper()
+	p, err := f.Proof(0, f.Length(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks, err := f.GetRange(0, f.Length(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Ingest(context.Background(), idx, f.Key(), p, blocks); err != nil {
+		t.Fatal(err)
 	}
 }
