@@ -6,18 +6,49 @@ import (
 )
 
 // TestBenchSyncTwoProcesses runs `indexd bench sync` on a few hundred
-// entries: A's daemon in its own process, B following it, every figure of
-// the report filled in (the bench itself fails if the digests differ or a
-// live entry does not arrive).
+// entries, two runs: A's daemon in its own process, a fresh B following it
+// in each run, every figure of the report and of each run filled in (the
+// bench itself fails if the digests differ or a live entry does not
+// arrive), the runs' order alternating and the top-level figures their
+// medians.
 func TestBenchSyncTwoProcesses(t *testing.T) {
-	out := mustBin(t, "bench", "sync", "-n", "300", "--json", "--dir", t.TempDir())
+	out := mustBin(t, "bench", "sync", "-n", "300", "--runs", "2", "--json", "--dir", t.TempDir())
 	var rep syncReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("report: %v\n%s", err, out)
 	}
 	if rep.Entries != 300 || rep.Authors != 1000 || rep.SourceSeconds <= 0 || rep.ImportSeconds <= 0 || rep.StoredSeconds <= 0 || rep.EntriesSeconds < rep.StoredSeconds ||
-		rep.SearchSeconds <= 0 || rep.RatioToImport <= 0 || rep.LivePublishes != livePublishes ||
+		rep.SearchSeconds <= 0 || rep.RatioToImport <= 0 || rep.RawSeconds <= 0 || rep.LivePublishes != livePublishes ||
 		rep.LiveP50ms <= 0 || rep.LiveP99ms < rep.LiveP50ms || rep.PeakRSSBytes <= 0 || rep.SourcePeakRSS <= 0 {
 		t.Errorf("incomplete report: %+v", rep)
+	}
+	if len(rep.Runs) != 2 {
+		t.Fatalf("%d runs reported, want 2", len(rep.Runs))
+	}
+	for i, r := range rep.Runs {
+		if r.ImportFirst != (i == 0) || r.ImportSeconds <= 0 || r.StoredSeconds <= 0 || r.SearchSeconds < r.StoredSeconds ||
+			r.RawSeconds <= 0 || r.RatioToRaw != r.RawSeconds/r.StoredSeconds || r.RatioToImport != r.ImportSeconds/r.SearchSeconds {
+			t.Errorf("run %d: %+v", i+1, r)
+		}
+	}
+	if want := (rep.Runs[0].SearchSeconds + rep.Runs[1].SearchSeconds) / 2; rep.SearchSeconds != want {
+		t.Errorf("searchable %v s, want the runs' median %v s", rep.SearchSeconds, want)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, c := range []struct {
+		xs   []float64
+		want float64
+	}{
+		{nil, 0},
+		{[]float64{3}, 3},
+		{[]float64{5, 1}, 3},
+		{[]float64{9, 1, 4}, 4},
+		{[]float64{4, 8, 1, 2}, 3},
+	} {
+		if got := median(append([]float64(nil), c.xs...)); got != c.want {
+			t.Errorf("median(%v) = %v, want %v", c.xs, got, c.want)
+		}
 	}
 }

@@ -68,6 +68,7 @@ func cmdBench(c *cli, args []string) error {
 	searchprof := fs.String("searchprofile", "", "write a CPU profile of the search-latency phase to this file")
 	trim := fs.Bool("trim", false, "reclaim the data files' mapped pages during the import (node.Options.TrimDuringImport)")
 	authors := fs.Int("authors", 1000, "bench sync: authors the source's entries are signed by, in turns of 16")
+	runs := fs.Int("runs", 1, "bench sync: pairs of baseline import and fresh catch-up, alternating which goes first; the figures are their medians")
 	searchOnly := fs.Bool("search-only", false, "with --dir of an earlier run: only measure search latency on its node")
 	if err := c.parse(fs, args); err != nil {
 		return err
@@ -92,7 +93,10 @@ func cmdBench(c *cli, args []string) error {
 		if *authors < 1 {
 			return usageError("--authors must be at least 1")
 		}
-		return benchSync(c, work, *n, *authors, fs.asJSON(), *cpuprof, logf)
+		if *runs < 1 {
+			return usageError("--runs must be at least 1")
+		}
+		return benchSync(c, work, *n, *authors, *runs, fs.asJSON(), *cpuprof, logf)
 	}
 	rep := benchReport{Entries: *n, BaselineDocs: *baseN, GoMaxProcs: runtime.GOMAXPROCS(0)}
 	file := filepath.Join(work, "entries.jsonl")
