@@ -118,7 +118,6 @@ func benchSync(c *cli, work string, n, authors, runs int, asJSON bool, profile s
 		return err
 	}
 	src := benchSourceInfo{daemon: a, pid: strconv.Itoa(a.cmd.Process.Pid), link: link, key: key, digest: want, progress: ap, entries: n}
-	var b *node.Node
 	for r := range runs {
 		run := syncRun{ImportFirst: r%2 == 0}
 		baseline := func() (err error) {
@@ -130,16 +129,25 @@ func benchSync(c *cli, work string, n, authors, runs int, asJSON bool, profile s
 				return err
 			}
 		}
-		if b != nil {
-			b.Close()
-		}
-		dirB := filepath.Join(work, fmt.Sprintf("b%d", r))
-		os.RemoveAll(filepath.Join(work, fmt.Sprintf("b%d", r-1)))
 		prof := profile
 		if r > 0 {
 			prof = "" // the first run's catch-up only
 		}
-		if b, err = benchCatchUp(c, dirB, filepath.Join(work, "raw"), src, prof, &run, logf); err != nil {
+		dirB := filepath.Join(work, "b")
+		b, err := benchCatchUp(c, dirB, filepath.Join(work, "raw"), src, prof, &run, logf)
+		if err == nil && r == runs-1 {
+			// Live last: its entries would be a later catch-up's too.
+			err = benchLive(ctx, a, b, &rep, logf)
+		}
+		if b != nil {
+			// B goes before a baseline runs beside it: a node that has just
+			// caught up still merges bleve segments for a while.
+			if cerr := b.Close(); err == nil {
+				err = cerr
+			}
+			os.RemoveAll(dirB)
+		}
+		if err != nil {
 			return err
 		}
 		if !run.ImportFirst {
@@ -152,34 +160,10 @@ func benchSync(c *cli, work string, n, authors, runs int, asJSON bool, profile s
 		logf("run %d: import %.1f s, stored %.1f s (raw %.1f s: %.2fx), searchable %.1f s (%.2fx the import's speed)",
 			r+1, run.ImportSeconds, run.StoredSeconds, run.RawSeconds, run.RatioToRaw, run.SearchSeconds, run.RatioToImport)
 	}
-	defer b.Close()
 	rep.medians()
 	if runs == 1 {
 		rep.Runs = nil
 	}
-
-	logf("live: publish on A, search on B")
-	var lat []time.Duration
-	for i := 0; i < livePublishes && ctx.Err() == nil; i++ {
-		name := fmt.Sprintf("livebench.%d.zqx%d", i, i)
-		t1 := time.Now()
-		if _, err := a.client.Publish(ctx, node.PublishRequest{Magnet: fmt.Sprintf("magnet:?xt=urn:btih:%040x&dn=%s", 0xabc000+i, name)}); err != nil {
-			return err
-		}
-		for {
-			r, err := b.Search(ctx, node.SearchRequest{Query: fmt.Sprintf("zqx%d", i), Limit: 1})
-			if err == nil && r.Total > 0 {
-				break
-			}
-			if time.Since(t1) > 30*time.Second {
-				return fmt.Errorf("live entry %d did not arrive", i)
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-		lat = append(lat, time.Since(t1))
-	}
-	rep.LivePublishes = len(lat)
-	rep.LiveP50ms, rep.LiveP99ms = percentiles(lat)
 	rep.PeakRSSBytes = peakRSS()
 	rep.SourcePeakRSS = peakRSSOf(src.pid)
 	rep.MeasurementNotes = "a fresh node's import of the entries, in this process, is the baseline; A imports the same entries signed by the authors (16 at a time each) and serves as `indexd serve` in its own process and B, fresh, in this process, follows its link over loopback TCP; each timed phase starts after sync(2), B once A is idle; B's progress polled every 50 ms (held nodes, DAG counter, entry count, search doc count), digests compared at the end; the raw baseline writes B's blocks into a fresh badger with a node's options in one WriteBatch, right after the catch-up; several runs alternate which of import and catch-up goes first, and the top-level figures are the medians of the runs'; live: publish through A's HTTP API, B's search polled every 2 ms"
@@ -225,6 +209,34 @@ func (rep *syncReport) medians() {
 	rep.RatioToImport = med(func(r syncRun) float64 { return r.RatioToImport })
 	rep.ImportRate = float64(rep.Entries) / rep.ImportSeconds
 	rep.SearchRate = float64(rep.Entries) / rep.SearchSeconds
+}
+
+// benchLive times publishes on A through its HTTP API, as `indexd
+// publish` does, each until B's search finds it.
+func benchLive(ctx context.Context, a *benchDaemon, b *node.Node, rep *syncReport, logf func(string, ...any)) error {
+	logf("live: publish on A, search on B")
+	var lat []time.Duration
+	for i := 0; i < livePublishes && ctx.Err() == nil; i++ {
+		name := fmt.Sprintf("livebench.%d.zqx%d", i, i)
+		t1 := time.Now()
+		if _, err := a.client.Publish(ctx, node.PublishRequest{Magnet: fmt.Sprintf("magnet:?xt=urn:btih:%040x&dn=%s", 0xabc000+i, name)}); err != nil {
+			return err
+		}
+		for {
+			r, err := b.Search(ctx, node.SearchRequest{Query: fmt.Sprintf("zqx%d", i), Limit: 1})
+			if err == nil && r.Total > 0 {
+				break
+			}
+			if time.Since(t1) > 30*time.Second {
+				return fmt.Errorf("live entry %d did not arrive", i)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		lat = append(lat, time.Since(t1))
+	}
+	rep.LivePublishes = len(lat)
+	rep.LiveP50ms, rep.LiveP99ms = percentiles(lat)
+	return ctx.Err()
 }
 
 // median returns the median of xs (the mean of the middle two for an even
