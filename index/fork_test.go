@@ -54,13 +54,7 @@ func TestForkProof(t *testing.T) {
 	if _, err := w.Ingest(context.Background(), idx, logKey, p, [][]byte{blk}); !errors.Is(err, feedtree.ErrForked) {
 		t.Fatalf("Ingest of the conflicting history = %v; want a fork", err)
 	}
-	logs, _ := w.Logs(idx)
-	var forkAt uint64
-	for _, l := range logs {
-		if l.Key == logKey {
-			forkAt = l.ForkAt
-		}
-	}
+	forkAt := logOf(w, idx, logKey).ForkAt
 	if forkAt >= 4 {
 		t.Fatalf("fork length %d; the histories share only 3 blocks", forkAt)
 	}
@@ -213,22 +207,13 @@ func TestForkOtherHistories(t *testing.T) {
 	if err := ingestRange(w, r4.d, idx, honest.Log.Public(), 3); err != nil {
 		t.Fatal(err)
 	}
-	appliedOf := func(r *replica, log feedtree.Key) uint64 {
-		ls, _ := r.d.Logs(idx)
-		for _, l := range ls {
-			if l.Key == log {
-				return l.Applied
-			}
-		}
-		return 0
-	}
-	if n := appliedOf(r4, honest.Log.Public()); n != 2 {
+	if n := logOf(r4.d, idx, honest.Log.Public()).Applied; n != 2 {
 		t.Fatalf("r4: honest log applied %d before the fork is known; want 2", n)
 	}
 	if _, err := r4.d.Ingest(context.Background(), idx, logKey, p, [][]byte{blk}); !errors.Is(err, feedtree.ErrForked) {
 		t.Fatalf("r4: Ingest of the other history = %v; want a fork", err)
 	}
-	if n := appliedOf(r4, honest.Log.Public()); n != 3 {
+	if n := logOf(r4.d, idx, honest.Log.Public()).Applied; n != 3 {
 		t.Errorf("r4: honest log applied %d once the fork is known; want 3", n)
 	}
 
@@ -419,15 +404,6 @@ func TestForkArrivalOrders(t *testing.T) {
 		mustAppend(t, h3.d, idx, evil, dag.Op{Kind: dag.OpPut, Put: testPut(30 + i)})
 	}
 	histories := []*replica{h1, h2, h3}
-	logLen := func(r *replica, key feedtree.Key) uint64 {
-		ls, _ := r.d.Logs(idx)
-		for _, l := range ls {
-			if l.Key == key {
-				return l.Length
-			}
-		}
-		return 0
-	}
 	feed := func(r *replica) *feedtree.Feed {
 		f, err := r.d.Feed(logKey)
 		if err != nil {
@@ -469,7 +445,7 @@ func TestForkArrivalOrders(t *testing.T) {
 	d3 := detectorReplica(t, db, "d3", m, dets[2], clockFrom(500))
 	syncLogs(t, h3.d, d3.d, idx)
 	mustAppend(t, d3.d, idx, dets[2], dag.Op{Kind: dag.OpPut, Put: testPut(5)})
-	if err := ingestRange(d1.d, d3.d, idx, dets[0].Log.Public(), logLen(d1, dets[0].Log.Public())); err != nil {
+	if err := ingestRange(d1.d, d3.d, idx, dets[0].Log.Public(), logOf(d1.d, idx, dets[0].Log.Public()).Length); err != nil {
 		t.Fatal(err)
 	}
 	if fp := feed(d3).Fork(); fp == nil || fp.Div == nil || fp.Div.At != 2 {
@@ -490,9 +466,9 @@ func TestForkArrivalOrders(t *testing.T) {
 			at   uint64
 			end  uint64
 		}
-		srcs := []*src{{from: hold, key: logKey, end: logLen(hold, logKey)}}
+		srcs := []*src{{from: hold, key: logKey, end: logOf(hold.d, idx, logKey).Length}}
 		for i, d := range detectors {
-			srcs = append(srcs, &src{from: d, key: dets[i].Log.Public(), end: logLen(d, dets[i].Log.Public())})
+			srcs = append(srcs, &src{from: d, key: dets[i].Log.Public(), end: logOf(d.d, idx, dets[i].Log.Public()).Length})
 		}
 		for len(srcs) > 0 {
 			i := rng.IntN(len(srcs))

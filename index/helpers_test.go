@@ -201,3 +201,15 @@ func state(t testing.TB, x *Index, idx dag.IndexKey) ([][]byte, [32]byte) {
 
 func strp(s string) *string { return &s }
 func u32p(v uint32) *uint32 { return &v }
+
+// logOf returns d's state of log key in idx (the zero LogState when d
+// does not hold it).
+func logOf(d *dag.DAG, idx dag.IndexKey, key feedtree.Key) dag.LogState {
+	ls, _ := d.Logs(idx)
+	for _, l := range ls {
+		if l.Key == key {
+			return l
+		}
+	}
+	return dag.LogState{}
+}
