@@ -732,7 +732,7 @@ func (f *Feed) verifyAndStore(p *Proof, blocks [][]byte, trusted []Node, upgrade
 		_, roots, err := verifyProof(f.key, p, trusted, nil, nil)
 		return roots, err
 	}
-	out, roots, err := verifyProof(f.key, p, trusted, blocks, make([]Node, 0, 2*len(blocks)+len(p.Nodes)))
+	out, roots, err := verifyProof(f.key, p, trusted, blocks, make([]Node, 0, outBound(p, blocks, trusted)))
 	if err != nil {
 		return nil, err
 	}

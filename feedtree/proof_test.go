@@ -92,6 +92,9 @@ func checkProof(t *testing.T, tf *testFeed, start, end, have uint64) {
 	if err != nil {
 		t.Fatalf("VerifyProof(%d, %d, %d) at %d: %v", start, end, have, L, err)
 	}
+	if b := outBound(p, blocks, trusted); len(out) > b {
+		t.Fatalf("VerifyProof(%d, %d, %d) at %d returned %d nodes; outBound says at most %d", start, end, have, L, len(out), b)
+	}
 	for _, nd := range out {
 		if want, ok := tf.nodes[nd.Index]; !ok || want != nd {
 			t.Fatalf("VerifyProof returned node %+v; reference %+v", nd, want)
