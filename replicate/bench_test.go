@@ -67,7 +67,7 @@ func BenchmarkCatchUp(b *testing.B) {
 	N, A := envInt("REPLICATE_N", 20000), envInt("REPLICATE_AUTHORS", 100)
 	m := newIndex(b)
 	idx := m.Key()
-	src := newTestNode(b)
+	src := labelled("A", func() *testNode { return newTestNode(b) })
 	src.d.PutManifest(m)
 	src.h.Follow(context.Background(), idx)
 	fillIndex(b, src, idx, A, N, 16)
@@ -103,15 +103,22 @@ func BenchmarkCatchUp(b *testing.B) {
 		rawCPU := cpuSeconds() - c0
 		db.Close()
 
-		dst := newTestNode(b)
-		dst.d.PutManifest(m)
-		dst.h.Follow(context.Background(), idx)
+		// The profile's samples carry node=A or node=B (goroutines inherit
+		// the label of the one that starts them: each host's, its
+		// database's and the dial's), so `-tagfocus node=B` gives the
+		// receiver's share; the runtime's own (GC workers) carry none.
+		dst := labelled("B", func() *testNode {
+			dst := newTestNode(b)
+			dst.d.PutManifest(m)
+			dst.h.Follow(context.Background(), idx)
+			return dst
+		})
 		if p := os.Getenv("REPLICATE_CPUPROFILE"); p != "" {
 			f, _ := os.Create(p)
 			pprof.StartCPUProfile(f)
 		}
 		c0, t0 = cpuSeconds(), time.Now()
-		connect(b, dst, src)
+		labelled("B", func() bool { connect(b, dst, src); return true })
 		// Polled every 20 ms on counters the DAG keeps (held nodes, the
 		// apply counter), not by listing the logs: that takes the DAG's
 		// lock for a sort of every log, and at 10,000 authors it was a
@@ -155,6 +162,14 @@ func BenchmarkCatchUp(b *testing.B) {
 		b.Logf("N=%d authors=%d blocks=%d bytes=%d stored %v (%.0f entries/s), applied %v, badger raw %v, ratio %.2f, wire in %d",
 			N, A, len(blocks), nbytes, took, float64(N)/took.Seconds(), applied, raw, raw.Seconds()/took.Seconds(), st.BytesIn)
 	}
+}
+
+// labelled runs f with the pprof label node=name, which every goroutine
+// it starts inherits.
+func labelled[T any](name string, f func() T) T {
+	var v T
+	pprof.Do(context.Background(), pprof.Labels("node", name), func(context.Context) { v = f() })
+	return v
 }
 
 // settleDB waits until no level of db needs compacting, three polls in a
