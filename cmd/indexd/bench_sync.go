@@ -1,17 +1,22 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+
+	"github.com/google/pprof/profile"
 
 	"indexd/dag"
 	"indexd/httpapi"
@@ -42,8 +47,11 @@ type syncReport struct {
 	ImportCPU        float64   `json:"import_cpu_seconds"`          // this process, during the baseline import
 	CatchUpCPU       float64   `json:"catch_up_cpu_seconds"`        // this process (B), until all searchable
 	SourceCPU        float64   `json:"catch_up_source_cpu_seconds"` // A's daemon, over the same time
-	PeakRSSBytes     int64     `json:"peak_rss_bytes"`              // B, this process
-	SourcePeakRSS    int64     `json:"source_peak_rss_bytes"`       // A's daemon while it served
+	StoredCPU        float64   `json:"catch_up_stored_cpu_seconds"` // B, until all stored
+	StoredSourceCPU  float64   `json:"catch_up_stored_source_cpu_seconds"`
+	VerifyShare      float64   `json:"verify_cpu_share"`      // of B's CPU profile until all stored: see verifyFuncs
+	PeakRSSBytes     int64     `json:"peak_rss_bytes"`        // B, this process
+	SourcePeakRSS    int64     `json:"source_peak_rss_bytes"` // A's daemon while it served
 	Runs             []syncRun `json:"runs,omitempty"`
 	MeasurementNotes string    `json:"note"`
 }
@@ -59,6 +67,10 @@ type syncRun struct {
 	SearchSeconds  float64 `json:"catch_up_searchable_seconds"`
 	CatchUpCPU     float64 `json:"catch_up_cpu_seconds"`
 	SourceCPU      float64 `json:"catch_up_source_cpu_seconds"`
+	StoredCPU      float64 `json:"catch_up_stored_cpu_seconds"`
+	StoredSrcCPU   float64 `json:"catch_up_stored_source_cpu_seconds"`
+	VerifyShare    float64 `json:"verify_cpu_share"`
+	VerifySamples  int     `json:"verify_profile_samples"` // all of B's samples in that profile
 	RawSeconds     float64 `json:"raw_write_seconds"`
 	RatioToRaw     float64 `json:"stored_to_raw_ratio"`
 	RatioToImport  float64 `json:"searchable_to_import_ratio"`
@@ -182,6 +194,7 @@ func benchSync(c *cli, work string, n, authors, runs int, asJSON bool, profile s
 	fmt.Fprintf(w, "B materialised all entries: %.1f s (digest equal to A's)\n", rep.EntriesSeconds)
 	fmt.Fprintf(w, "B searchable:               %.1f s (%.0f entries/s, %.2fx the import's speed)\n", rep.SearchSeconds, rep.SearchRate, rep.RatioToImport)
 	fmt.Fprintf(w, "CPU:                        import %.1f s; catch-up: B %.1f s, A serving %.1f s\n", rep.ImportCPU, rep.CatchUpCPU, rep.SourceCPU)
+	fmt.Fprintf(w, "CPU until stored:           B %.1f s (%.1f %% of it verifying), A serving %.1f s\n", rep.StoredCPU, 100*rep.VerifyShare, rep.StoredSourceCPU)
 	fmt.Fprintf(w, "live publish->searchable:   p50 %.1f ms, p99 %.1f ms over %d\n", rep.LiveP50ms, rep.LiveP99ms, rep.LivePublishes)
 	fmt.Fprintf(w, "peak RSS:                   B %.0f MiB, A (serving) %.0f MiB\n", float64(rep.PeakRSSBytes)/(1<<20), float64(rep.SourcePeakRSS)/(1<<20))
 	return nil
@@ -204,6 +217,9 @@ func (rep *syncReport) medians() {
 	rep.SearchSeconds = med(func(r syncRun) float64 { return r.SearchSeconds })
 	rep.CatchUpCPU = med(func(r syncRun) float64 { return r.CatchUpCPU })
 	rep.SourceCPU = med(func(r syncRun) float64 { return r.SourceCPU })
+	rep.StoredCPU = med(func(r syncRun) float64 { return r.StoredCPU })
+	rep.StoredSourceCPU = med(func(r syncRun) float64 { return r.StoredSrcCPU })
+	rep.VerifyShare = med(func(r syncRun) float64 { return r.VerifyShare })
 	rep.RawSeconds = med(func(r syncRun) float64 { return r.RawSeconds })
 	rep.RatioToRaw = med(func(r syncRun) float64 { return r.RatioToRaw })
 	rep.RatioToImport = med(func(r syncRun) float64 { return r.RatioToImport })
@@ -253,6 +269,44 @@ func median(xs []float64) float64 {
 	return (xs[m-1] + xs[m]) / 2
 }
 
+// verifyFuncs are the functions whose CPU is a catch-up's verification:
+// every range's proof (each block's leaf hash, the parents up to the
+// signed roots, the tree hash, a new head's signature) and each log's
+// certificate (its identity's signature binding it to the index).
+var verifyFuncs = []string{"indexd/feedtree.verifyProof", "indexd/dag.checkCert"}
+
+// profileShare returns the share of a CPU profile's time (pprof's
+// encoding, as runtime/pprof writes it) in samples whose stack holds one of
+// funcs, and how many samples it has in all.
+func profileShare(data []byte, funcs ...string) (float64, int, error) {
+	p, err := profile.ParseData(data)
+	if err != nil {
+		return 0, 0, fmt.Errorf("reading the catch-up's CPU profile: %w", err)
+	}
+	vi := slices.IndexFunc(p.SampleType, func(t *profile.ValueType) bool { return t.Type == "cpu" })
+	if vi < 0 {
+		return 0, 0, errors.New("reading the catch-up's CPU profile: it has no cpu values")
+	}
+	var all, hit int64
+	for _, sm := range p.Sample {
+		v := sm.Value[vi]
+		all += v
+	stack:
+		for _, loc := range sm.Location {
+			for _, ln := range loc.Line {
+				if ln.Function != nil && slices.Contains(funcs, ln.Function.Name) {
+					hit += v
+					break stack
+				}
+			}
+		}
+	}
+	if all == 0 {
+		return 0, len(p.Sample), nil
+	}
+	return float64(hit) / float64(all), len(p.Sample), nil
+}
+
 // benchSourceInfo is what a catch-up run needs of the source, A.
 type benchSourceInfo struct {
 	daemon    *benchDaemon
@@ -289,11 +343,18 @@ func benchCatchUp(c *cli, dir, raw string, src benchSourceInfo, profile string, 
 		return nil, err
 	}
 	logf("B follows A")
-	stopProfile, err := startCPUProfile(profile)
-	if err != nil {
+	// Two profiles in turn: the store phase's, kept in memory for
+	// verification's share (and written to profile.stored), then the
+	// rest's until all is searchable (to profile). `go tool pprof
+	// profile.stored profile` merges them into the whole catch-up.
+	var stored bytes.Buffer
+	if err := pprof.StartCPUProfile(&stored); err != nil {
 		return nil, err
 	}
-	defer stopProfile()
+	stopStored := sync.OnceFunc(pprof.StopCPUProfile)
+	defer stopStored()
+	stopProfile := func() {}
+	defer func() { stopProfile() }()
 	cpuB, cpuA := cpuSeconds("self"), cpuSeconds(src.pid)
 	t0 := time.Now()
 	if _, err := b.Follow(ctx, node.FollowRequest{Index: src.link}); err != nil {
@@ -318,6 +379,19 @@ func benchCatchUp(c *cli, dir, raw string, src benchSourceInfo, profile string, 
 		since := time.Since(t0).Seconds()
 		if run.StoredSeconds == 0 && bp.Held >= ap.Held {
 			run.StoredSeconds = since
+			run.StoredCPU, run.StoredSrcCPU = cpuSeconds("self")-cpuB, cpuSeconds(src.pid)-cpuA
+			stopStored()
+			if run.VerifyShare, run.VerifySamples, err = profileShare(stored.Bytes(), verifyFuncs...); err != nil {
+				return nil, err
+			}
+			if profile != "" {
+				if err := os.WriteFile(profile+".stored", stored.Bytes(), 0o644); err != nil {
+					return nil, err
+				}
+			}
+			if stopProfile, err = startCPUProfile(profile); err != nil {
+				return nil, err
+			}
 		}
 		if run.AppliedSeconds == 0 && bp.Applied >= ap.Applied {
 			run.AppliedSeconds = since

@@ -1,8 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"crypto/rand"
 	"encoding/json"
+	"runtime/pprof"
 	"testing"
+	"time"
+
+	"indexd/feedtree"
 )
 
 // TestBenchSyncTwoProcesses runs `indexd bench sync` on a few hundred
@@ -27,7 +33,8 @@ func TestBenchSyncTwoProcesses(t *testing.T) {
 	}
 	for i, r := range rep.Runs {
 		if r.ImportFirst != (i == 0) || r.ImportSeconds <= 0 || r.StoredSeconds <= 0 || r.SearchSeconds < r.StoredSeconds ||
-			r.RawSeconds <= 0 || r.RatioToRaw != r.RawSeconds/r.StoredSeconds || r.RatioToImport != r.ImportSeconds/r.SearchSeconds {
+			r.RawSeconds <= 0 || r.RatioToRaw != r.RawSeconds/r.StoredSeconds || r.RatioToImport != r.ImportSeconds/r.SearchSeconds ||
+			r.StoredCPU <= 0 || r.StoredCPU > r.CatchUpCPU || r.VerifyShare < 0 || r.VerifyShare > 1 || (r.VerifySamples == 0 && r.VerifyShare != 0) {
 			t.Errorf("run %d: %+v", i+1, r)
 		}
 	}
@@ -50,5 +57,56 @@ func TestMedian(t *testing.T) {
 		if got := median(append([]float64(nil), c.xs...)); got != c.want {
 			t.Errorf("median(%v) = %v, want %v", c.xs, got, c.want)
 		}
+	}
+}
+
+// TestProfileShare reads real CPU profiles: one of nothing but proof
+// verification, where verifyFuncs hold most of the time (the rest is the
+// runtime's), and one of nothing but other hashing, where they hold none.
+func TestProfileShare(t *testing.T) {
+	kp, err := feedtree.GenerateKeyPair(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := feedtree.OpenFeed(feedtree.NewMemStore(), kp.Public(), &kp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := make([][]byte, 64)
+	for i := range blocks {
+		blocks[i] = bytes.Repeat([]byte{byte(i)}, 300)
+	}
+	if _, err := f.Append(blocks...); err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.Proof(0, 64, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	record := func(work func()) []byte {
+		var buf bytes.Buffer
+		if err := pprof.StartCPUProfile(&buf); err != nil {
+			t.Fatal(err)
+		}
+		for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); {
+			work()
+		}
+		pprof.StopCPUProfile()
+		return buf.Bytes()
+	}
+	verifying := record(func() {
+		if _, err := feedtree.VerifyProof(kp.Public(), p, nil, blocks); err != nil {
+			t.Fatal(err)
+		}
+	})
+	hashing := record(func() { feedtree.LeafNode(0, blocks[0]) })
+	if share, n, err := profileShare(verifying, verifyFuncs...); err != nil || n == 0 || share < 0.5 {
+		t.Errorf("verifying only: share %.2f of %d samples (%v); want most of them", share, n, err)
+	}
+	if share, n, err := profileShare(hashing, verifyFuncs...); err != nil || n == 0 || share != 0 {
+		t.Errorf("hashing only: share %.2f of %d samples (%v); want none", share, n, err)
+	}
+	if _, _, err := profileShare([]byte("not a profile"), verifyFuncs...); err == nil {
+		t.Error("profileShare read garbage without an error")
 	}
 }

@@ -63,7 +63,7 @@ func cmdBench(c *cli, args []string) error {
 	baseN := fs.Int("baseline", 50000, "entries for the bleve default-mapping baseline and the lean mapping alone (capped at -n; -baseline N = -n measures the same entries; the default mapping indexes ~2k/s)")
 	queries := fs.Int("queries", 300, "queries per latency figure")
 	keep := fs.String("dir", "", "work directory to keep (default: a temporary one, removed)")
-	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of the import (bench sync: of B's catch-up, until all is searchable; A's daemon to FILE.source) to this file")
+	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of the import (bench sync: of B's catch-up, until all is stored to FILE.stored and from there until all is searchable to FILE; A's daemon to FILE.source) to this file")
 	memprof := fs.String("memprofile", "", "write a heap profile taken right after the import to this file")
 	searchprof := fs.String("searchprofile", "", "write a CPU profile of the search-latency phase to this file")
 	trim := fs.Bool("trim", false, "reclaim the data files' mapped pages during the import (node.Options.TrimDuringImport)")
