@@ -284,13 +284,15 @@ func profileShare(data []byte, funcs ...string) (float64, int, error) {
 		return 0, 0, fmt.Errorf("reading the catch-up's CPU profile: %w", err)
 	}
 	vi := slices.IndexFunc(p.SampleType, func(t *profile.ValueType) bool { return t.Type == "cpu" })
-	if vi < 0 {
-		return 0, 0, errors.New("reading the catch-up's CPU profile: it has no cpu values")
+	ni := slices.IndexFunc(p.SampleType, func(t *profile.ValueType) bool { return t.Type == "samples" })
+	if vi < 0 || ni < 0 {
+		return 0, 0, errors.New("reading the catch-up's CPU profile: it has no cpu values or sample counts")
 	}
-	var all, hit int64
-	for _, sm := range p.Sample {
+	var all, hit, n int64
+	for _, sm := range p.Sample { // one per distinct stack
 		v := sm.Value[vi]
 		all += v
+		n += sm.Value[ni]
 	stack:
 		for _, loc := range sm.Location {
 			for _, ln := range loc.Line {
@@ -302,9 +304,9 @@ func profileShare(data []byte, funcs ...string) (float64, int, error) {
 		}
 	}
 	if all == 0 {
-		return 0, len(p.Sample), nil
+		return 0, int(n), nil
 	}
-	return float64(hit) / float64(all), len(p.Sample), nil
+	return float64(hit) / float64(all), int(n), nil
 }
 
 // benchSourceInfo is what a catch-up run needs of the source, A.
