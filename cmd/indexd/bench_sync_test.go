@@ -61,7 +61,7 @@ func TestMedian(t *testing.T) {
 }
 
 // TestProfileShare reads real CPU profiles: one of nothing but proof
-// verification, where verifyFuncs hold most of the time (the rest is the
+// verification, where verifyFuncs hold much of the time (the rest is the
 // runtime's), and one of nothing but other hashing, where they hold none.
 func TestProfileShare(t *testing.T) {
 	kp, err := feedtree.GenerateKeyPair(rand.Reader)
@@ -100,8 +100,12 @@ func TestProfileShare(t *testing.T) {
 		}
 	})
 	hashing := record(func() { feedtree.LeafNode(0, blocks[0]) })
-	if share, n, err := profileShare(verifying, verifyFuncs...); err != nil || n == 0 || share < 0.5 {
-		t.Errorf("verifying only: share %.2f of %d samples (%v); want most of them", share, n, err)
+	// Not all: the runtime's own work (GC workers; under -race, much of
+	// the detector's) has stacks of its own: 0.97 here, 0.36-0.41 with -race.
+	if share, n, err := profileShare(verifying, verifyFuncs...); err != nil || n == 0 || share < 0.2 {
+		t.Errorf("verifying only: share %.2f of %d samples (%v); want much of it", share, n, err)
+	} else {
+		t.Logf("verifying only: share %.2f of %d samples", share, n)
 	}
 	if share, n, err := profileShare(hashing, verifyFuncs...); err != nil || n == 0 || share != 0 {
 		t.Errorf("hashing only: share %.2f of %d samples (%v); want none", share, n, err)
