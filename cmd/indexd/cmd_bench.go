@@ -24,7 +24,7 @@ import (
 )
 
 func init() {
-	register(&command{name: "bench", args: "import", summary: "measure whole pipelines on synthetic entries (import + search)", run: cmdBench})
+	register(&command{name: "bench", args: "import|sync", summary: "measure whole pipelines on synthetic entries (import: import + search; sync: catch-up and live between two processes)", run: cmdBench})
 }
 
 // benchReport is what `indexd bench import` prints.
