@@ -4,7 +4,12 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,5 +117,33 @@ func TestProfileShare(t *testing.T) {
 	}
 	if _, _, err := profileShare([]byte("not a profile"), verifyFuncs...); err == nil {
 		t.Error("profileShare read garbage without an error")
+	}
+}
+
+// TestVerifyFuncsExist: every function verifyFuncs names is declared where
+// it says, so a rename cannot silently drop its share from the report.
+func TestVerifyFuncsExist(t *testing.T) {
+	for _, name := range verifyFuncs {
+		pkg, fn, ok := strings.Cut(strings.TrimPrefix(name, "indexd/"), ".")
+		if !ok {
+			t.Fatalf("%q: want indexd/PKG.FUNC", name)
+		}
+		pkgs, err := parser.ParseDir(token.NewFileSet(), filepath.Join("..", "..", pkg), nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, p := range pkgs {
+			for _, f := range p.Files {
+				for _, d := range f.Decls {
+					if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv == nil && fd.Name.Name == fn {
+						found = true
+					}
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: no func %s in ../../%s", name, fn, pkg)
+		}
 	}
 }
