@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"indexd/dag"
 	"indexd/feedtree"
@@ -605,5 +607,66 @@ func ingestAll(t *testing.T, d *dag.DAG, idx dag.IndexKey, f *feedtree.Feed) {
 	}
 	if _, err := d.Ingest(context.Background(), idx, f.Key(), p, blocks); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestHostileRequests: the manifest and feed protocols answer one Want. A
+// peer that sends another frame type, or a Want that does not decode, is
+// scored down and disconnected; one that opens a stream and closes it
+// without a word is neither, and an honest request still gets its answer.
+func TestHostileRequests(t *testing.T) {
+	m := newIndex(t)
+	a := newTestNode(t)
+	a.d.PutManifest(m)
+	for _, proto := range []protocol.ID{ManifestProtocol, FeedProtocol} {
+		for _, c := range []struct {
+			name string
+			typ  byte
+			body []byte
+		}{
+			{"another frame type", frameData, []byte("junk")},
+			{"a want that does not decode", frameWant, []byte{1, 2, 3}},
+		} {
+			t.Run(fmt.Sprintf("%s/%s", proto, c.name), func(t *testing.T) {
+				hh := hostileHost(t)
+				dialHostile(t, hh, a)
+				st, err := hh.NewStream(context.Background(), a.h.h.ID(), proto)
+				if err != nil {
+					t.Fatal(err)
+				}
+				writeRaw(st, c.typ, c.body)
+				waitFor(t, 10*time.Second, "the peer to be disconnected", disconnected(a, hh))
+				if s := a.h.score(hh.ID()); s >= 0 {
+					t.Errorf("score of the peer = %v; want < 0", s)
+				}
+			})
+		}
+		t.Run(fmt.Sprintf("%s/closed without a frame", proto), func(t *testing.T) {
+			hh := hostileHost(t)
+			dialHostile(t, hh, a)
+			st, err := hh.NewStream(context.Background(), a.h.h.ID(), proto)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.CloseWrite()
+			// The handler resets the stream once it has judged it.
+			st.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if n, err := st.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("read %d bytes, %v; want the stream reset", n, err)
+			}
+			if s := a.h.score(hh.ID()); s != 0 {
+				t.Errorf("score of the peer = %v; want 0", s)
+			}
+			if disconnected(a, hh)() {
+				t.Error("the peer was disconnected")
+			}
+		})
+	}
+	// An honest request after all that.
+	b := newTestNode(t)
+	connect(t, b, a)
+	got, err := b.h.askManifest(context.Background(), a.h.h.ID(), m.Key())
+	if err != nil || got.Key() != m.Key() {
+		t.Fatalf("honest manifest request: %v, %v", got, err)
 	}
 }

@@ -17,20 +17,8 @@ import (
 // Manifest(bytes) or Error.
 func (x *Host) handleManifest(st network.Stream) {
 	defer st.Close()
-	p := st.Conn().RemotePeer()
-	c := newWire(x, st)
-	typ, body, err := c.read()
-	if err != nil || typ != frameWant {
-		if err == nil || errors.Is(err, ErrMalformed) || errors.Is(err, ErrFrameTooLarge) {
-			x.penalize(p, fmt.Errorf("manifest request: %w", ErrMalformed))
-		}
-		st.Reset()
-		return
-	}
-	w, err := decodeWant(body)
-	if err != nil {
-		x.penalize(p, err)
-		st.Reset()
+	c, w, ok := x.readWant(st, "manifest request")
+	if !ok {
 		return
 	}
 	m, err := x.d.Manifest(dag.IndexKeyFromBytes(w.Key))
@@ -119,25 +107,36 @@ func (x *Host) openFeed(k feedtree.Key) (*feedtree.Feed, error) {
 	return nil, ErrNotFound
 }
 
+// readWant reads a request stream's one Want frame. On anything else it
+// resets the stream and returns ok == false, scoring the peer down for a
+// malformed or oversized frame (what names the request in that error), not
+// for a stream that merely closed.
+func (x *Host) readWant(st network.Stream, what string) (c *wire, w want, ok bool) {
+	p := st.Conn().RemotePeer()
+	c = newWire(x, st)
+	typ, body, err := c.read()
+	if err != nil || typ != frameWant {
+		if err == nil || errors.Is(err, ErrMalformed) || errors.Is(err, ErrFrameTooLarge) {
+			x.penalize(p, fmt.Errorf("%s: %w", what, ErrMalformed))
+		}
+		st.Reset()
+		return nil, want{}, false
+	}
+	if w, err = decodeWant(body); err != nil {
+		x.penalize(p, err)
+		st.Reset()
+		return nil, want{}, false
+	}
+	return c, w, true
+}
+
 // handleFeed serves one range of a feed: Want{Key, Start, Have} → Data
 // frames for [Start, Length) (each verifiable against one signed head, the
 // first for a verifier that trusts length Have) → Done. Have 0 with Start
 // above 0 asks for proofs that stand on their own (checkFork).
 func (x *Host) handleFeed(st network.Stream) {
-	p := st.Conn().RemotePeer()
-	c := newWire(x, st)
-	typ, body, err := c.read()
-	if err != nil || typ != frameWant {
-		if err == nil || errors.Is(err, ErrMalformed) || errors.Is(err, ErrFrameTooLarge) {
-			x.penalize(p, fmt.Errorf("feed request: %w", ErrMalformed))
-		}
-		st.Reset()
-		return
-	}
-	w, err := decodeWant(body)
-	if err != nil {
-		x.penalize(p, err)
-		st.Reset()
+	c, w, ok := x.readWant(st, "feed request")
+	if !ok {
 		return
 	}
 	k, err := feedtree.KeyFromBytes(w.Key[:])
