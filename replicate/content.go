@@ -270,18 +270,8 @@ func (x *Host) handleContent(st network.Stream) {
 		return
 	}
 	defer cs.release(p)
-	typ, body, err := c.read()
-	if err != nil || typ != cOpen {
-		if err == nil || errors.Is(err, ErrMalformed) || errors.Is(err, ErrFrameTooLarge) {
-			x.penalize(p, fmt.Errorf("content open: %w", ErrMalformed))
-		}
-		st.Reset()
-		return
-	}
-	o, err := decodeContentOpen(body)
-	if err != nil {
-		x.penalize(p, err)
-		st.Reset()
+	o, ok := readRequest(x, st, c, cOpen, decodeContentOpen, "content open")
+	if !ok {
 		return
 	}
 	k, err := feedtree.KeyFromBytes(o.Key[:])

@@ -610,22 +610,27 @@ func ingestAll(t *testing.T, d *dag.DAG, idx dag.IndexKey, f *feedtree.Feed) {
 	}
 }
 
-// TestHostileRequests: the manifest and feed protocols answer one Want. A
-// peer that sends another frame type, or a Want that does not decode, is
-// scored down and disconnected; one that opens a stream and closes it
-// without a word is neither, and an honest request still gets its answer.
+// TestHostileRequests: the manifest and feed protocols answer one Want,
+// the content protocol serves after one Open. A peer that opens with
+// another frame type, or with a request that does not decode, is scored
+// down and disconnected; one that opens a stream and closes it without a
+// word is neither, and an honest request still gets its answer.
 func TestHostileRequests(t *testing.T) {
 	m := newIndex(t)
 	a := newTestNode(t)
 	a.d.PutManifest(m)
-	for _, proto := range []protocol.ID{ManifestProtocol, FeedProtocol} {
+	for _, r := range []struct {
+		proto protocol.ID
+		open  byte // the frame type that opens a request
+	}{{ManifestProtocol, frameWant}, {FeedProtocol, frameWant}, {ContentProtocol, cOpen}} {
+		proto := r.proto
 		for _, c := range []struct {
 			name string
 			typ  byte
 			body []byte
 		}{
 			{"another frame type", frameData, []byte("junk")},
-			{"a want that does not decode", frameWant, []byte{1, 2, 3}},
+			{"a request that does not decode", r.open, []byte{1, 2, 3}},
 		} {
 			t.Run(fmt.Sprintf("%s/%s", proto, c.name), func(t *testing.T) {
 				hh := hostileHost(t)

@@ -107,27 +107,32 @@ func (x *Host) openFeed(k feedtree.Key) (*feedtree.Feed, error) {
 	return nil, ErrNotFound
 }
 
-// readWant reads a request stream's one Want frame. On anything else it
-// resets the stream and returns ok == false, scoring the peer down for a
-// malformed or oversized frame (what names the request in that error), not
-// for a stream that merely closed.
+// readWant reads a request stream's one Want frame (readRequest).
 func (x *Host) readWant(st network.Stream, what string) (c *wire, w want, ok bool) {
-	p := st.Conn().RemotePeer()
 	c = newWire(x, st)
-	typ, body, err := c.read()
-	if err != nil || typ != frameWant {
-		if err == nil || errors.Is(err, ErrMalformed) || errors.Is(err, ErrFrameTooLarge) {
-			x.penalize(p, fmt.Errorf("%s: %w", what, ErrMalformed))
+	w, ok = readRequest(x, st, c, frameWant, decodeWant, what)
+	return c, w, ok
+}
+
+// readRequest reads the frame that opens a request stream, which must be
+// of type typ, and decodes its body. On anything else it resets the stream
+// and returns ok == false, scoring the peer down for a frame of another
+// type, a malformed or oversized one, or a body that does not decode (what
+// names the request in the error), but not for a stream that merely
+// closed.
+func readRequest[T any](x *Host, st network.Stream, c *wire, typ byte, decode func([]byte) (T, error), what string) (v T, ok bool) {
+	p := st.Conn().RemotePeer()
+	got, body, err := c.read()
+	if err == nil && got == typ {
+		if v, err = decode(body); err == nil {
+			return v, true
 		}
-		st.Reset()
-		return nil, want{}, false
-	}
-	if w, err = decodeWant(body); err != nil {
 		x.penalize(p, err)
-		st.Reset()
-		return nil, want{}, false
+	} else if err == nil || errors.Is(err, ErrMalformed) || errors.Is(err, ErrFrameTooLarge) {
+		x.penalize(p, fmt.Errorf("%s: %w", what, ErrMalformed))
 	}
-	return c, w, true
+	st.Reset()
+	return v, false
 }
 
 // handleFeed serves one range of a feed: Want{Key, Start, Have} → Data
