@@ -67,7 +67,8 @@ func BenchmarkCatchUp(b *testing.B) {
 	N, A := envInt("REPLICATE_N", 20000), envInt("REPLICATE_AUTHORS", 100)
 	m := newIndex(b)
 	idx := m.Key()
-	src := labelled("A", func() *testNode { return newTestNode(b) })
+	var src *testNode
+	labelled("A", func() { src = newTestNode(b) })
 	src.d.PutManifest(m)
 	src.h.Follow(context.Background(), idx)
 	fillIndex(b, src, idx, A, N, 16)
@@ -107,18 +108,18 @@ func BenchmarkCatchUp(b *testing.B) {
 		// the label of the one that starts them: each host's, its
 		// database's and the dial's), so `-tagfocus node=B` gives the
 		// receiver's share; the runtime's own (GC workers) carry none.
-		dst := labelled("B", func() *testNode {
-			dst := newTestNode(b)
+		var dst *testNode
+		labelled("B", func() {
+			dst = newTestNode(b)
 			dst.d.PutManifest(m)
 			dst.h.Follow(context.Background(), idx)
-			return dst
 		})
 		if p := os.Getenv("REPLICATE_CPUPROFILE"); p != "" {
 			f, _ := os.Create(p)
 			pprof.StartCPUProfile(f)
 		}
 		c0, t0 = cpuSeconds(), time.Now()
-		labelled("B", func() bool { connect(b, dst, src); return true })
+		labelled("B", func() { connect(b, dst, src) })
 		// Polled every 20 ms on counters the DAG keeps (held nodes, the
 		// apply counter), not by listing the logs: that takes the DAG's
 		// lock for a sort of every log, and at 10,000 authors it was a
@@ -166,10 +167,8 @@ func BenchmarkCatchUp(b *testing.B) {
 
 // labelled runs f with the pprof label node=name, which every goroutine
 // it starts inherits.
-func labelled[T any](name string, f func() T) T {
-	var v T
-	pprof.Do(context.Background(), pprof.Labels("node", name), func(context.Context) { v = f() })
-	return v
+func labelled(name string, f func()) {
+	pprof.Do(context.Background(), pprof.Labels("node", name), func(context.Context) { f() })
 }
 
 // settleDB waits until no level of db needs compacting, three polls in a

@@ -58,22 +58,22 @@ type syncReport struct {
 
 // syncRun is one pair of a baseline import and a catch-up.
 type syncRun struct {
-	ImportFirst    bool    `json:"import_first"` // the pair's order: they alternate run to run
-	ImportSeconds  float64 `json:"import_seconds"`
-	ImportCPU      float64 `json:"import_cpu_seconds"`
-	StoredSeconds  float64 `json:"catch_up_stored_seconds"`
-	AppliedSeconds float64 `json:"catch_up_applied_seconds"`
-	EntriesSeconds float64 `json:"catch_up_materialised_seconds"`
-	SearchSeconds  float64 `json:"catch_up_searchable_seconds"`
-	CatchUpCPU     float64 `json:"catch_up_cpu_seconds"`
-	SourceCPU      float64 `json:"catch_up_source_cpu_seconds"`
-	StoredCPU      float64 `json:"catch_up_stored_cpu_seconds"`
-	StoredSrcCPU   float64 `json:"catch_up_stored_source_cpu_seconds"`
-	VerifyShare    float64 `json:"verify_cpu_share"`
-	VerifySamples  int     `json:"verify_profile_samples"` // all of B's samples in that profile
-	RawSeconds     float64 `json:"raw_write_seconds"`
-	RatioToRaw     float64 `json:"stored_to_raw_ratio"`
-	RatioToImport  float64 `json:"searchable_to_import_ratio"`
+	ImportFirst     bool    `json:"import_first"` // the pair's order: they alternate run to run
+	ImportSeconds   float64 `json:"import_seconds"`
+	ImportCPU       float64 `json:"import_cpu_seconds"`
+	StoredSeconds   float64 `json:"catch_up_stored_seconds"`
+	AppliedSeconds  float64 `json:"catch_up_applied_seconds"`
+	EntriesSeconds  float64 `json:"catch_up_materialised_seconds"`
+	SearchSeconds   float64 `json:"catch_up_searchable_seconds"`
+	CatchUpCPU      float64 `json:"catch_up_cpu_seconds"`
+	SourceCPU       float64 `json:"catch_up_source_cpu_seconds"`
+	StoredCPU       float64 `json:"catch_up_stored_cpu_seconds"`
+	StoredSourceCPU float64 `json:"catch_up_stored_source_cpu_seconds"`
+	VerifyShare     float64 `json:"verify_cpu_share"`
+	VerifySamples   int     `json:"verify_profile_samples"` // all of B's samples in that profile
+	RawSeconds      float64 `json:"raw_write_seconds"`
+	RatioToRaw      float64 `json:"stored_to_raw_ratio"`
+	RatioToImport   float64 `json:"searchable_to_import_ratio"`
 }
 
 // sourceRun is how many entries each of A's authors signs at a time, as
@@ -218,7 +218,7 @@ func (rep *syncReport) medians() {
 	rep.CatchUpCPU = med(func(r syncRun) float64 { return r.CatchUpCPU })
 	rep.SourceCPU = med(func(r syncRun) float64 { return r.SourceCPU })
 	rep.StoredCPU = med(func(r syncRun) float64 { return r.StoredCPU })
-	rep.StoredSourceCPU = med(func(r syncRun) float64 { return r.StoredSrcCPU })
+	rep.StoredSourceCPU = med(func(r syncRun) float64 { return r.StoredSourceCPU })
 	rep.VerifyShare = med(func(r syncRun) float64 { return r.VerifyShare })
 	rep.RawSeconds = med(func(r syncRun) float64 { return r.RawSeconds })
 	rep.RatioToRaw = med(func(r syncRun) float64 { return r.RatioToRaw })
@@ -381,7 +381,7 @@ func benchCatchUp(c *cli, dir, raw string, src benchSourceInfo, profile string, 
 		since := time.Since(t0).Seconds()
 		if run.StoredSeconds == 0 && bp.Held >= ap.Held {
 			run.StoredSeconds = since
-			run.StoredCPU, run.StoredSrcCPU = cpuSeconds("self")-cpuB, cpuSeconds(src.pid)-cpuA
+			run.StoredCPU, run.StoredSourceCPU = cpuSeconds("self")-cpuB, cpuSeconds(src.pid)-cpuA
 			stopStored()
 			if run.VerifyShare, run.VerifySamples, err = profileShare(stored.Bytes(), verifyFuncs...); err != nil {
 				return nil, err
