@@ -80,8 +80,13 @@ type syncRun struct {
 // replicate's catch-up benchmark writes them.
 const sourceRun = 16
 
-// livePublishes is how many entries the live phase publishes on A.
-const livePublishes = 200
+// syncOptions are bench sync's flags.
+type syncOptions struct {
+	n, authors, runs int
+	live             int // publishes on A in the live phase (the issue asks for 1,000)
+	asJSON           bool
+	profile          string
+}
 
 // benchSync measures catch-up through whole nodes in two processes, as the
 // issue asks. The baseline is a fresh node's own bulk import of n entries,
@@ -98,8 +103,9 @@ const livePublishes = 200
 // always meets the process's state the other left.
 // Then live: publishes on A through its HTTP API, as `indexd publish` does,
 // each timed until the last run's B finds it.
-func benchSync(c *cli, work string, n, authors, runs int, asJSON bool, profile string, logf func(string, ...any)) error {
+func benchSync(c *cli, work string, o syncOptions, logf func(string, ...any)) error {
 	ctx := c.ctx
+	n, authors, runs, profile := o.n, o.authors, o.runs, o.profile
 	file := filepath.Join(work, "entries.jsonl")
 	logf("generating %d entries", n)
 	if _, err := writeSynth(file, n); err != nil {
@@ -149,7 +155,7 @@ func benchSync(c *cli, work string, n, authors, runs int, asJSON bool, profile s
 		b, err := benchCatchUp(c, dirB, filepath.Join(work, "raw"), src, prof, &run, logf)
 		if err == nil && r == runs-1 {
 			// Live last: its entries would be a later catch-up's too.
-			err = benchLive(ctx, a, b, &rep, logf)
+			err = benchLive(ctx, a, b, o.live, &rep, logf)
 		}
 		if b != nil {
 			// B goes before a baseline runs beside it: a node that has just
@@ -179,7 +185,7 @@ func benchSync(c *cli, work string, n, authors, runs int, asJSON bool, profile s
 	rep.PeakRSSBytes = peakRSS()
 	rep.SourcePeakRSS = peakRSSOf(src.pid)
 	rep.MeasurementNotes = "a fresh node's import of the entries, in this process, is the baseline; A imports the same entries signed by the authors (16 at a time each) and serves as `indexd serve` in its own process and B, fresh, in this process, follows its link over loopback TCP; each timed phase starts after sync(2), B once A is idle; B's progress polled every 50 ms (held nodes, DAG counter, entry count, search doc count), digests compared at the end; the raw baseline writes B's blocks into a fresh badger with a node's options in one WriteBatch, right after the catch-up; several runs alternate which of import and catch-up goes first, and the top-level figures are the medians of the runs'; live: publish through A's HTTP API, B's search polled every 2 ms"
-	if asJSON {
+	if o.asJSON {
 		return writeJSON(c.stdout, rep)
 	}
 	w := c.stdout
@@ -229,10 +235,10 @@ func (rep *syncReport) medians() {
 
 // benchLive times publishes on A through its HTTP API, as `indexd
 // publish` does, each until B's search finds it.
-func benchLive(ctx context.Context, a *benchDaemon, b *node.Node, rep *syncReport, logf func(string, ...any)) error {
-	logf("live: publish on A, search on B")
+func benchLive(ctx context.Context, a *benchDaemon, b *node.Node, publishes int, rep *syncReport, logf func(string, ...any)) error {
+	logf("live: %d publishes on A, each searched for on B", publishes)
 	var lat []time.Duration
-	for i := 0; i < livePublishes && ctx.Err() == nil; i++ {
+	for i := 0; i < publishes && ctx.Err() == nil; i++ {
 		name := fmt.Sprintf("livebench.%d.zqx%d", i, i)
 		t1 := time.Now()
 		if _, err := a.client.Publish(ctx, node.PublishRequest{Magnet: fmt.Sprintf("magnet:?xt=urn:btih:%040x&dn=%s", 0xabc000+i, name)}); err != nil {

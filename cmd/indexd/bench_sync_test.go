@@ -23,13 +23,13 @@ import (
 // arrive), the runs' order alternating and the top-level figures their
 // medians.
 func TestBenchSyncTwoProcesses(t *testing.T) {
-	out := mustBin(t, "bench", "sync", "-n", "300", "--runs", "2", "--json", "--dir", t.TempDir())
+	out := mustBin(t, "bench", "sync", "-n", "300", "--runs", "2", "--live", "50", "--json", "--dir", t.TempDir())
 	var rep syncReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("report: %v\n%s", err, out)
 	}
 	if rep.Entries != 300 || rep.Authors != 1000 || rep.SourceSeconds <= 0 || rep.ImportSeconds <= 0 || rep.StoredSeconds <= 0 || rep.EntriesSeconds < rep.StoredSeconds ||
-		rep.SearchSeconds <= 0 || rep.RatioToImport <= 0 || rep.RawSeconds <= 0 || rep.LivePublishes != livePublishes ||
+		rep.SearchSeconds <= 0 || rep.RatioToImport <= 0 || rep.RawSeconds <= 0 || rep.LivePublishes != 50 ||
 		rep.LiveP50ms <= 0 || rep.LiveP99ms < rep.LiveP50ms || rep.PeakRSSBytes <= 0 || rep.SourcePeakRSS <= 0 {
 		t.Errorf("incomplete report: %+v", rep)
 	}

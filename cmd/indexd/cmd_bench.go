@@ -69,6 +69,7 @@ func cmdBench(c *cli, args []string) error {
 	trim := fs.Bool("trim", false, "reclaim the data files' mapped pages during the import (node.Options.TrimDuringImport)")
 	authors := fs.Int("authors", 1000, "bench sync: authors the source's entries are signed by, in turns of 16")
 	runs := fs.Int("runs", 1, "bench sync: pairs of baseline import and fresh catch-up, alternating which goes first; the figures are their medians")
+	live := fs.Int("live", 1000, "bench sync: publishes on A in the live phase, each timed until B's search finds it")
 	searchOnly := fs.Bool("search-only", false, "with --dir of an earlier run: only measure search latency on its node")
 	if err := c.parse(fs, args); err != nil {
 		return err
@@ -96,7 +97,10 @@ func cmdBench(c *cli, args []string) error {
 		if *runs < 1 {
 			return usageError("--runs must be at least 1")
 		}
-		return benchSync(c, work, *n, *authors, *runs, fs.asJSON(), *cpuprof, logf)
+		if *live < 1 {
+			return usageError("--live must be at least 1")
+		}
+		return benchSync(c, work, syncOptions{n: *n, authors: *authors, runs: *runs, live: *live, asJSON: fs.asJSON(), profile: *cpuprof}, logf)
 	}
 	rep := benchReport{Entries: *n, BaselineDocs: *baseN, GoMaxProcs: runtime.GOMAXPROCS(0)}
 	file := filepath.Join(work, "entries.jsonl")
