@@ -285,3 +285,50 @@ func sampleRSS(stop <-chan struct{}) <-chan rssPeaks {
 	}()
 	return out
 }
+
+// BenchmarkLiveApply measures what one live entry costs search: an index
+// of base entries built in batches, then single-entry Applies one after
+// another, as publishes and gossip bring them. It reports the wall time
+// and the CPU of each (merges included, as they run beside it), then the
+// median latency of one-word searches over what the trickle left.
+func BenchmarkLiveApply(b *testing.B) {
+	const live = 300
+	words := []string{"love", "night", "dark", "world", "the"}
+	for _, base := range []int{1000, 4000, 20000, 100000} {
+		b.Run(fmt.Sprintf("base=%d", base), func(b *testing.B) {
+			docs := genDocs(base + live)
+			ctx := context.Background()
+			for b.Loop() {
+				s, err := Open(b.TempDir(), Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Apply(docs[:base], nil, 1); err != nil {
+					b.Fatal(err)
+				}
+				cpu0, t0 := cpuSeconds(), time.Now()
+				for i, d := range docs[base:] {
+					if err := s.Apply([]Doc{d}, nil, uint64(2+i)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				wall, cpu := time.Since(t0), cpuSeconds()-cpu0
+				var lat []time.Duration
+				for i := range 200 {
+					t := time.Now()
+					if _, err := s.Search(ctx, Query{Text: words[i%len(words)]}); err != nil {
+						b.Fatal(err)
+					}
+					lat = append(lat, time.Since(t))
+				}
+				slices.Sort(lat)
+				b.ReportMetric(float64(wall.Microseconds())/live, "µs/apply")
+				b.ReportMetric(cpu*1e6/live, "cpu-µs/apply")
+				b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "search-p50-µs")
+				if err := s.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
