@@ -323,3 +323,30 @@ func BenchmarkSearchBlocklist(b *testing.B) {
 		}
 	}
 }
+
+// TestPublishNeedsAName: a magnet link without dn= and no title would make
+// an entry with nothing to find or show it by, so it is refused and
+// nothing is stored; with a title it is published under that title.
+func TestPublishNeedsAName(t *testing.T) {
+	ctx := context.Background()
+	n := openOfflineNode(t)
+	bare := "magnet:?xt=urn:btih:" + strings.Repeat("ab", 20)
+	for _, title := range []string{"", "   "} {
+		if v, err := n.Publish(ctx, PublishRequest{Magnet: bare, Title: title}); !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), "title") {
+			t.Errorf("Publish(no dn, title %q) = %+v, %v; want ErrBadRequest asking for a title", title, v, err)
+		}
+	}
+	if ids, total := hitIDs(t, n, SearchRequest{Query: strings.Repeat("ab", 20)}); total != 0 {
+		t.Fatalf("after refused publishes: %v (%d) found; want nothing stored", ids, total)
+	}
+	v, err := n.Publish(ctx, PublishRequest{Magnet: bare, Title: "Nameless Film 1080p"})
+	if err != nil {
+		t.Fatalf("Publish(no dn, with title): %v", err)
+	}
+	if v.Title != "Nameless Film 1080p" {
+		t.Errorf("title %q; want the one given", v.Title)
+	}
+	if ids, _ := hitIDs(t, n, SearchRequest{Query: "nameless"}); !slices.Equal(ids, []string{v.ID}) {
+		t.Errorf("search nameless: %v; want [%s]", ids, v.ID)
+	}
+}

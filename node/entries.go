@@ -277,6 +277,11 @@ func (n *Node) Publish(ctx context.Context, req PublishRequest) (*EntryView, err
 	if err := applyFields(put, req); err != nil {
 		return nil, err
 	}
+	if put.Name == "" && put.Title == "" {
+		// Nothing a search could find it by but its infohash, and nothing
+		// to show in a list of results.
+		return nil, fmt.Errorf("%w: the magnet link names nothing (no dn=): give the entry a title", ErrBadRequest)
+	}
 	if len(req.Torrent) > 0 {
 		ref, err := n.shareTorrentFile(ctx, put, req.Torrent)
 		if err != nil {

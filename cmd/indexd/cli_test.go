@@ -237,6 +237,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"publish", garbage},
 		{"publish", "magnet:?xt=urn:btih:nothex"},
 		{"publish", "magnet:?dn=no-infohash"},
+		{"publish", "magnet:?xt=urn:btih:" + strings.Repeat("5a", 20)}, // names nothing
 		{"publish", filepath.Join(t.TempDir(), "missing.torrent")},
 		{"amend", "0000000000000000000000000000000000000000000000000000000000000000", "--title", "x"},
 		{"retract", "not-an-id"},
@@ -251,6 +252,50 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}
 	if after := mustRun(t, dir, "status", "--json"); after != before {
 		t.Fatalf("bad input changed the state:\nbefore %s\nafter %s", before, after)
+	}
+}
+
+// TestPublishSeveral: publish takes several .torrent files and magnet
+// links; a bad one is named on stderr and does not stop the rest, and the
+// exit status says something failed. --json prints one object per line.
+// --title and --description, which name one entry, refuse several.
+func TestPublishSeveral(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, dir, "init")
+	fx := fixturesDir(t)
+	bad := filepath.Join(t.TempDir(), "bad.torrent")
+	os.WriteFile(bad, []byte("not bencode"), 0o644)
+	out, errs, code := indexd(t, dir, "publish", "--tag", "batch", filepath.Join(fx, "single.torrent"), bad,
+		filepath.Join(fx, "multi.torrent"), "magnet:?xt=urn:btih:"+strings.Repeat("6b", 20)+"&dn=Third.One")
+	if code != 1 {
+		t.Fatalf("exit %d; want 1 (one of four failed)\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	if got := strings.Count(out, "published "); got != 3 {
+		t.Errorf("%d published; want 3:\n%s", got, out)
+	}
+	if !strings.Contains(errs, bad+": ") || !strings.Contains(errs, "1 of 4 not published") {
+		t.Errorf("stderr %q; want the bad file named and the count", errs)
+	}
+	res := mustRun(t, dir, "search", "--json", "tags:batch")
+	if n := strings.Count(res, `"id"`); n != 3 {
+		t.Errorf("search tags:batch: %d hits; want 3\n%s", n, res)
+	}
+
+	out = mustRun(t, dir, "publish", "--json", "magnet:?xt=urn:btih:"+strings.Repeat("7c", 20)+"&dn=Fourth",
+		"magnet:?xt=urn:btih:"+strings.Repeat("8d", 20)+"&dn=Fifth")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("--json with two: %d lines; want one object per line:\n%s", len(lines), out)
+	}
+	for i, l := range lines {
+		var v struct{ ID, Title string }
+		if err := json.Unmarshal([]byte(l), &v); err != nil || v.ID == "" {
+			t.Errorf("line %d %q: %v", i+1, l, err)
+		}
+	}
+
+	if _, errs, code := indexd(t, dir, "publish", "--title", "One name", filepath.Join(fx, "single.torrent"), filepath.Join(fx, "multi.torrent")); code != 2 || !strings.Contains(errs, "--title") {
+		t.Errorf("--title with two: exit %d, %q; want a usage error", code, errs)
 	}
 }
 

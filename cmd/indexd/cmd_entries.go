@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -12,7 +13,7 @@ import (
 
 func init() {
 	register(&command{name: "init", summary: "create the identity key, data directory and default index", run: cmdInit})
-	register(&command{name: "publish", args: "FILE.torrent|MAGNET", summary: "publish a torrent entry into an index", run: cmdPublish})
+	register(&command{name: "publish", args: "FILE.torrent|MAGNET...", summary: "publish torrent entries into an index", run: cmdPublish})
 	register(&command{name: "amend", args: "ID", summary: "change fields of an entry you published", run: cmdAmend})
 	register(&command{name: "retract", args: "ID", summary: "withdraw an entry you published", run: cmdRetract})
 	register(&command{name: "show", args: "ID", summary: "show one entry in full", run: cmdShow})
@@ -81,36 +82,65 @@ func cmdPublish(c *cli, args []string) error {
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
-	if len(c.args) != 1 {
-		return usageError("want one .torrent file or magnet link")
+	if len(c.args) == 0 {
+		return usageError("want a .torrent file or magnet link (or several)")
 	}
-	req := node.PublishRequest{Index: *idx, Title: *f.title, Description: *f.description, Category: *f.category, Tags: f.tags}
-	var err error
-	if req.Meta, err = f.metaMap(); err != nil {
+	if len(c.args) > 1 && (*f.title != "" || *f.description != "") {
+		return usageError("--title and --description name one entry; publish it alone (other flags apply to every entry)")
+	}
+	meta, err := f.metaMap()
+	if err != nil {
 		return err
-	}
-	src := c.args[0]
-	if strings.HasPrefix(strings.ToLower(src), "magnet:") {
-		req.Magnet = src
-	} else {
-		if req.Torrent, err = readLimited(src, maxTorrentFile); err != nil {
-			return err
-		}
 	}
 	b, closeFn, err := c.open(fs.dir())
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	v, err := b.Publish(c.ctx, req)
-	if err != nil {
-		return err
+	var lines *json.Encoder
+	if fs.asJSON() && len(c.args) > 1 {
+		lines = jsonLines(c.stdout)
 	}
-	if fs.asJSON() {
-		return writeJSON(c.stdout, v)
+	failed := 0
+	for _, src := range c.args {
+		req := node.PublishRequest{Index: *idx, Title: *f.title, Description: *f.description, Category: *f.category, Tags: f.tags, Meta: meta}
+		v, err := publishOne(c, b, req, src)
+		switch {
+		case err != nil && len(c.args) == 1:
+			return err
+		case err != nil:
+			// One bad file does not stop the rest; each failure is named.
+			failed++
+			fmt.Fprintf(c.stderr, "indexd publish: %s: %s\n", src, oneLine(err.Error()))
+		case lines != nil:
+			if err := lines.Encode(v); err != nil {
+				return err
+			}
+		case fs.asJSON():
+			return writeJSON(c.stdout, v)
+		default:
+			fmt.Fprintf(c.stdout, "published %s\n  id:     %s\n  magnet: %s\n", printable(v.Title), v.ID, v.Magnet)
+		}
 	}
-	fmt.Fprintf(c.stdout, "published %s\n  id:     %s\n  magnet: %s\n", printable(v.Title), v.ID, v.Magnet)
+	if failed > 0 {
+		fmt.Fprintf(c.stderr, "indexd publish: %d of %d not published\n", failed, len(c.args))
+		return exitError{code: 1}
+	}
 	return nil
+}
+
+// publishOne publishes the .torrent file or magnet link src with req's
+// fields.
+func publishOne(c *cli, b backend, req node.PublishRequest, src string) (*node.EntryView, error) {
+	if strings.HasPrefix(strings.ToLower(src), "magnet:") {
+		req.Magnet = src
+	} else {
+		var err error
+		if req.Torrent, err = readLimited(src, maxTorrentFile); err != nil {
+			return nil, err
+		}
+	}
+	return b.Publish(c.ctx, req)
 }
 
 // maxTorrentFile bounds a .torrent read from disk.
