@@ -194,18 +194,27 @@ func cmdFollow(c *cli, args []string) error {
 	fs := c.flags().withJSON()
 	var authors stringList
 	fs.Var(&authors, "author", "only show and notify entries of this author (repeatable); the whole index still replicates")
-	watch := fs.Bool("watch", false, "keep running and print new entries as they arrive")
+	watch := fs.Bool("watch", false, "keep running and print new entries as they arrive (with no index: in every index)")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
-	if len(c.args) > 1 || (len(c.args) == 0 && (*watch || len(authors) > 0)) {
-		return usageError("want one index key or link (or nothing, to list what you follow)")
+	if len(c.args) > 1 || (len(c.args) == 0 && len(authors) > 0 && !*watch) {
+		return usageError("want one index key or link (or nothing, to list what you follow; with --watch, to watch them all)")
 	}
 	b, closeFn, err := c.open(fs.dir())
 	if err != nil {
 		return err
 	}
 	defer closeFn()
+	if len(c.args) == 0 && *watch {
+		// Every index here, each shown as its follow's --author list says.
+		ch, err := b.Subscribe(c.ctx, node.Watch{Query: node.SearchRequest{Authors: authors}})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(c.stderr, "waiting for new entries in every index (Ctrl-C to stop)")
+		return printLive(c, ch, fs.asJSON(), nil)
+	}
 	if len(c.args) == 0 {
 		list, err := b.Follows(c.ctx)
 		if err != nil {
@@ -240,12 +249,13 @@ func cmdFollow(c *cli, args []string) error {
 		fmt.Fprintf(c.stdout, "following %s %s\n", f.Index, printable(f.Name))
 		return nil
 	}
-	fmt.Fprintf(c.stderr, "following %s; waiting for new entries (Ctrl-C to stop)\n", f.Index)
 	ch, err := b.Subscribe(c.ctx, node.Watch{Index: f.Index, Query: node.SearchRequest{Authors: authors}})
 	if err != nil {
 		return err
 	}
-	return printLive(c, ch, fs.asJSON())
+	// Only now: a reader of this line may publish and expect to see it.
+	fmt.Fprintf(c.stderr, "following %s; waiting for new entries (Ctrl-C to stop)\n", f.Index)
+	return printLive(c, ch, fs.asJSON(), nil)
 }
 
 func cmdUnfollow(c *cli, args []string) error {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"indexd/node"
 	"indexd/search"
@@ -36,6 +37,14 @@ func cmdSearch(c *cli, args []string) error {
 		return err
 	}
 	defer closeFn()
+	var live <-chan *node.EntryView
+	if *follow {
+		// Subscribed before searching, so that nothing arriving in between
+		// is missed; what the results show already is not printed again.
+		if live, err = b.Subscribe(c.ctx, node.Watch{Query: req}); err != nil {
+			return err
+		}
+	}
 	res, err := b.Search(c.ctx, req)
 	if err != nil {
 		return err
@@ -79,11 +88,15 @@ func cmdSearch(c *cli, args []string) error {
 	if !*follow {
 		return nil
 	}
-	ch, err := b.Subscribe(c.ctx, node.Watch{Query: req})
-	if err != nil {
-		return err
+	shown := map[string]time.Time{}
+	for _, h := range res.Hits {
+		shown[h.ID] = h.Updated
 	}
-	return printLive(c, ch, fs.asJSON())
+	fmt.Fprintln(c.stderr, "waiting for new entries (Ctrl-C to stop)")
+	return printLive(c, live, fs.asJSON(), func(v *node.EntryView) bool {
+		u, ok := shown[v.ID]
+		return ok && u.Equal(v.Updated)
+	})
 }
 
 func sortedKeys(m map[string][]string) []string {
@@ -110,7 +123,7 @@ func terminalHighlight(frag string) string {
 }
 
 // printLive prints entries from a subscription until it ends.
-func printLive(c *cli, ch <-chan *node.EntryView, asJSON bool) error {
+func printLive(c *cli, ch <-chan *node.EntryView, asJSON bool, skip func(*node.EntryView) bool) error {
 	enc := jsonLines(c.stdout)
 	for {
 		select {
@@ -119,6 +132,9 @@ func printLive(c *cli, ch <-chan *node.EntryView, asJSON bool) error {
 		case v, ok := <-ch:
 			if !ok {
 				return nil
+			}
+			if skip != nil && skip(v) {
+				continue
 			}
 			if asJSON {
 				if err := enc.Encode(v); err != nil {
