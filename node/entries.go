@@ -13,6 +13,7 @@ import (
 	"indexd/dag"
 	"indexd/feedtree"
 	"indexd/index"
+	"indexd/replicate"
 )
 
 // Sentinels callers branch on.
@@ -79,14 +80,22 @@ func (n *Node) defaultIndex() (dag.IndexKey, error) {
 	return k, err
 }
 
-// ResolveIndex parses an index key, or returns the default index for "".
-// A unique prefix of a known index's name is accepted too.
+// ResolveIndex parses an index key or link, or returns the default index
+// for "". The exact name of one known index is accepted too.
 func (n *Node) ResolveIndex(s string) (dag.IndexKey, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return n.defaultIndex()
 	}
 	if k, err := dag.ParseIndexKey(s); err == nil {
+		return k, nil
+	}
+	if strings.HasPrefix(s, "indexd:") {
+		// A link, as `index link` prints and `follow` takes: its key.
+		k, _, err := replicate.ParseIndexLink(s)
+		if err != nil {
+			return dag.IndexKey{}, fmt.Errorf("%w: %v", ErrBadRequest, err)
+		}
 		return k, nil
 	}
 	keys, err := n.dag.Indexes()

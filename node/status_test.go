@@ -2,9 +2,12 @@ package node
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"indexd/dag"
+	"indexd/replicate"
 )
 
 // TestStatusUnindexed: nodes the DAG holds but the index has not
@@ -68,5 +71,25 @@ func TestStatusUnindexed(t *testing.T) {
 	}
 	if res, err := n.Search(ctx, SearchRequest{}); err != nil || res.Syncing != nil || res.Total != 3 {
 		t.Errorf("search after the pipeline: %+v, %v; want 3 hits and no Syncing", res, err)
+	}
+}
+
+// TestResolveIndexLink: every command that takes an index takes the link
+// `index link` prints (as `follow` does), so `unfollow LINK` undoes
+// `follow LINK`; a malformed link is a bad request, not "not found".
+func TestResolveIndexLink(t *testing.T) {
+	n := openOfflineNode(t)
+	def, err := n.ResolveIndex("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := replicate.IndexLink(def, []string{"/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWEW8GXiCt3hTzZPdT63btJ1r4Taq62aFQpXacR5Lzg7qF"})
+	for _, s := range []string{link, replicate.IndexLink(def, nil), " " + link + "\n"} {
+		if k, err := n.ResolveIndex(s); err != nil || k != def {
+			t.Errorf("ResolveIndex(%.40q…) = %v, %v; want %v", s, k, err, def)
+		}
+	}
+	if _, err := n.ResolveIndex("indexd:index:" + strings.Repeat("zz", 32)); !errors.Is(err, ErrBadRequest) {
+		t.Errorf("a malformed link: %v; want ErrBadRequest", err)
 	}
 }

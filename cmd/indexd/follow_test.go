@@ -54,7 +54,8 @@ func (w *watcher) titles(t *testing.T) []string {
 // Entries published on A reach each as they should: every new one in both
 // watches (the follow's own also sees the catch-up), only the match in the
 // search, which also does not repeat what its
-// results showed; and the follow persists for `follow` to list.
+// results showed; the follow persists for `follow` to list, and `unfollow`
+// takes the same link.
 func TestFollowWatchE2E(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
@@ -100,7 +101,13 @@ func TestFollowWatchE2E(t *testing.T) {
 		t.Errorf("search --follow alpha printed %q; want its one result, then alpha.two alone", got)
 	}
 
-	if list := mustBin(t, "follow", "--data", b.dir); !strings.Contains(list, strings.TrimPrefix(strings.SplitN(link, "?", 2)[0], "indexd:")) {
-		t.Errorf("follow lists %q; want A's index (%s)", list, link)
+	key := strings.TrimPrefix(strings.SplitN(link, "?", 2)[0], "indexd:")
+	if list := mustBin(t, "follow", "--data", b.dir); !strings.Contains(list, key) {
+		t.Errorf("follow lists %q; want A's index (%s)", list, key)
+	}
+	// The link that followed it unfollows it.
+	mustBin(t, "unfollow", "--data", b.dir, link)
+	if list := mustBin(t, "follow", "--data", b.dir); strings.Contains(list, key) {
+		t.Errorf("after unfollow LINK, follow lists %q", list)
 	}
 }
