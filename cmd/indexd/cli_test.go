@@ -179,6 +179,25 @@ func TestNewUser(t *testing.T) {
 	if !strings.Contains(text, "52.1 KiB") || !strings.Contains(text, "4701f1d83196") {
 		t.Errorf("text view %q lacks size or short infohash", text)
 	}
+	// Titles of any length leave the columns lined up: each hit line has
+	// its short infohash at the same offset.
+	all := mustRun(t, dir, "search", "--sort", "date", "")
+	col := -1
+	for _, l := range strings.Split(strings.TrimRight(all, "\n"), "\n") {
+		if strings.HasPrefix(l, "    ") {
+			continue // a matched fragment under its hit
+		}
+		f := strings.Fields(l)
+		if len(f) < 6 {
+			t.Fatalf("hit line %q: want size, unit, category, date, hash, title", l)
+		}
+		at := strings.Index(l, f[4])
+		if col == -1 {
+			col = at
+		} else if at != col {
+			t.Errorf("hit line %q has its infohash at %d, another at %d:\n%s", l, at, col, all)
+		}
+	}
 	// ... and shows the file that matched, the word marked.
 	if !strings.Contains(text, "files: multi/\x1b[1malpha\x1b[0m.txt") {
 		t.Errorf("text view %q does not show the matching file", text)

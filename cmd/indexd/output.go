@@ -93,7 +93,9 @@ func hitLine(v *node.EntryView) string {
 	if v.Size == 0 {
 		size = "?" // a magnet link without xl= says nothing of the size
 	}
-	return fmt.Sprintf("%s  %9s  %-14s  %s  %s%s", title, size, category(v), v.Published.Local().Format("2006-01-02"), shortHash(v), extra)
+	// The columns of fixed width first, the title (of any width) last, so
+	// that a list of results lines up, as transmission-remote -l does.
+	return fmt.Sprintf("%9s  %-14s  %s  %s  %s%s", size, category(v), v.Published.Local().Format("2006-01-02"), shortHash(v), title, extra)
 }
 
 // printEntry prints an entry in full.
