@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -400,13 +401,25 @@ func (n *Node) Peers(ctx context.Context) ([]PeerView, error) {
 	return out, nil
 }
 
-// AddPeer dials a peer multiaddr (with /p2p/<id>).
+// AddPeer dials a peer multiaddr (with /p2p/<id>). An address that is not
+// one is a bad request; a peer that cannot be reached is ErrUpstream, with
+// libp2p's reasons on one line.
 func (n *Node) AddPeer(ctx context.Context, addr string) error {
 	h := n.host()
 	if h == nil {
 		return fmt.Errorf("%w: not serving (start 'indexd serve')", ErrBadRequest)
 	}
-	return h.Connect(ctx, addr)
+	addr = strings.TrimSpace(addr)
+	if err := replicate.CheckPeerAddr(addr); err != nil {
+		return fmt.Errorf("%w: %q is not a peer address: want a multiaddr ending in /p2p/<peer id>, as 'indexd serve' prints", ErrBadRequest, addr)
+	}
+	if err := h.Connect(ctx, addr); err != nil {
+		if ctx.Err() != nil || errors.Is(err, replicate.ErrClosed) {
+			return err
+		}
+		return fmt.Errorf("%w: %s", ErrUpstream, strings.Join(strings.Fields(err.Error()), " "))
+	}
+	return nil
 }
 
 // IndexLink returns a shareable link for an index: its key plus this

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -130,5 +131,33 @@ func TestCatchUpGCMode(t *testing.T) {
 	})
 	if _, _, after := gcm.state(); after == before {
 		t.Error("the catch-up never ran in the catch-up setting")
+	}
+}
+
+// TestAddPeerErrors: what is not a peer address is a bad request that says
+// what one looks like; a peer that cannot be reached is ErrUpstream with
+// libp2p's reason on one line (the CLI prints one line); a live one dials.
+func TestAddPeerErrors(t *testing.T) {
+	ctx := context.Background()
+	a := openTestNode(t)
+	for _, bad := range []string{"garbage", "/ip4/1.2.3.4", "/ip4/127.0.0.1/tcp/1"} {
+		if err := a.AddPeer(ctx, bad); !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), "/p2p/") {
+			t.Errorf("AddPeer(%q) = %v; want ErrBadRequest naming /p2p/", bad, err)
+		}
+	}
+	b := openTestNode(t)
+	_, addrs := b.Listening()
+	if len(addrs) == 0 {
+		t.Fatal("b listens nowhere")
+	}
+	if err := a.AddPeer(ctx, addrs[0]); err != nil {
+		t.Fatalf("AddPeer(live %s): %v", addrs[0], err)
+	}
+	c := openTestNode(t)
+	_, gone := c.Listening()
+	c.Close()
+	err := a.AddPeer(ctx, gone[0])
+	if !errors.Is(err, ErrUpstream) || strings.Contains(err.Error(), "\n") {
+		t.Errorf("AddPeer(closed %s) = %q; want ErrUpstream on one line", gone[0], err)
 	}
 }
