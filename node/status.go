@@ -67,6 +67,9 @@ type Status struct {
 	Addrs    []string      `json:"addrs,omitempty"`
 	Peers    int           `json:"peers"`
 	Indexes  []IndexStatus `json:"indexes"`
+	// Awaiting are indexes followed by key whose manifest no peer has sent
+	// yet: nothing of them is here until one does.
+	Awaiting []string `json:"awaiting_manifest,omitempty"`
 	Muted    []string      `json:"muted,omitempty"`
 	Blocked  int           `json:"blocked_infohashes,omitempty"`
 	Lists    int           `json:"blocklists,omitempty"` // published and subscribed blocklists
@@ -112,6 +115,13 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 		}
 		is.Digest = hex.EncodeToString(d[:])
 		st.Indexes = append(st.Indexes, is)
+	}
+	if fs, err := n.Follows(ctx); err == nil {
+		for _, f := range fs {
+			if f.Name == "" {
+				st.Awaiting = append(st.Awaiting, f.Index)
+			}
+		}
 	}
 	st.Muted, _ = n.Muted(ctx)
 	st.Blocked = n.blockedCount()

@@ -93,3 +93,25 @@ func TestResolveIndexLink(t *testing.T) {
 		t.Errorf("a malformed link: %v; want ErrBadRequest", err)
 	}
 }
+
+// TestStatusAwaitingManifest: an index followed by key alone, whose
+// manifest no peer has sent, shows in Status as awaited rather than not at
+// all; the node's own indexes do not.
+func TestStatusAwaitingManifest(t *testing.T) {
+	ctx := context.Background()
+	n := openOfflineNode(t)
+	key := "index:" + strings.Repeat("ab", 32)
+	if _, err := n.Follow(ctx, FollowRequest{Index: key}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := n.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Awaiting) != 1 || st.Awaiting[0] != key {
+		t.Errorf("Awaiting = %q; want [%s]", st.Awaiting, key)
+	}
+	if len(st.Indexes) != 1 || !st.Indexes[0].Default {
+		t.Errorf("Indexes = %+v; want the default one only", st.Indexes)
+	}
+}

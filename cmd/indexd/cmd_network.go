@@ -80,6 +80,9 @@ func cmdStatus(c *cli, args []string) error {
 		}
 		fmt.Fprintf(w, "  digest:  %s\n", is.Digest)
 	}
+	for _, k := range st.Awaiting {
+		fmt.Fprintf(w, "\nindex ? (followed, name not known yet)\n  key:     %s\n  waiting for its manifest from a peer that has it ('indexd peers add ADDR', or follow its link, which names peers)\n", k)
+	}
 	if st.RSSFeeds > 0 || st.Scraping {
 		fmt.Fprintf(w, "\ningest:    %d RSS subscriptions ('indexd rss list'); background scrape %s\n", st.RSSFeeds, map[bool]string{true: "on", false: "off"}[st.Scraping])
 	}
