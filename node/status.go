@@ -70,11 +70,11 @@ type Status struct {
 	// Awaiting are indexes followed by key whose manifest no peer has sent
 	// yet: nothing of them is here until one does.
 	Awaiting []string `json:"awaiting_manifest,omitempty"`
-	Muted    []string      `json:"muted,omitempty"`
-	Blocked  int           `json:"blocked_infohashes,omitempty"`
-	Lists    int           `json:"blocklists,omitempty"` // published and subscribed blocklists
-	RSSFeeds int           `json:"rss_feeds,omitempty"`  // subscriptions the daemon polls
-	Scraping bool          `json:"scraping,omitempty"`   // serve --scrape: swarm figures refreshed in the background
+	Muted    []string `json:"muted,omitempty"`
+	Blocked  int      `json:"blocked_infohashes,omitempty"`
+	Lists    int      `json:"blocklists,omitempty"` // published and subscribed blocklists
+	RSSFeeds int      `json:"rss_feeds,omitempty"`  // subscriptions the daemon polls
+	Scraping bool     `json:"scraping,omitempty"`   // serve --scrape: swarm figures refreshed in the background
 }
 
 // Status reports identity, network and per-index state with digests.
