@@ -351,6 +351,17 @@ func TestHelp(t *testing.T) {
 	if _, errs, code := indexd(t, "", "frobnicate"); code == 0 || !strings.Contains(errs, "unknown command") {
 		t.Errorf("unknown command: exit %d, %q", code, errs)
 	}
+	// A command that takes no arguments refuses one rather than ignoring
+	// it (serve left out: were it to ignore it, it would serve).
+	dir := t.TempDir()
+	for name, c := range commands {
+		if c.args != "" || name == "serve" {
+			continue
+		}
+		if _, errs, code := indexd(t, dir, name, "stray"); code != 2 || !strings.Contains(errs, "takes no arguments") {
+			t.Errorf("%s stray: exit %d, %q; want a usage error", name, code, errs)
+		}
+	}
 }
 
 func TestPrintable(t *testing.T) {

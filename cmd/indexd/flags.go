@@ -73,6 +73,11 @@ func (c *cli) parse(fs *flagSet, args []string) error {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+	if c.cmd != nil && c.cmd.args == "" && len(pos) > 0 {
+		// A command without positional arguments would ignore them
+		// silently: 'indexd export music' is not 'export --index music'.
+		return usageError("takes no arguments, only flags (got %q; see 'indexd %s --help')", pos[0], c.cmd.name)
+	}
 	c.args = pos
 	return nil
 }

@@ -117,9 +117,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 }
 
-// oneLine keeps error output to the one line the CLI promises.
+// oneLine keeps error output to the one line the CLI promises. The
+// node's own "node: " prefix goes, so that an error reads the same whether
+// a daemon answered (its API drops it) or the CLI opened the directory.
 func oneLine(s string) string {
-	s = strings.TrimSpace(s)
+	s = strings.TrimPrefix(strings.TrimSpace(s), "node: ")
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = s[:i]
 	}
