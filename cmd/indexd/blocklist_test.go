@@ -14,10 +14,7 @@ import (
 // entry; a block A adds later reaches B live; B's local unblock is an
 // exception that wins over the list; unsubscribing shows the rest again.
 func TestBlocklistE2E(t *testing.T) {
-	if testing.Short() {
-		t.Skip("multi-process test")
-	}
-	a, b := startDaemon(t), startDaemon(t)
+	a, b := twoDaemons(t)
 	ihX, ihY := strings.Repeat("c3", 20), strings.Repeat("d4", 20)
 	mustBin(t, "publish", "--data", b.dir, "magnet:?xt=urn:btih:"+ihX+"&dn=Listy.Release.X")
 	mustBin(t, "publish", "--data", b.dir, "magnet:?xt=urn:btih:"+ihY+"&dn=Listy.Release.Y")

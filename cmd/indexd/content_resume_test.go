@@ -260,11 +260,7 @@ func getJSON(t *testing.T, args ...string) node.GetResult {
 // restart, `get` again fetches exactly the blocks the first run had not
 // stored, and every file matches.
 func TestContentGetResumeDaemonE2E(t *testing.T) {
-	if testing.Short() {
-		t.Skip("multi-process test")
-	}
-	a := startDaemon(t)
-	b := startDaemon(t)
+	a, b := twoDaemons(t)
 	src := filepath.Join(t.TempDir(), "shared")
 	resumeTree(t, src)
 	sr := shareJSON(t, a.dir, src)

@@ -112,6 +112,16 @@ func startDaemon(t *testing.T) *daemon {
 	return startDaemonIn(t, dir)
 }
 
+// twoDaemons starts two daemons on fresh data directories, for a
+// multi-process test (skipped with -short).
+func twoDaemons(t *testing.T) (a, b *daemon) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	return startDaemon(t), startDaemon(t)
+}
+
 // makeTree writes random files (some large, some empty, unicode names).
 func makeTree(t *testing.T, root string) {
 	t.Helper()
@@ -182,11 +192,7 @@ func sameTree(t *testing.T, want, got string) {
 }
 
 func TestContentShareGetE2E(t *testing.T) {
-	if testing.Short() {
-		t.Skip("multi-process test")
-	}
-	a := startDaemon(t)
-	b := startDaemon(t)
+	a, b := twoDaemons(t)
 	src := filepath.Join(t.TempDir(), "shared")
 	makeTree(t, src)
 
@@ -258,11 +264,7 @@ func TestContentShareGetE2E(t *testing.T) {
 }
 
 func TestContentLiveStreamE2E(t *testing.T) {
-	if testing.Short() {
-		t.Skip("multi-process test")
-	}
-	a := startDaemon(t)
-	b := startDaemon(t)
+	a, b := twoDaemons(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 

@@ -57,11 +57,7 @@ func (w *watcher) titles(t *testing.T) []string {
 // results showed; the follow persists for `follow` to list, and `unfollow`
 // takes the same link.
 func TestFollowWatchE2E(t *testing.T) {
-	if testing.Short() {
-		t.Skip("multi-process test")
-	}
-	a := startDaemon(t)
-	b := startDaemon(t)
+	a, b := twoDaemons(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	mustBin(t, "peers", "add", "--data", b.dir, a.addr)
