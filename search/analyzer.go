@@ -67,8 +67,9 @@ var (
 //     Hiragana, Katakana, Hangul) and the rest.
 //
 // Every word is a token. A word of several parts also yields each part, at
-// the same position as the word, and a chunk of several words also yields
-// the whole chunk, at the position of its first word, when Chunks is set.
+// the same position as the word (and an episode number such as S01E02 its
+// s01 and e02), and a chunk of several words also yields the whole chunk,
+// at the position of its first word, when Chunks is set.
 // So "The.Matrix.1999.1080p.BluRay.x264-GRP.mkv" gives the, matrix, 1999,
 // 1080p, 1080, p, bluray, x264, x, 264, grp, mkv and the whole name, and
 // "multi/alpha.txt" gives multi, alpha.txt, alpha and txt.
@@ -95,6 +96,27 @@ const (
 	clsHangul
 	clsMark // combining mark: continues the class before it
 )
+
+// seasonEpisode reports whether a word's parts are an episode number as
+// release names write it: S or E, each followed by digits, at least twice
+// (S01E02, s2024e05, S01E02E03).
+func seasonEpisode(input []byte, parts [][2]int, cls []int) bool {
+	if len(parts) < 4 || len(parts)%2 != 0 {
+		return false
+	}
+	for i := 0; i < len(parts); i += 2 {
+		p := parts[i]
+		if p[1]-p[0] != 1 || cls[i+1] != clsDigit {
+			return false
+		}
+		switch input[p[0]] {
+		case 's', 'S', 'e', 'E':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 func classify(r rune) int {
 	switch {
@@ -187,6 +209,13 @@ func (t *ReleaseTokenizer) Tokenize(input []byte) analysis.TokenStream {
 					typ = analysis.Numeric
 				}
 				emit(p[0], p[1], pos, typ)
+			}
+			if seasonEpisode(input, parts, partCls0) {
+				// S01E02 also yields s01 and e02, so "Show S01" finds
+				// the season's episodes as well as its packs.
+				for i := 0; i < len(parts); i += 2 {
+					emit(parts[i][0], parts[i+1][1], pos, analysis.AlphaNumeric)
+				}
 			}
 		}
 		parts, partCls0 = parts[:0], partCls0[:0]

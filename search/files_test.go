@@ -16,10 +16,12 @@ func TestFileFragments(t *testing.T) {
 		{"gamma", 1, []string{"Sub Dir/<mark>Gamma</mark>.Ray.S01E02.mkv"}},
 		{"+s01e02 ray", 5, []string{"Sub Dir/Gamma.<mark>Ray</mark>.<mark>S01E02</mark>.mkv"}},
 		{"02", 5, []string{"Sub Dir/Gamma.Ray.S01E<mark>02</mark>.mkv"}},
-		// Query words are analysed as Search analyses them: "e02" is not a
-		// term of S01E02 (its parts are s, 01, e, 02), so Search does not
-		// find it there, and "1080p" asks for 1080p only, not for its part p.
-		{"e02", 5, nil},
+		// Query words are analysed as Search analyses them: "e02" is a term
+		// of S01E02 (an episode number yields s01 and e02 beside its parts
+		// s, 01, e, 02), "e0" is not, and "1080p" asks for 1080p only, not
+		// for its part p.
+		{"e02", 5, []string{"Sub Dir/Gamma.Ray.S01<mark>E02</mark>.mkv"}},
+		{"e0", 5, nil},
 		{"1080p", 5, []string{"Show.<mark>1080p</mark>.mkv"}},
 		{"del*", 5, []string{"<mark>delta</mark>.dat"}},
 		{`"alpha txt"`, 5, []string{"<mark>alpha</mark>.<mark>txt</mark>"}},

@@ -38,7 +38,7 @@ var textFields = []string{fieldTitle, fieldDescription, fieldName, fieldFiles}
 // mappingVersion is stored in the index; an index built with another
 // version is discarded and rebuilt (its cursor reads 0). Bump it whenever
 // newDocument or newMapping change what is indexed.
-const mappingVersion = "indexd-search-3"
+const mappingVersion = "indexd-search-4"
 
 // newMapping describes the index for bleve's query parser, sorting and
 // highlighting. Documents are not built through it (see newDocument), so

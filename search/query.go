@@ -724,7 +724,13 @@ func rewrite(q query.Query) query.Query {
 		}
 		return query.NewConjunctionQuery(terms)
 	case *query.MatchPhraseQuery:
-		x.FieldVal, _ = mapField(x.FieldVal)
+		f, isText := mapField(x.FieldVal)
+		x.FieldVal = f
+		if isText && x.Analyzer == "" {
+			// Words only, as for single words: with each word's parts as
+			// alternatives, "show s01" matched S02E01 by its "s".
+			x.Analyzer = QueryAnalyzerName
+		}
 		return x
 	case *query.WildcardQuery:
 		f, isText := mapField(x.FieldVal)

@@ -583,3 +583,44 @@ func sameRanking(a, b *Result) bool {
 	}
 	return true
 }
+
+// TestSeasonSearch: "show s01" finds the season's pack and its episodes
+// (their S01E02 yields s01), not another season's; "s01e02" finds the
+// one episode; a phrase with the episode number holds its position.
+func TestSeasonSearch(t *testing.T) {
+	docs := []Doc{
+		{ID: hexID(1), Index: "i", Title: "Some Show S01 1080p", Name: "Some.Show.S01.1080p.WEB"},
+		{ID: hexID(2), Index: "i", Title: "Some Show S01E02", Name: "Some.Show.S01E02.720p.WEB.x264-GRP"},
+		{ID: hexID(3), Index: "i", Title: "Some Show S01E03E04", Name: "Some.Show.S01E03E04.720p"},
+		{ID: hexID(4), Index: "i", Title: "Some Show S02E01", Name: "Some.Show.S02E01.720p"},
+		{ID: hexID(5), Index: "i", Title: "Other Show S01E02", Name: "Other.Show.S01E02.720p"},
+	}
+	s := openTest(t, docs)
+	for _, tt := range []struct {
+		q    string
+		want []int
+	}{
+		{"some show s01", []int{1, 2, 3}},
+		{"some show S01E02", []int{2}},
+		{"some show e04", []int{3}},
+		{"some show s02", []int{4}},
+		{"s01e02", []int{2, 5}},
+		{`"show s01"`, []int{1, 2, 3, 5}},
+	} {
+		res, err := s.Search(context.Background(), Query{Text: tt.q, Limit: 10})
+		if err != nil {
+			t.Fatalf("%q: %v", tt.q, err)
+		}
+		var got, want []string
+		for _, h := range res.Hits {
+			got = append(got, h.ID)
+		}
+		for _, i := range tt.want {
+			want = append(want, hexID(i))
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%q found %d docs %v; want %v", tt.q, len(got), got, tt.want)
+		}
+	}
+}
