@@ -634,3 +634,41 @@ func TestAPIBlocklists(t *testing.T) {
 		t.Errorf("client unsubscribe of an unknown list = %v; want a 404", err)
 	}
 }
+
+// TestUIUnknownSize: a magnet entry without xl= shows "size unknown" in
+// results and on its page, not "0 B"; entries without a category do not
+// make a "0" category facet, while a real category still does.
+func TestUIUnknownSize(t *testing.T) {
+	e := newEnv(t, Options{})
+	for _, body := range []string{
+		`{"magnet":"magnet:?xt=urn:btih:b243459ed7a983c716731389ad5e9f261ebd8c0f&dn=sizeless.one"}`,
+		`{"magnet":"magnet:?xt=urn:btih:c243459ed7a983c716731389ad5e9f261ebd8c0f&dn=sizeless.two&xl=2048","category":"movies"}`,
+	} {
+		e.json(e.do("POST", "/api/v1/entries", strings.NewReader(body), "application/json", true), http.StatusCreated, nil)
+	}
+	page := func(path string) string {
+		resp := e.do("GET", path, nil, "", false)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d", path, resp.StatusCode)
+		}
+		return string(b)
+	}
+	res := page("/?q=sizeless")
+	if !strings.Contains(res, "size unknown") || !strings.Contains(res, "2.0 KiB") || strings.Contains(res, ">0 B<") {
+		t.Errorf("results: want one size unknown and one 2.0 KiB, no 0 B:\n%s", res)
+	}
+	facets := res[strings.Index(res, "<h2>Categories</h2>"):]
+	if !strings.Contains(facets, ">Movies<") || strings.Contains(facets, ">0<") {
+		t.Errorf("category facets: want Movies and no 0:\n%s", facets)
+	}
+	var hits struct{ Hits []node.EntryView }
+	e.json(e.do("GET", "/api/v1/search?q=sizeless.one", nil, "", false), http.StatusOK, &hits)
+	if len(hits.Hits) != 1 {
+		t.Fatalf("search sizeless.one: %+v", hits)
+	}
+	if entry := page("/entries/" + hits.Hits[0].ID); !strings.Contains(entry, "unknown") || strings.Contains(entry, "0 B") {
+		t.Errorf("entry page: want size unknown:\n%s", entry)
+	}
+}

@@ -202,6 +202,9 @@ func (u *ui) search(w http.ResponseWriter, r *http.Request) {
 	}
 	for c, n := range res.Categories {
 		id, _ := strconv.Atoi(c)
+		if id == 0 {
+			continue // no category: nothing to narrow to
+		}
 		d.Facets = append(d.Facets, facet{Name: index.Category(id).String(), Count: n, URL: withParam(v, "cat", c), On: c == v.Get("cat")})
 	}
 	sort.Slice(d.Facets, func(i, j int) bool {

@@ -47,6 +47,11 @@ type EntryView struct {
 	Fragments    map[string][]string `json:"fragments,omitempty"`
 }
 
+// SizeKnown reports whether the entry says how large its torrent is: a
+// magnet link without xl= does not (its Size then reads 0), a torrent of
+// empty files does.
+func (v *EntryView) SizeKnown() bool { return v.Size > 0 || len(v.Files) > 0 }
+
 // FileView is one file of an entry.
 type FileView struct {
 	Path string `json:"path"`

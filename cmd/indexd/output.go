@@ -90,7 +90,7 @@ func hitLine(v *node.EntryView) string {
 		extra += fmt.Sprintf("  (%d publishers)", v.Publishers)
 	}
 	size := humanSize(v.Size)
-	if v.Size == 0 {
+	if !v.SizeKnown() {
 		size = "?" // a magnet link without xl= says nothing of the size
 	}
 	// The columns of fixed width first, the title (of any width) last, so
@@ -117,7 +117,11 @@ func printEntry(w io.Writer, v *node.EntryView) {
 	if v.InfohashV2 != "" {
 		fmt.Fprintf(w, "  infohash v2: %s\n", v.InfohashV2)
 	}
-	fmt.Fprintf(w, "  size:        %s (%d bytes)\n", humanSize(v.Size), v.Size)
+	if v.SizeKnown() {
+		fmt.Fprintf(w, "  size:        %s (%d bytes)\n", humanSize(v.Size), v.Size)
+	} else {
+		fmt.Fprintln(w, "  size:        unknown (its magnet link does not say)")
+	}
 	fmt.Fprintf(w, "  category:    %s\n", category(v))
 	if len(v.Tags) > 0 {
 		fmt.Fprintf(w, "  tags:        %s\n", printable(strings.Join(v.Tags, ", ")))
