@@ -234,16 +234,52 @@ type linkResponse struct {
 }
 
 func (s *Server) apiIndexLink(w http.ResponseWriter, r *http.Request) {
-	which := r.PathValue("which")
-	if which == "default" || which == "-" {
-		which = ""
-	}
-	link, err := s.n.IndexLink(r.Context(), which)
+	link, err := s.n.IndexLink(r.Context(), indexParam(r))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, linkResponse{Link: link})
+}
+
+func (s *Server) apiMembers(w http.ResponseWriter, r *http.Request) {
+	out, err := s.n.Members(r.Context(), indexParam(r))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// memberRequest is the body of POST /api/v1/indexes/{which}/members.
+type memberRequest struct {
+	Author string `json:"author"`
+	Grant  *bool  `json:"grant,omitempty"` // Default: true; false revokes
+}
+
+// apiSetMember grants or revokes, and answers with who may publish now.
+func (s *Server) apiSetMember(w http.ResponseWriter, r *http.Request) {
+	var req memberRequest
+	if err := decodeJSON(w, r, &req, maxJSONBody); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	which := indexParam(r)
+	if err := s.n.SetMember(r.Context(), which, req.Author, req.Grant == nil || *req.Grant); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.apiMembers(w, r)
+}
+
+// indexParam is the {which} of an index path: a key, name or link, with
+// "default" or "-" for the default index.
+func indexParam(r *http.Request) string {
+	which := r.PathValue("which")
+	if which == "default" || which == "-" {
+		return ""
+	}
+	return which
 }
 
 func (s *Server) apiFollows(w http.ResponseWriter, r *http.Request) {

@@ -672,3 +672,37 @@ func TestUIUnknownSize(t *testing.T) {
 		t.Errorf("entry page: want size unknown:\n%s", entry)
 	}
 }
+
+// TestAPIMembers: the members routes grant, revoke and list, through the
+// client as the CLI uses them; writing needs the token; a link names the
+// index as its key does; the errors keep their statuses.
+func TestAPIMembers(t *testing.T) {
+	e := newEnv(t, Options{})
+	ctx := context.Background()
+	c := NewClient(e.url, e.n.Token())
+	info, err := c.CreateIndex(ctx, "club", "allowlist")
+	if err != nil {
+		t.Fatal(err)
+	}
+	member := "id:" + strings.Repeat("5e", 32)
+	if err := c.SetMember(ctx, "club", member, true); err != nil {
+		t.Fatalf("grant: %v", err)
+	}
+	link, err := c.IndexLink(ctx, "club")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ml, err := c.Members(ctx, link)
+	if err != nil || ml.Index != info.Key || ml.Policy != "allowlist" || len(ml.Members) != 1 || ml.Members[0] != member {
+		t.Fatalf("Members(link) = %+v, %v; want %s granted in %s", ml, err, member, info.Key)
+	}
+	body := `{"author":"` + member + `","grant":false}`
+	e.json(e.do("POST", "/api/v1/indexes/club/members", strings.NewReader(body), "application/json", false), http.StatusUnauthorized, nil)
+	var after node.MemberList
+	e.json(e.do("POST", "/api/v1/indexes/club/members", strings.NewReader(body), "application/json", true), http.StatusOK, &after)
+	if len(after.Members) != 0 {
+		t.Errorf("after the revoke: %+v", after)
+	}
+	e.json(e.do("POST", "/api/v1/indexes/default/members", strings.NewReader(`{"author":"`+member+`"}`), "application/json", true), http.StatusBadRequest, nil)
+	e.json(e.do("GET", "/api/v1/indexes/nosuch/members", nil, "", false), http.StatusNotFound, nil)
+}

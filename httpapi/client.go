@@ -136,12 +136,29 @@ func (c *Client) Indexes(ctx context.Context) ([]node.IndexInfo, error) {
 
 // IndexLink returns a shareable link for an index ("" = default).
 func (c *Client) IndexLink(ctx context.Context, which string) (string, error) {
-	if which == "" {
-		which = "default"
-	}
 	var out linkResponse
-	err := c.do(ctx, http.MethodGet, "/api/v1/indexes/"+url.PathEscape(which)+"/link", nil, nil, &out)
+	err := c.do(ctx, http.MethodGet, "/api/v1/indexes/"+url.PathEscape(indexPath(which))+"/link", nil, nil, &out)
 	return out.Link, err
+}
+
+// Members lists who may publish in an index ("" for the default one).
+func (c *Client) Members(ctx context.Context, which string) (*node.MemberList, error) {
+	var out node.MemberList
+	err := c.do(ctx, http.MethodGet, "/api/v1/indexes/"+url.PathEscape(indexPath(which))+"/members", nil, nil, &out)
+	return &out, err
+}
+
+// SetMember grants author in an allowlist index, or revokes (grant false).
+func (c *Client) SetMember(ctx context.Context, which, author string, grant bool) error {
+	return c.do(ctx, http.MethodPost, "/api/v1/indexes/"+url.PathEscape(indexPath(which))+"/members", nil, memberRequest{Author: author, Grant: &grant}, nil)
+}
+
+// indexPath is which as an index path names it: "default" for "".
+func indexPath(which string) string {
+	if which == "" {
+		return "default"
+	}
+	return which
 }
 
 // Publish publishes a torrent or magnet.

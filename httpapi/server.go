@@ -169,6 +169,8 @@ func (s *Server) routes() {
 	s.route("POST /api/v1/indexes", s.write(s.apiCreateIndex))
 	s.route("GET /api/v1/indexes/{which}/link", s.apiIndexLink)
 	s.route("DELETE /api/v1/indexes/{which}", s.write(s.apiRemoveIndex))
+	s.route("GET /api/v1/indexes/{which}/members", s.apiMembers)
+	s.route("POST /api/v1/indexes/{which}/members", s.write(s.apiSetMember))
 	s.route("GET /api/v1/follows", s.apiFollows)
 	s.route("POST /api/v1/follows", s.write(s.apiFollow))
 	s.route("DELETE /api/v1/follows/{which}", s.write(s.apiUnfollow))

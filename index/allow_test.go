@@ -27,6 +27,10 @@ func TestAllowlistCausalPast(t *testing.T) {
 	// that applies the grant first.
 	early := mustAppend(t, u.d, idx, user, dag.Op{Kind: dag.OpPut, Put: testPut(1)})[0]
 	mustAppend(t, ca.d, idx, creatorA, dag.Op{Kind: dag.OpGrant, Member: uid})
+	mustSync(t, ca.x, idx)
+	if got, err := ca.x.Members(idx); err != nil || len(got) != 1 || got[0] != uid {
+		t.Fatalf("Members after the grant = %v, %v; want [%v]", got, err, uid)
+	}
 	syncLogs(t, ca.d, u.d, idx)
 	granted := mustAppend(t, u.d, idx, user, dag.Op{Kind: dag.OpPut, Put: testPut(2)})[0]
 
@@ -44,6 +48,9 @@ func TestAllowlistCausalPast(t *testing.T) {
 		for _, src := range order {
 			syncLogs(t, src.d, r.d, idx)
 			mustSync(t, r.x, idx)
+		}
+		if got, err := r.x.Members(idx); err != nil || len(got) != 0 {
+			t.Errorf("replica %d: Members after the revoke = %v, %v; want none", i, got, err)
 		}
 		for _, c := range []struct {
 			id   dag.ID

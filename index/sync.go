@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"golang.org/x/crypto/blake2b"
 	"maps"
+	"math"
 	"slices"
 
 	"github.com/dgraph-io/badger/v4"
@@ -609,6 +610,63 @@ func (s *syncer) allowed(c clock, id dag.Identity) (bool, error) {
 		}
 	}
 	return best != nil && best.kind == dag.OpGrant, nil
+}
+
+// Members returns the identities that may publish in the allowlist index
+// idx now, besides its creator: those whose latest grant or revoke, among
+// all applied so far, is a grant (as allowed judges it, with every grant in
+// the past). It returns none for an open index.
+func (x *Index) Members(idx dag.IndexKey) ([]dag.Identity, error) {
+	m, err := x.d.Manifest(idx)
+	if err != nil {
+		return nil, err
+	}
+	if m.Policy != dag.PolicyAllowlist {
+		return nil, nil
+	}
+	s := &syncer{x: x, idx: idx, allow: true, creator: m.Creator, txn: x.db.NewTransaction(false)}
+	defer s.discard()
+	if err := s.load(); err != nil {
+		return nil, err
+	}
+	prefix := x.k.idxTag(tagGrant, idx, 0)
+	var ids []dag.Identity
+	it := s.txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	for it.Rewind(); it.Valid(); it.Next() {
+		k := it.Item().Key()
+		if len(k) != len(prefix)+32 {
+			it.Close()
+			return nil, fmt.Errorf("index: corrupt grant key")
+		}
+		ids = append(ids, dag.IdentityFromBytes([32]byte(k[len(prefix):])))
+	}
+	it.Close()
+	var out []dag.Identity
+	for _, id := range ids {
+		// A clock that has seen every record of id's grants.
+		recs, err := s.readList(x.k.grants(idx, id))
+		if err != nil {
+			return nil, err
+		}
+		var all clock
+		for _, rec := range recs {
+			g, err := decodeGrantRecord(rec)
+			if err != nil {
+				return nil, err
+			}
+			if all.get(g.log.Bytes()) == 0 {
+				all = append(all, clockEntry{log: g.log.Bytes(), seq: math.MaxUint64})
+			}
+		}
+		ok, err := s.allowed(all, id)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, id)
+		}
+	}
+	return out, nil
 }
 
 // readList returns the records stored as a list under key (none if absent).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
@@ -232,6 +233,9 @@ func idBytesIndex(k dag.IndexKey) []byte {
 // appendOps appends ops to this device's log in idx and runs the pipeline,
 // so the result is searchable when it returns.
 func (n *Node) appendOps(ctx context.Context, idx dag.IndexKey, ops ...dag.Op) ([]dag.ID, error) {
+	if err := n.mayWrite(idx, ops); err != nil {
+		return nil, err
+	}
 	a, err := n.author(idx)
 	if err != nil {
 		return nil, err
@@ -247,6 +251,31 @@ func (n *Node) appendOps(ctx context.Context, idx dag.IndexKey, ops ...dag.Op) (
 	}
 	n.announce(ctx, idx, a.Log.Public())
 	return ids, nil
+}
+
+// mayWrite refuses entry ops in an allowlist index this identity has not
+// been granted (as things stand here now), before anything is appended:
+// every peer would refuse the node, and it would stay in this log for good.
+func (n *Node) mayWrite(idx dag.IndexKey, ops []dag.Op) error {
+	entryOps := false
+	for _, o := range ops {
+		entryOps = entryOps || o.Kind == dag.OpPut || o.Kind == dag.OpAmend || o.Kind == dag.OpRetract
+	}
+	if !entryOps {
+		return nil
+	}
+	m, err := n.dag.Manifest(idx)
+	if err != nil || m.Policy != dag.PolicyAllowlist || m.Creator == n.Identity() {
+		return nil // no manifest yet: the DAG's own checks answer
+	}
+	members, err := n.idx.Members(idx)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(members, n.Identity()) {
+		return nil
+	}
+	return fmt.Errorf("%w: index %q takes entries only from authors its creator granted, and this node's identity is not one: ask them to run 'indexd index grant %s %s'", ErrForbidden, m.Name, idx, n.Identity())
 }
 
 // PublishRequest is a new entry: a .torrent file or a magnet link, plus
@@ -472,3 +501,69 @@ func (n *Node) publishers(e *index.Entry) int {
 
 // keep os imported for platforms where fs errors differ.
 var _ = os.ErrExist
+
+// SetMember grants author the right to publish in the allowlist index
+// which names, or revokes it (grant false). Only the index's creator may;
+// its own right needs no grant. The change replicates as a signed node,
+// and each entry is judged by the grants in its own causal past, so a
+// revoke hides nothing published while the grant held.
+func (n *Node) SetMember(ctx context.Context, which, author string, grant bool) error {
+	idx, err := n.ResolveIndex(which)
+	if err != nil {
+		return err
+	}
+	id, err := dag.ParseIdentity(author)
+	if err != nil {
+		return fmt.Errorf("%w: author: %v", ErrBadRequest, err)
+	}
+	m, err := n.dag.Manifest(idx)
+	if err != nil {
+		return fmt.Errorf("%w: index %s: %v", ErrNotFound, idx, err)
+	}
+	switch {
+	case m.Policy != dag.PolicyAllowlist:
+		return fmt.Errorf("%w: index %q is open: anyone may publish in it; grants are for allowlist indexes", ErrBadRequest, m.Name)
+	case m.Creator != n.Identity():
+		return fmt.Errorf("%w: only the creator of index %q (%s) grants and revokes", ErrForbidden, m.Name, m.Creator)
+	case id == m.Creator:
+		return fmt.Errorf("%w: the creator may always publish in its index", ErrBadRequest)
+	}
+	kind := dag.OpGrant
+	if !grant {
+		kind = dag.OpRevoke
+	}
+	_, err = n.appendOps(ctx, idx, dag.Op{Kind: kind, Member: id})
+	return err
+}
+
+// Members lists who may publish in the index which names besides its
+// creator, sorted: the granted identities of an allowlist index, none for
+// an open one (Policy says which).
+func (n *Node) Members(ctx context.Context, which string) (*MemberList, error) {
+	idx, err := n.ResolveIndex(which)
+	if err != nil {
+		return nil, err
+	}
+	m, err := n.dag.Manifest(idx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: index %s: %v", ErrNotFound, idx, err)
+	}
+	ids, err := n.idx.Members(idx)
+	if err != nil {
+		return nil, err
+	}
+	out := &MemberList{Index: idx.String(), Policy: m.Policy.String(), Creator: m.Creator.String(), Members: []string{}}
+	for _, id := range ids {
+		out.Members = append(out.Members, id.String())
+	}
+	slices.Sort(out.Members)
+	return out, nil
+}
+
+// MemberList is who may publish in an index.
+type MemberList struct {
+	Index   string   `json:"index"`
+	Policy  string   `json:"policy"` // open: anyone; allowlist: the creator and Members
+	Creator string   `json:"creator"`
+	Members []string `json:"members"`
+}

@@ -20,6 +20,8 @@ type backend interface {
 	CreateIndex(ctx context.Context, name, policy string) (node.IndexInfo, error)
 	Indexes(ctx context.Context) ([]node.IndexInfo, error)
 	IndexLink(ctx context.Context, which string) (string, error)
+	Members(ctx context.Context, which string) (*node.MemberList, error)
+	SetMember(ctx context.Context, which, author string, grant bool) error
 	Publish(ctx context.Context, req node.PublishRequest) (*node.EntryView, error)
 	Amend(ctx context.Context, req node.AmendRequest) (*node.EntryView, error)
 	Retract(ctx context.Context, id string) (*node.EntryView, error)

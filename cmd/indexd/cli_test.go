@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"indexd/node"
 )
 
 // fixturesDir is ../shared/fixtures beside the repository.
@@ -401,5 +403,28 @@ func TestHostileTextShown(t *testing.T) {
 	}
 	if text := mustRun(t, dir, "show", h.ID); !strings.Contains(text, "  description: line one\n               \uFFFD[31mline two\n") {
 		t.Errorf("show: description lines not kept and indented: %q", text)
+	}
+}
+
+// TestIndexMembersCLI: index grant, revoke and members, offline; each
+// prints who may publish now; a grant in an open index is refused.
+func TestIndexMembersCLI(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, dir, "init")
+	mustRun(t, dir, "index", "create", "--policy", "allowlist", "club")
+	m1, m2 := "id:"+strings.Repeat("1a", 32), "id:"+strings.Repeat("2b", 32)
+	if out := mustRun(t, dir, "index", "grant", "club", m1, m2); !strings.Contains(out, m1) || !strings.Contains(out, m2) || !strings.Contains(out, "(creator)") {
+		t.Errorf("grant printed %q; want the creator and both members", out)
+	}
+	mustRun(t, dir, "index", "revoke", "club", m1)
+	var ml node.MemberList
+	if err := json.Unmarshal([]byte(mustRun(t, dir, "index", "members", "--json", "club")), &ml); err != nil || len(ml.Members) != 1 || ml.Members[0] != m2 {
+		t.Errorf("members after the revoke = %+v, %v; want [%s]", ml, err, m2)
+	}
+	if _, errs, code := indexd(t, dir, "index", "grant", "default", m1); code != 1 || !strings.Contains(errs, "open") {
+		t.Errorf("grant in the open default index: exit %d, %q", code, errs)
+	}
+	if out := mustRun(t, dir, "index", "members"); !strings.Contains(out, "anyone may publish") {
+		t.Errorf("members of the default index: %q", out)
 	}
 }

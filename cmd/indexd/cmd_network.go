@@ -9,7 +9,7 @@ import (
 
 func init() {
 	register(&command{name: "status", summary: "show identity, network and per-index state (with digests)", run: cmdStatus})
-	register(&command{name: "index", args: "create NAME | list | link [INDEX] | remove INDEX", summary: "create, list, share or remove indexes (remove: unfollow and delete its data here)", run: cmdIndex})
+	register(&command{name: "index", args: "create NAME | list | link [INDEX] | remove INDEX | grant|revoke INDEX AUTHOR... | members [INDEX]", summary: "create, list, share or remove indexes (remove: unfollow and delete its data here); grant authors in allowlist ones", run: cmdIndex})
 	register(&command{name: "follow", args: "[INDEX_KEY|LINK]", summary: "subscribe to an index (persisted); --watch prints new entries; alone, lists what you follow", run: cmdFollow})
 	register(&command{name: "unfollow", args: "INDEX", summary: "stop following an index", run: cmdUnfollow})
 	register(&command{name: "peers", args: "[add MULTIADDR]", summary: "list connected peers, or dial one", run: cmdPeers})
@@ -99,7 +99,7 @@ func cmdIndex(c *cli, args []string) error {
 		return err
 	}
 	if len(c.args) == 0 {
-		return usageError("want a subcommand: create NAME, list, link [INDEX], remove INDEX")
+		return usageError("want a subcommand: create NAME, list, link [INDEX], remove INDEX, grant|revoke INDEX AUTHOR..., members [INDEX]")
 	}
 	b, closeFn, err := c.open(fs.dir())
 	if err != nil {
@@ -179,9 +179,49 @@ func cmdIndex(c *cli, args []string) error {
 		}
 		fmt.Fprintln(c.stdout, link)
 		return nil
+	case "grant", "revoke":
+		if len(c.args) < 3 {
+			return usageError("index %s wants INDEX and one or more AUTHOR identities", c.args[0])
+		}
+		for _, a := range c.args[2:] {
+			if err := b.SetMember(c.ctx, c.args[1], a, c.args[0] == "grant"); err != nil {
+				return err
+			}
+		}
+		return printMembers(c, b, c.args[1], fs.asJSON())
+	case "members":
+		if len(c.args) > 2 {
+			return usageError("index members wants at most one INDEX")
+		}
+		which := ""
+		if len(c.args) == 2 {
+			which = c.args[1]
+		}
+		return printMembers(c, b, which, fs.asJSON())
 	default:
 		return usageError("unknown index subcommand %q", c.args[0])
 	}
+}
+
+// printMembers prints who may publish in the index which names.
+func printMembers(c *cli, b backend, which string, asJSON bool) error {
+	ml, err := b.Members(c.ctx, which)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(c.stdout, ml)
+	}
+	if ml.Policy != "allowlist" {
+		fmt.Fprintf(c.stdout, "%s is %s: anyone may publish in it\n", ml.Index, ml.Policy)
+		return nil
+	}
+	fmt.Fprintf(c.stdout, "%s (creator)\n", ml.Creator)
+	for _, m := range ml.Members {
+		fmt.Fprintln(c.stdout, m)
+	}
+	fmt.Fprintf(c.stderr, "%d granted besides the creator\n", len(ml.Members))
+	return nil
 }
 
 // indexNameOrPending is an index's name, or a note that its manifest has
