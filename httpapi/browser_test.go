@@ -282,4 +282,32 @@ func TestBrowser(t *testing.T) {
 	if main := b.text(`main`); !strings.Contains(main, "Removed") {
 		t.Errorf("after removing, no notice:\n%s", main)
 	}
+
+	// An allowlist index made here: grant an author, then revoke them.
+	b.do("creating an allowlist index",
+		chromedp.Navigate(e.url+"/network"), chromedp.WaitVisible(chromedp.CSS(`#iname`)),
+		chromedp.SetValue(chromedp.CSS(`#iname`), "club"),
+		chromedp.SetValue(chromedp.CSS(`#ipolicy`), "allowlist"),
+		chromedp.Submit(chromedp.CSS(`#iname`)),
+		chromedp.WaitVisible(chromedp.CSS(`#mem-h`)),
+	)
+	member := "id:" + strings.Repeat("4d", 32)
+	grantField := `form.row-form[action="/network/members"] input[name=author]`
+	b.do("granting an author",
+		chromedp.SetValue(chromedp.CSS(grantField), member),
+		chromedp.Submit(chromedp.CSS(grantField)),
+		chromedp.WaitVisible(chromedp.CSS(`form.inline[action="/network/members"] button`)),
+	)
+	if main := b.text(`main`); !strings.Contains(main, "Granted") || !strings.Contains(main, member) {
+		t.Errorf("after granting, the network page lacks the notice or the member:\n%s", main)
+	}
+	checkNoHorizontalScroll(b, "network page with a member")
+	screenshot(t, b.ctx, "network-members")
+	b.do("revoking them",
+		chromedp.Click(chromedp.CSS(`form.inline[action="/network/members"] button`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`form.inline[action="/network/members"]`)),
+	)
+	if main := b.text(`main`); !strings.Contains(main, "Revoked") || strings.Contains(main, member) {
+		t.Errorf("after revoking, the notice is missing or the member still listed:\n%s", main)
+	}
 }

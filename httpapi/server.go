@@ -218,6 +218,7 @@ func (s *Server) routes() {
 	s.route("POST /publish", s.write(s.ui.publish))
 	s.route("GET /network", s.ui.network)
 	s.route("POST /network/follow", s.write(s.ui.follow))
+	s.route("POST /network/members", s.write(s.ui.setMember))
 	s.route("POST /network/unfollow", s.write(s.ui.unfollow))
 	s.route("POST /network/remove", s.write(s.ui.removeIndex))
 	s.route("POST /network/rss", s.write(s.ui.rssAdd))

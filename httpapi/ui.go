@@ -402,6 +402,9 @@ type networkData struct {
 	Links   map[string]string
 	Feeds   []node.RSSFeed
 	Blocked []node.Block
+	// Members: who may publish in each allowlist index this identity
+	// created (which only it can change).
+	Members []*node.MemberList
 }
 
 func (u *ui) network(w http.ResponseWriter, r *http.Request) {
@@ -424,6 +427,15 @@ func (u *ui) renderNetwork(w http.ResponseWriter, r *http.Request, status int, e
 			}
 		}
 	}
+	for _, i := range d.Indexes {
+		if err != nil || i.Policy != "allowlist" || i.Creator != d.Status.Identity {
+			continue
+		}
+		var ml *node.MemberList
+		if ml, err = u.s.n.Members(ctx, i.Key); err == nil {
+			d.Members = append(d.Members, ml)
+		}
+	}
 	if err != nil {
 		p.Data = d
 		u.fail(w, r, "", p, err)
@@ -431,6 +443,22 @@ func (u *ui) renderNetwork(w http.ResponseWriter, r *http.Request, status int, e
 	}
 	p.Data = d
 	u.render(w, r, status, "network.html", p)
+}
+
+// setMember grants or revokes an author in an allowlist index.
+func (u *ui) setMember(w http.ResponseWriter, r *http.Request) {
+	author := strings.TrimSpace(r.PostFormValue("author"))
+	grant := r.PostFormValue("grant") != "0"
+	if err := u.s.n.SetMember(r.Context(), r.PostFormValue("index"), author, grant); err != nil {
+		status := errStatus(err)
+		u.renderNetwork(w, r, status, u.s.publicMessage(r, err, status), "")
+		return
+	}
+	verb := "Granted"
+	if !grant {
+		verb = "Revoked"
+	}
+	http.Redirect(w, r, "/network?ok="+url.QueryEscape(verb+" "+shortHash(author)+"."), http.StatusSeeOther)
 }
 
 func (u *ui) follow(w http.ResponseWriter, r *http.Request) {

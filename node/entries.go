@@ -552,7 +552,7 @@ func (n *Node) Members(ctx context.Context, which string) (*MemberList, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &MemberList{Index: idx.String(), Policy: m.Policy.String(), Creator: m.Creator.String(), Members: []string{}}
+	out := &MemberList{Index: idx.String(), Name: m.Name, Policy: m.Policy.String(), Creator: m.Creator.String(), Members: []string{}}
 	for _, id := range ids {
 		out.Members = append(out.Members, id.String())
 	}
@@ -563,6 +563,7 @@ func (n *Node) Members(ctx context.Context, which string) (*MemberList, error) {
 // MemberList is who may publish in an index.
 type MemberList struct {
 	Index   string   `json:"index"`
+	Name    string   `json:"name"`
 	Policy  string   `json:"policy"` // open: anyone; allowlist: the creator and Members
 	Creator string   `json:"creator"`
 	Members []string `json:"members"`
