@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"indexd/dag"
+	"indexd/index"
 )
 
 // TestAllowlistMembers: in an allowlist index only the creator grants and
@@ -104,5 +105,59 @@ func TestAllowlistMembers(t *testing.T) {
 	}
 	if err := a.SetMember(ctx, "", bid, true); !errors.Is(err, ErrBadRequest) {
 		t.Errorf("a grant in an open index: %v; want ErrBadRequest", err)
+	}
+}
+
+// TestFollowAuthorsNarrowSearch: following an index with an --author list
+// shows only those authors' entries of that index, in searches as in
+// watches; other indexes are untouched, and an explicit author filter
+// asks past the list.
+func TestFollowAuthorsNarrowSearch(t *testing.T) {
+	ctx := context.Background()
+	n := openOfflineNode(t)
+	idx, alice := foreignIndex(t, n, "shared", "magnet:?xt=urn:btih:"+strings.Repeat("a1", 20)+"&dn=narrow.by.alice")
+	bob, err := dag.GenerateAuthor(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put, _ := index.FromMagnet("magnet:?xt=urn:btih:" + strings.Repeat("b2", 20) + "&dn=narrow.by.bob")
+	if _, err := n.dag.Append(ctx, idx, bob, dag.Op{Kind: dag.OpPut, Put: put}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.refresh(ctx, idx); err != nil {
+		t.Fatal(err)
+	}
+	publishMagnet(t, n, "", "magnet:?xt=urn:btih:"+strings.Repeat("c3", 20)+"&dn=narrow.by.me")
+	titles := func(req SearchRequest) []string {
+		t.Helper()
+		res, err := n.Search(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, h := range res.Hits {
+			out = append(out, h.Title)
+		}
+		slices.Sort(out)
+		return out
+	}
+	all := []string{"narrow.by.alice", "narrow.by.bob", "narrow.by.me"}
+	if got := titles(SearchRequest{Query: "narrow"}); !slices.Equal(got, all) {
+		t.Fatalf("before the follow: %v; want %v", got, all)
+	}
+	if _, err := n.Follow(ctx, FollowRequest{Index: idx.String(), Authors: []string{alice.Identity.Public().String()}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := titles(SearchRequest{Query: "narrow"}); !slices.Equal(got, []string{"narrow.by.alice", "narrow.by.me"}) {
+		t.Errorf("following alice only: %v; want alice's and this node's own", got)
+	}
+	if got := titles(SearchRequest{Query: "narrow", Authors: []string{bob.Identity.Public().String()}}); !slices.Equal(got, []string{"narrow.by.bob"}) {
+		t.Errorf("asking for bob by name: %v; want bob's", got)
+	}
+	if _, err := n.Follow(ctx, FollowRequest{Index: idx.String()}); err != nil {
+		t.Fatal(err)
+	}
+	if got := titles(SearchRequest{Query: "narrow"}); !slices.Equal(got, all) {
+		t.Errorf("followed again without a list: %v; want all", got)
 	}
 }

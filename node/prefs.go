@@ -97,6 +97,32 @@ func (n *Node) followedAuthors(idx dag.IndexKey) map[string]bool {
 	return m
 }
 
+// followAuthorLists returns, for each followed index with an --author
+// list, its index key and the identities on it.
+func (n *Node) followAuthorLists() map[string][]string {
+	var out map[string][]string
+	_ = n.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("n/follow/"), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var f Follow
+			if it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &f) }) != nil || len(f.Authors) == 0 {
+				continue
+			}
+			k, err := dag.ParseIndexKey(f.Index)
+			if err != nil {
+				continue
+			}
+			if out == nil {
+				out = map[string][]string{}
+			}
+			out[k.String()] = f.Authors
+		}
+		return nil
+	})
+	return out
+}
+
 // Unfollow stops replicating an index (also after a restart, unless this
 // node writes it). The data held stays searchable until RemoveIndex.
 func (n *Node) Unfollow(ctx context.Context, which string) error {

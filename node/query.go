@@ -212,6 +212,11 @@ func (n *Node) searchQuery(req SearchRequest) (search.Query, error) {
 		}
 		q.Authors = append(q.Authors, id.String())
 	}
+	if len(req.Authors) == 0 {
+		// A follow's --author list narrows what its index shows; an
+		// explicit author filter asks past it.
+		q.IndexAuthors = n.followAuthorLists()
+	}
 	if !req.IncludeMuted {
 		for _, m := range n.muted() {
 			q.ExcludeAuthors = append(q.ExcludeAuthors, m.String())

@@ -5,8 +5,10 @@ import (
 	"encoding/base32"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"math"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,6 +63,10 @@ type Query struct {
 	Authors []string
 	// ExcludeAuthors hides the entries of these identities (muted).
 	ExcludeAuthors []string
+	// IndexAuthors keeps, in each index it names, only the entries by the
+	// identities listed for it (a follow's --author); other indexes are
+	// not affected.
+	IndexAuthors map[string][]string
 	// ExcludeIndexes hides the entries of these indexes (being removed);
 	// publisher counts leave them out too.
 	ExcludeIndexes []string
@@ -319,7 +325,7 @@ func (s *Index) countPublishers(ctx context.Context, v *view, q Query, hits []Hi
 	if len(terms) == 0 {
 		return nil
 	}
-	if len(q.Index) == 0 && len(q.ExcludeAuthors) == 0 && len(q.ExcludeIndexes) == 0 && !s.opts.noPostingCount {
+	if len(q.Index) == 0 && len(q.ExcludeAuthors) == 0 && len(q.ExcludeIndexes) == 0 && len(q.IndexAuthors) == 0 && !s.opts.noPostingCount {
 		if done, err := countPublishersByPostings(ctx, v, hits); done || err != nil {
 			return err
 		}
@@ -334,6 +340,7 @@ func (s *Index) countPublishers(ctx context.Context, v *view, q Query, hits []Hi
 	if len(q.ExcludeIndexes) > 0 {
 		bq.AddMustNot(anyTerm(fieldIndex, q.ExcludeIndexes))
 	}
+	bq.AddMustNot(othersIn(q.IndexAuthors)...)
 	req := bleve.NewSearchRequestOptions(bq, maxPublisherScan, 0, false)
 	req.Fields = []string{fieldV1, fieldV2}
 	req.Score = "none"
@@ -521,6 +528,7 @@ func buildQuery(q Query) (query.Query, sortSpec, error) {
 	if len(q.ExcludeIndexes) > 0 {
 		mustNot = append(mustNot, anyTerm(fieldIndex, q.ExcludeIndexes))
 	}
+	mustNot = append(mustNot, othersIn(q.IndexAuthors)...)
 	if len(q.ExcludeIDs) > 0 {
 		mustNot = append(mustNot, query.NewDocIDQuery(q.ExcludeIDs))
 	}
@@ -547,6 +555,20 @@ func buildQuery(q Query) (query.Query, sortSpec, error) {
 		out = &rangeFilter{inner: out, ranges: ranges}
 	}
 	return out, spec, nil
+}
+
+// othersIn matches, for each index of ia, its entries by anyone but the
+// identities listed for it: what IndexAuthors hides. Indexes come in key
+// order, so equal queries build equal trees.
+func othersIn(ia map[string][]string) []query.Query {
+	var out []query.Query
+	for _, idx := range slices.Sorted(maps.Keys(ia)) {
+		if len(ia[idx]) == 0 {
+			continue
+		}
+		out = append(out, query.NewBooleanQuery([]query.Query{term(fieldIndex, idx)}, nil, []query.Query{anyTerm(fieldAuthor, ia[idx])}))
+	}
+	return out
 }
 
 // ParseInfohash recognises a bare 40- or 64-hex infohash or a magnet link

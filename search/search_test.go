@@ -624,3 +624,35 @@ func TestSeasonSearch(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexAuthors: IndexAuthors keeps, within the indexes it names, the
+// listed authors' entries only, and publisher counts follow it; other
+// indexes are not touched.
+func TestIndexAuthors(t *testing.T) {
+	ih := strings.Repeat("e", 40)
+	docs := []Doc{
+		{ID: hexID(1), Index: "idx1", Title: "narrow one", Author: "alice", InfohashV1: ih},
+		{ID: hexID(2), Index: "idx1", Title: "narrow one repost", Author: "bob", InfohashV1: ih},
+		{ID: hexID(3), Index: "idx1", Title: "narrow two", Author: "bob", InfohashV1: strings.Repeat("f", 40)},
+		{ID: hexID(4), Index: "idx2", Title: "narrow three", Author: "bob", InfohashV1: strings.Repeat("0", 40)},
+	}
+	s := openTest(t, docs)
+	for _, fast := range []bool{true, false} {
+		s.opts.noPostingCount = !fast
+		res, err := s.Search(context.Background(), Query{Text: "narrow", IndexAuthors: map[string][]string{"idx1": {"alice"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, h := range res.Hits {
+			got = append(got, h.ID)
+			if h.ID == hexID(1) && h.Publishers != 1 {
+				t.Errorf("alice's entry counts %d publishers; bob's repost in idx1 is hidden", h.Publishers)
+			}
+		}
+		slices.Sort(got)
+		if want := []string{hexID(1), hexID(4)}; !slices.Equal(got, want) || res.Total != 2 {
+			t.Errorf("hits %v (total %d); want alice's in idx1 and bob's in idx2", got, res.Total)
+		}
+	}
+}
