@@ -144,7 +144,7 @@ func TestAPIIndexesFollowsStatus(t *testing.T) {
 	}
 	resp = e.do("GET", "/metrics", nil, "", false)
 	b, _ := io.ReadAll(resp.Body)
-	for _, want := range []string{"indexd_entries{", "indexd_authors{", "indexd_peers ", "indexd_http_requests_total{", "indexd_search_duration_seconds"} {
+	for _, want := range []string{"indexd_entries{", "indexd_authors{", "indexd_peers ", `indexd_disk_bytes{part="total"}`, "indexd_http_requests_total{", "indexd_search_duration_seconds"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

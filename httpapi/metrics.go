@@ -77,10 +77,11 @@ var (
 	descForked    = prometheus.NewDesc("indexd_forked_logs", "Author logs with a proven equivocation, per index.", []string{"index", "name"}, nil)
 	descPeers     = prometheus.NewDesc("indexd_peers", "Connected peers.", nil, nil)
 	descUp        = prometheus.NewDesc("indexd_status_up", "1 when the node answered the status read behind this scrape.", nil, nil)
+	descDisk      = prometheus.NewDesc("indexd_disk_bytes", "What the data directory takes on disk: part store (badger), search (bleve) or total.", []string{"part"}, nil)
 )
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEntries, descRetracted, descAuthors, descLogs, descHeads, descPending, descForked, descPeers, descUp} {
+	for _, d := range []*prometheus.Desc{descEntries, descRetracted, descAuthors, descLogs, descHeads, descPending, descForked, descPeers, descUp, descDisk} {
 		ch <- d
 	}
 }
@@ -95,6 +96,9 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 1)
 	ch <- prometheus.MustNewConstMetric(descPeers, prometheus.GaugeValue, float64(st.Peers))
+	for part, v := range map[string]uint64{"store": st.Disk.Store, "search": st.Disk.Search, "total": st.Disk.Total} {
+		ch <- prometheus.MustNewConstMetric(descDisk, prometheus.GaugeValue, float64(v), part)
+	}
 	for _, is := range st.Indexes {
 		for _, g := range []struct {
 			d *prometheus.Desc

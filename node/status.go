@@ -70,6 +70,7 @@ type Status struct {
 	// Awaiting are indexes followed by key whose manifest no peer has sent
 	// yet: nothing of them is here until one does.
 	Awaiting []string `json:"awaiting_manifest,omitempty"`
+	Disk     Disk     `json:"disk"`
 	Muted    []string `json:"muted,omitempty"`
 	Blocked  int      `json:"blocked_infohashes,omitempty"`
 	Lists    int      `json:"blocklists,omitempty"` // published and subscribed blocklists
@@ -123,6 +124,7 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 			}
 		}
 	}
+	st.Disk = diskOf(n.dir)
 	st.Muted, _ = n.Muted(ctx)
 	st.Blocked = n.blockedCount()
 	if ls, err := n.Blocklists(ctx); err == nil {

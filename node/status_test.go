@@ -115,3 +115,21 @@ func TestStatusAwaitingManifest(t *testing.T) {
 		t.Errorf("Indexes = %+v; want the default one only", st.Indexes)
 	}
 }
+
+// TestStatusDisk: status says what the data directory takes, the store
+// and the search index within it.
+func TestStatusDisk(t *testing.T) {
+	ctx := context.Background()
+	n := openOfflineNode(t)
+	st, err := n.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := st.Disk
+	if d.Store == 0 || d.Search == 0 || d.Total < d.Store+d.Search {
+		t.Fatalf("Disk = %+v; want store and search within a larger total", d)
+	}
+	if diskUsage(t.TempDir()) != 0 || diskUsage("/nonexistent/dir") != 0 {
+		t.Error("an empty or missing directory takes room")
+	}
+}

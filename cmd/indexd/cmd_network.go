@@ -37,6 +37,7 @@ func cmdStatus(c *cli, args []string) error {
 	w := c.stdout
 	fmt.Fprintf(w, "identity:  %s\ndata:      %s\n", st.Identity, st.Dir)
 	fmt.Fprintf(w, "torznab:   apikey %s\n", st.APIKey)
+	fmt.Fprintf(w, "disk:      %s (store %s, search index %s)\n", humanSize(st.Disk.Total), humanSize(st.Disk.Store), humanSize(st.Disk.Search))
 	if st.Serving {
 		fmt.Fprintf(w, "serving:   peer %s, %d peers connected\n", st.PeerID, st.Peers)
 		for _, a := range st.Addrs {
