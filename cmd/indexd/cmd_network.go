@@ -354,8 +354,17 @@ func cmdPeers(c *cli, args []string) error {
 	if len(peers) == 0 {
 		fmt.Fprintln(c.stderr, "no peers connected")
 	}
+	names := map[string]string{}
+	if list, err := b.Indexes(c.ctx); err == nil {
+		for _, i := range list {
+			names[i.Key] = i.Name
+		}
+	}
 	for _, p := range peers {
-		fmt.Fprintf(c.stdout, "%s  %.1f ms  %d indexes\n", p.ID, p.LatencyMS, len(p.Indexes))
+		fmt.Fprintf(c.stdout, "%s  %.1f ms  shares %d of your indexes\n", p.ID, p.LatencyMS, len(p.Indexes))
+		for _, k := range p.Indexes {
+			fmt.Fprintf(c.stdout, "    index %s  %s\n", printable(indexNameOrPending(names[k])), k)
+		}
 		for _, a := range p.Addrs {
 			fmt.Fprintf(c.stdout, "    %s\n", a)
 		}

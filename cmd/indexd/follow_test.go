@@ -54,8 +54,8 @@ func (w *watcher) titles(t *testing.T) []string {
 // Entries published on A reach each as they should: every new one in both
 // watches (the follow's own also sees the catch-up), only the match in the
 // search, which also does not repeat what its
-// results showed; the follow persists for `follow` to list, and `unfollow`
-// takes the same link.
+// results showed; the follow persists for `follow` to list, `peers` names
+// the index A shares, and `unfollow` takes the same link.
 func TestFollowWatchE2E(t *testing.T) {
 	a, b := twoDaemons(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -101,6 +101,10 @@ func TestFollowWatchE2E(t *testing.T) {
 	if list := mustBin(t, "follow", "--data", b.dir); !strings.Contains(list, key) {
 		t.Errorf("follow lists %q; want A's index (%s)", list, key)
 	}
+	// peers names what the peer shares with this node.
+	waitFor(t, 30*time.Second, "peers to list A's index as shared", func() bool {
+		return strings.Contains(mustBin(t, "peers", "--data", b.dir), "    index default  "+key)
+	})
 	// The link that followed it unfollows it.
 	mustBin(t, "unfollow", "--data", b.dir, link)
 	if list := mustBin(t, "follow", "--data", b.dir); strings.Contains(list, key) {
