@@ -17,6 +17,7 @@ type IndexStatus struct {
 	Key       string `json:"key"`
 	Name      string `json:"name"`
 	Policy    string `json:"policy"`
+	Granted   int    `json:"granted,omitempty"` // allowlist: authors granted besides the creator
 	Default   bool   `json:"default,omitempty"`
 	Followed  bool   `json:"followed,omitempty"`
 	Entries   int    `json:"entries"`
@@ -97,6 +98,11 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 		is := IndexStatus{Key: info.Key, Name: info.Name, Policy: info.Policy, Default: info.Default, Followed: info.Followed}
 		if s, err := n.idx.Stats(k); err == nil {
 			is.Entries, is.Retracted, is.Authors, is.Logs, is.Heads, is.Forked = s.Entries, s.Retracted, s.Authors, s.Logs, s.Heads, s.Forked
+		}
+		if info.Policy == dag.PolicyAllowlist.String() {
+			if ids, err := n.idx.Members(k); err == nil {
+				is.Granted = len(ids)
+			}
 		}
 		if miss, err := n.dag.Missing(k); err == nil {
 			is.Pending = len(miss)

@@ -431,6 +431,9 @@ func TestIndexMembersCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustRun(t, dir, "index", "members", "--json", "club")), &ml); err != nil || len(ml.Members) != 1 || ml.Members[0] != m2 {
 		t.Errorf("members after the revoke = %+v, %v; want [%s]", ml, err, m2)
 	}
+	if out := mustRun(t, dir, "status"); !strings.Contains(out, "index club (allowlist: the creator and 1 granted)") {
+		t.Errorf("status does not count the grant:\n%s", out)
+	}
 	if _, errs, code := indexd(t, dir, "index", "grant", "default", m1); code != 1 || !strings.Contains(errs, "open") {
 		t.Errorf("grant in the open default index: exit %d, %q", code, errs)
 	}

@@ -48,6 +48,9 @@ func cmdStatus(c *cli, args []string) error {
 	}
 	for _, is := range st.Indexes {
 		flags := []string{is.Policy}
+		if is.Policy == "allowlist" {
+			flags[0] = fmt.Sprintf("allowlist: the creator and %d granted", is.Granted)
+		}
 		if is.Default {
 			flags = append(flags, "default")
 		}
