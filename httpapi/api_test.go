@@ -84,6 +84,17 @@ func TestAPIMagnetJSON(t *testing.T) {
 	}
 	// No .torrent for a magnet entry.
 	e.json(e.do("GET", "/api/v1/entries/"+v.ID+"/torrent", nil, "", false), http.StatusNotFound, nil)
+	// The same torrent again: 409, naming the entry; the client maps it back.
+	resp := e.do("POST", "/api/v1/entries", strings.NewReader(body), "application/json", true)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(string(b), v.ID) {
+		t.Errorf("publishing again: %d %s; want 409 naming %s", resp.StatusCode, b, v.ID)
+	}
+	c := NewClient(e.url, e.n.Token())
+	if _, err := c.Publish(context.Background(), node.PublishRequest{Magnet: "magnet:?xt=urn:btih:b243459ed7a983c716731389ad5e9f261ebd8c0f&dn=lonely-file.bin"}); !errors.Is(err, node.ErrExists) {
+		t.Errorf("client publishing again: %v; want node.ErrExists", err)
+	}
 }
 
 func TestAPIIndexesFollowsStatus(t *testing.T) {

@@ -21,7 +21,7 @@ const maxResponse = 64 << 20
 
 // Client talks to a running daemon's JSON API. Its methods have the
 // signatures of *node.Node's, and errors map back to node.ErrNotFound,
-// node.ErrBadRequest and node.ErrForbidden by status code.
+// node.ErrBadRequest, node.ErrForbidden and node.ErrExists by status code.
 type Client struct {
 	base  string
 	token string
@@ -52,6 +52,8 @@ func (e *Error) Unwrap() error {
 		return node.ErrBadRequest
 	case http.StatusUnauthorized, http.StatusForbidden:
 		return node.ErrForbidden
+	case http.StatusConflict:
+		return node.ErrExists
 	}
 	return nil
 }

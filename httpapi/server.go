@@ -355,6 +355,8 @@ func errStatus(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, node.ErrUpstream):
 		return http.StatusBadGateway
+	case errors.Is(err, node.ErrExists):
+		return http.StatusConflict
 	case errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, context.DeadlineExceeded):
@@ -371,7 +373,7 @@ func errStatus(err error) int {
 // to the log).
 func (s *Server) publicMessage(r *http.Request, err error, status int) string {
 	switch status {
-	case http.StatusNotFound, http.StatusBadRequest, http.StatusForbidden, http.StatusBadGateway:
+	case http.StatusNotFound, http.StatusBadRequest, http.StatusForbidden, http.StatusBadGateway, http.StatusConflict:
 		return strings.TrimPrefix(err.Error(), "node: ")
 	case http.StatusRequestEntityTooLarge:
 		return "request body too large"

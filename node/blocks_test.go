@@ -350,3 +350,29 @@ func TestPublishNeedsAName(t *testing.T) {
 		t.Errorf("search nameless: %v; want [%s]", ids, v.ID)
 	}
 }
+
+// TestPublishTwice: publishing a torrent this identity already published
+// in the index is ErrExists naming the entry, and appends nothing; in
+// another index, or after a retract, it is published.
+func TestPublishTwice(t *testing.T) {
+	ctx := context.Background()
+	n := openOfflineNode(t)
+	if _, err := n.CreateIndex(ctx, "other", "open"); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := magnetOf("d4", "twice.one")
+	first := publishMagnet(t, n, "", m)
+	before, _ := n.Status(ctx)
+	_, err := n.Publish(ctx, PublishRequest{Magnet: m, Title: "again"})
+	if !errors.Is(err, ErrExists) || !strings.Contains(err.Error(), first.ID) {
+		t.Fatalf("second publish: %v; want ErrExists naming %s", err, first.ID)
+	}
+	if after, _ := n.Status(ctx); after.Indexes[0].Heads != before.Indexes[0].Heads || after.Indexes[0].Entries != before.Indexes[0].Entries {
+		t.Errorf("a refused publish changed the index: %+v -> %+v", before.Indexes[0], after.Indexes[0])
+	}
+	publishMagnet(t, n, "other", m)
+	if _, err := n.Retract(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	publishMagnet(t, n, "", m)
+}

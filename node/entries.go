@@ -22,6 +22,9 @@ var (
 	ErrNotFound   = errors.New("node: not found")
 	ErrBadRequest = errors.New("node: bad request")
 	ErrForbidden  = errors.New("node: not allowed")
+	// ErrExists is a publish of what this identity already published
+	// there: the message names the entry.
+	ErrExists = errors.New("node: already published")
 	// ErrUpstream is a server this node asked on the user's behalf (an RSS
 	// feed) failing; the message says how.
 	ErrUpstream = errors.New("node: upstream failed")
@@ -319,6 +322,11 @@ func (n *Node) Publish(ctx context.Context, req PublishRequest) (*EntryView, err
 		// Nothing a search could find it by but its infohash, and nothing
 		// to show in a list of results.
 		return nil, fmt.Errorf("%w: the magnet link names nothing (no dn=): give the entry a title", ErrBadRequest)
+	}
+	if id, ok := n.ownEntryWith(idx, put); ok {
+		// A second entry would only repeat the first, and count this
+		// identity twice among the torrent's publishers.
+		return nil, fmt.Errorf("%w: you published this torrent in this index already, as %s ('indexd amend' changes its fields)", ErrExists, id)
 	}
 	if len(req.Torrent) > 0 {
 		ref, err := n.shareTorrentFile(ctx, put, req.Torrent)

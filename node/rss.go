@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -175,18 +176,25 @@ func (n *Node) rssPublish(ctx context.Context, idx dag.IndexKey, req RSSRequest,
 // publishedHere reports whether this node has a live entry in idx with one
 // of put's infohashes.
 func (n *Node) publishedHere(idx dag.IndexKey, put *dag.Put) bool {
+	_, ok := n.ownEntryWith(idx, put)
+	return ok
+}
+
+// ownEntryWith returns the id of this identity's live entry in idx that
+// has one of put's infohashes, if there is one.
+func (n *Node) ownEntryWith(idx dag.IndexKey, put *dag.Put) (string, bool) {
 	for _, ih := range [][]byte{put.InfohashV1, put.InfohashV2} {
 		if len(ih) == 0 {
 			continue
 		}
 		ids, _ := n.idx.ByInfohash(ih)
 		for _, id := range ids {
-			if e, err := n.idx.Entry(id); err == nil && e.Index == idx && e.Author == n.Identity() {
-				return true
+			if e, err := n.idx.Entry(id); err == nil && e.Index == idx && e.Author == n.Identity() && !e.Retracted {
+				return hex.EncodeToString(idBytes(id)), true
 			}
 		}
 	}
-	return false
+	return "", false
 }
 
 // rssItem is what an item offers.

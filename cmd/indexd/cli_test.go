@@ -325,6 +325,11 @@ func TestPublishSeveral(t *testing.T) {
 		}
 	}
 
+	// Again over the same files: nothing new, each named as skipped.
+	out, errs, code = indexd(t, dir, "publish", filepath.Join(fx, "single.torrent"), filepath.Join(fx, "multi.torrent"))
+	if code != 0 || out != "" || strings.Count(errs, "skipped: you published this torrent") != 2 {
+		t.Errorf("publishing again: exit %d, stdout %q, stderr %q; want both skipped", code, out, errs)
+	}
 	if _, errs, code := indexd(t, dir, "publish", "--title", "One name", filepath.Join(fx, "single.torrent"), filepath.Join(fx, "multi.torrent")); code != 2 || !strings.Contains(errs, "--title") {
 		t.Errorf("--title with two: exit %d, %q; want a usage error", code, errs)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -106,6 +107,10 @@ func cmdPublish(c *cli, args []string) error {
 		req := node.PublishRequest{Index: *idx, Title: *f.title, Description: *f.description, Category: *f.category, Tags: f.tags, Meta: meta}
 		v, err := publishOne(c, b, req, src)
 		switch {
+		case errors.Is(err, node.ErrExists):
+			// Publishing again is a no-op, so that 'publish *.torrent'
+			// can run over a folder as it grows.
+			fmt.Fprintf(c.stderr, "indexd publish: %s: skipped: %s\n", src, strings.TrimPrefix(oneLine(err.Error()), "already published: "))
 		case err != nil && len(c.args) == 1:
 			return err
 		case err != nil:
