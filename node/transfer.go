@@ -151,6 +151,12 @@ func (n *Node) importAs(ctx context.Context, r io.Reader, which string, authors 
 		}
 		return nil
 	}
+	// What this node published in idx already is skipped, as a second
+	// publish of it is, so importing a backup twice adds nothing. The
+	// check costs two reads a line, so it runs only when this identity
+	// has entries in idx before the import starts.
+	dedupe := len(authors) == 0 && n.ownEntries(idx)
+	batchIHs := map[string]bool{}
 	for sc.Scan() {
 		line++
 		b := sc.Bytes()
@@ -167,6 +173,19 @@ func (n *Node) importAs(ctx context.Context, r io.Reader, which string, authors 
 		}
 		if v.Retracted {
 			continue
+		}
+		if dedupe {
+			if len(ops) == 0 {
+				clear(batchIHs) // flushed: the index has them now
+			}
+			k1, k2 := "1"+string(put.InfohashV1), "2"+string(put.InfohashV2)
+			if len(put.InfohashV1) > 0 && batchIHs[k1] || len(put.InfohashV2) > 0 && batchIHs[k2] {
+				continue // twice in this batch, not yet materialised
+			}
+			if _, ok := n.ownEntryWith(idx, put); ok {
+				continue
+			}
+			batchIHs[k1], batchIHs[k2] = len(put.InfohashV1) > 0, len(put.InfohashV2) > 0
 		}
 		ops = append(ops, dag.Op{Kind: dag.OpPut, Put: put})
 		if len(ops) >= importBatch {
@@ -220,4 +239,18 @@ func (n *Node) Export(ctx context.Context, w io.Writer, which string) (int, erro
 		return count, err
 	}
 	return count, bw.Flush()
+}
+
+// ownEntries reports whether this identity has any entry in idx.
+func (n *Node) ownEntries(idx dag.IndexKey) bool {
+	logs, err := n.dag.Logs(idx)
+	if err != nil {
+		return true // check, to be safe
+	}
+	for _, l := range logs {
+		if l.Identity == n.Identity() && l.Length > 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"indexd/dag"
@@ -127,5 +128,30 @@ func TestImportAsAuthors(t *testing.T) {
 	r, err := n.Search(ctx, SearchRequest{Query: "entry"})
 	if err != nil || r.Total != total {
 		t.Errorf("search found %v, %v; want %d", r, err, total)
+	}
+}
+
+// TestImportTwice: importing what this node published in the index
+// already adds nothing, a second import of a backup included, and a
+// line repeated within the file counts once; the count says what was
+// added.
+func TestImportTwice(t *testing.T) {
+	ctx := context.Background()
+	n := openOfflineNode(t)
+	publishMagnet(t, n, "", "magnet:?xt=urn:btih:"+strings.Repeat("03", 20)+"&dn=already.here")
+	lines := strings.Join([]string{
+		`{"title":"dup one","name":"dup.one","infohash_v1":"` + strings.Repeat("01", 20) + `"}`,
+		`{"title":"dup one again","name":"dup.one","infohash_v1":"` + strings.Repeat("01", 20) + `"}`,
+		`{"title":"dup two","name":"dup.two","infohash_v1":"` + strings.Repeat("02", 20) + `"}`,
+		`{"title":"already","name":"already.here","infohash_v1":"` + strings.Repeat("03", 20) + `"}`,
+	}, "\n")
+	for i, want := range []int{2, 0} {
+		got, err := n.Import(ctx, strings.NewReader(lines), "", nil)
+		if err != nil || got != want {
+			t.Fatalf("import %d: %d, %v; want %d added", i+1, got, err, want)
+		}
+	}
+	if st, err := n.Status(ctx); err != nil || st.Indexes[0].Entries != 3 {
+		t.Errorf("status %+v, %v; want 3 entries", st, err)
 	}
 }
