@@ -202,6 +202,16 @@ func TestBrowser(t *testing.T) {
 	}
 	checkNoHorizontalScroll(b, "published entry page")
 	screenshot(t, b.ctx, "published")
+	// The same file again: the page of the entry published before, saying so.
+	b.do("publishing it again",
+		chromedp.Navigate(e.url+"/publish"), chromedp.WaitVisible(chromedp.CSS(`#publish-form`)),
+		chromedp.SetUploadFiles(chromedp.CSS(`#torrent`), []string{abs}),
+		chromedp.Click(chromedp.CSS(`#publish-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`article.entry h1`)),
+	)
+	if again := evalString(b, `location.pathname`); again != pubPath || !strings.Contains(b.text(`main`), "published this torrent in this index already") {
+		t.Errorf("publishing again landed on %s (want %s), saying %q", again, pubPath, b.text(`main`))
+	}
 
 	// Find it by a word from its file names.
 	b.do("searching for the published entry", chromedp.Navigate(e.url+"/?q=readme"), chromedp.WaitVisible(chromedp.CSS(`.hits`)))

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -276,8 +277,11 @@ func (u *ui) entry(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Title = e.Title
 	p.Data = &entryData{E: e, Tree: fileTree(e.Files), Files: len(e.Files), Mine: e.Author == u.s.n.Identity().String()}
-	if r.URL.Query().Get("published") == "1" {
+	switch r.URL.Query().Get("published") {
+	case "1":
 		p.Notice = "Published. Peers that follow this index will receive it."
+	case "again":
+		p.Notice = "You had published this torrent in this index already: here it is. Amend it to change its fields."
 	}
 	u.render(w, r, http.StatusOK, "entry.html", p)
 }
@@ -386,6 +390,11 @@ func (u *ui) publish(w http.ResponseWriter, r *http.Request) {
 		var v *node.EntryView
 		if v, err = u.s.n.Publish(r.Context(), req); err == nil {
 			http.Redirect(w, r, "/entries/"+v.ID+"?published=1", http.StatusSeeOther)
+			return
+		}
+		var exists *node.ExistsError
+		if errors.As(err, &exists) {
+			http.Redirect(w, r, "/entries/"+exists.ID+"?published=again", http.StatusSeeOther)
 			return
 		}
 	}

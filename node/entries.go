@@ -256,6 +256,17 @@ func (n *Node) appendOps(ctx context.Context, idx dag.IndexKey, ops ...dag.Op) (
 	return ids, nil
 }
 
+// ExistsError is ErrExists for a publish: ID is the entry published
+// before.
+type ExistsError struct{ ID string }
+
+func (e *ExistsError) Error() string {
+	return fmt.Sprintf("%v: you published this torrent in this index already, as %s ('indexd amend' changes its fields)", ErrExists, e.ID)
+}
+
+// Is makes errors.Is(err, ErrExists) hold.
+func (e *ExistsError) Is(target error) bool { return target == ErrExists }
+
 // mayWrite refuses entry ops in an allowlist index this identity has not
 // been granted (as things stand here now), before anything is appended:
 // every peer would refuse the node, and it would stay in this log for good.
@@ -326,7 +337,7 @@ func (n *Node) Publish(ctx context.Context, req PublishRequest) (*EntryView, err
 	if id, ok := n.ownEntryWith(idx, put); ok {
 		// A second entry would only repeat the first, and count this
 		// identity twice among the torrent's publishers.
-		return nil, fmt.Errorf("%w: you published this torrent in this index already, as %s ('indexd amend' changes its fields)", ErrExists, id)
+		return nil, &ExistsError{ID: id}
 	}
 	if len(req.Torrent) > 0 {
 		ref, err := n.shareTorrentFile(ctx, put, req.Torrent)
