@@ -33,6 +33,7 @@ type backend interface {
 	RemoveIndex(ctx context.Context, which string) (*node.RemoveResult, error)
 	Follows(ctx context.Context) ([]node.Follow, error)
 	Mute(ctx context.Context, identity string, mute bool) error
+	Muted(ctx context.Context) ([]string, error)
 	Block(ctx context.Context, items []string, reason string, block bool) (*node.BlockResult, error)
 	Blocked(ctx context.Context) ([]node.Block, error)
 	Blocklists(ctx context.Context) ([]node.Blocklist, error)

@@ -446,3 +446,25 @@ func TestIndexMembersCLI(t *testing.T) {
 		t.Errorf("members of the default index: %q", out)
 	}
 }
+
+// TestMuteList: 'mute' alone lists who is muted, as JSON too; 'unmute'
+// alone is a usage error.
+func TestMuteList(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, dir, "init")
+	if out := mustRun(t, dir, "mute", "--json"); strings.TrimSpace(out) != "[]" {
+		t.Errorf("mute --json with none: %q; want []", out)
+	}
+	a := "id:" + strings.Repeat("3c", 32)
+	mustRun(t, dir, "mute", a)
+	if out := mustRun(t, dir, "mute"); strings.TrimSpace(out) != a {
+		t.Errorf("mute alone: %q; want %s", out, a)
+	}
+	if _, _, code := indexd(t, dir, "unmute"); code != 2 {
+		t.Errorf("unmute alone: exit %d; want 2", code)
+	}
+	mustRun(t, dir, "unmute", a)
+	if out := mustRun(t, dir, "mute"); out != "" {
+		t.Errorf("after unmute: %q", out)
+	}
+}

@@ -13,7 +13,7 @@ func init() {
 	register(&command{name: "follow", args: "[INDEX_KEY|LINK]", summary: "subscribe to an index (persisted); --watch prints new entries; alone, lists what you follow", run: cmdFollow})
 	register(&command{name: "unfollow", args: "INDEX", summary: "stop following an index", run: cmdUnfollow})
 	register(&command{name: "peers", args: "[add MULTIADDR]", summary: "list connected peers, or dial one", run: cmdPeers})
-	register(&command{name: "mute", args: "AUTHOR", summary: "hide an author's entries on this node (local only)", run: cmdMute(true)})
+	register(&command{name: "mute", args: "[AUTHOR]", summary: "hide an author's entries on this node (local only); alone, lists who you mute", run: cmdMute(true)})
 	register(&command{name: "unmute", args: "AUTHOR", summary: "show a muted author's entries again", run: cmdMute(false)})
 }
 
@@ -91,7 +91,7 @@ func cmdStatus(c *cli, args []string) error {
 		fmt.Fprintf(w, "\ningest:    %d RSS subscriptions ('indexd rss list'); background scrape %s\n", st.RSSFeeds, map[bool]string{true: "on", false: "off"}[st.Scraping])
 	}
 	if len(st.Muted) > 0 || st.Blocked > 0 || st.Lists > 0 {
-		fmt.Fprintf(w, "\nhidden on this node: %d muted authors, %d blocked infohashes ('indexd block --list'), %d blocklists ('indexd blocklist list')\n", len(st.Muted), st.Blocked, st.Lists)
+		fmt.Fprintf(w, "\nhidden on this node: %d muted authors ('indexd mute'), %d blocked infohashes ('indexd block --list'), %d blocklists ('indexd blocklist list')\n", len(st.Muted), st.Blocked, st.Lists)
 	}
 	return nil
 }
@@ -377,6 +377,38 @@ func cmdPeers(c *cli, args []string) error {
 
 func cmdMute(mute bool) func(c *cli, args []string) error {
 	return func(c *cli, args []string) error {
-		return c.oneArgCommand(args, "one author identity", func(b backend, id string) error { return b.Mute(c.ctx, id, mute) })
+		fs := c.flags().withJSON()
+		if err := c.parse(fs, args); err != nil {
+			return err
+		}
+		if len(c.args) > 1 || len(c.args) == 0 && !mute {
+			return usageError("want one author identity")
+		}
+		b, closeFn, err := c.open(fs.dir())
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		if len(c.args) == 1 {
+			return b.Mute(c.ctx, c.args[0], mute)
+		}
+		// 'mute' alone lists, as 'follow' alone does.
+		list, err := b.Muted(c.ctx)
+		if err != nil {
+			return err
+		}
+		if fs.asJSON() {
+			if list == nil {
+				list = []string{}
+			}
+			return writeJSON(c.stdout, list)
+		}
+		if len(list) == 0 {
+			fmt.Fprintln(c.stderr, "you mute no author")
+		}
+		for _, id := range list {
+			fmt.Fprintln(c.stdout, id)
+		}
+		return nil
 	}
 }
