@@ -284,6 +284,9 @@ func TestBrowser(t *testing.T) {
 		chromedp.Submit(chromedp.CSS(`#findex`)),
 		chromedp.WaitVisible(chromedp.CSS(`form[action="/network/remove"]`)),
 	)
+	if main := b.text(`main`); !strings.Contains(main, "waiting for its manifest") {
+		t.Errorf("a follow by key without its manifest does not say it waits for one:\n%s", main)
+	}
 	b.do("removing it",
 		chromedp.Click(chromedp.CSS(`form[action="/network/remove"] input[name=confirm]`)),
 		chromedp.Click(chromedp.CSS(`form[action="/network/remove"] button`)),
