@@ -468,3 +468,23 @@ func TestMuteList(t *testing.T) {
 		t.Errorf("after unmute: %q", out)
 	}
 }
+
+// TestImportTwiceCLI: a second import of the same export adds nothing and
+// says how many lines it skipped.
+func TestImportTwiceCLI(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	mustRun(t, a, "init")
+	mustRun(t, b, "init")
+	for _, f := range []string{"single.torrent", "multi.torrent"} {
+		mustRun(t, a, "publish", filepath.Join(fixturesDir(t), f))
+	}
+	exp := filepath.Join(t.TempDir(), "backup.jsonl")
+	mustRun(t, a, "export", "-o", exp)
+	if out := mustRun(t, b, "import", "--quiet", exp); out != "imported 2 entries\n" {
+		t.Errorf("first import: %q", out)
+	}
+	out, errs, code := indexd(t, b, "import", "--quiet", exp)
+	if code != 0 || out != "imported 0 entries\n" || !strings.Contains(errs, "2 lines skipped") {
+		t.Errorf("second import: exit %d, %q, %q; want 0 imported and 2 lines skipped", code, out, errs)
+	}
+}

@@ -274,13 +274,37 @@ func cmdImport(c *cli, args []string) error {
 	}
 	defer closeFn()
 	bar := newProgress(c.stderr, *quiet)
-	n, err := b.Import(c.ctx, r, *idx, bar.update)
+	lines := &lineCounter{r: r}
+	n, err := b.Import(c.ctx, lines, *idx, bar.update)
 	bar.done()
 	if err != nil {
 		return fmt.Errorf("after %d entries: %w", n, err)
 	}
 	fmt.Fprintf(c.stdout, "imported %d entries\n", n)
+	if skipped := lines.n - n; skipped > 0 {
+		fmt.Fprintf(c.stderr, "%d %s skipped: entries you published in this index already, or retracted ones\n", skipped, map[bool]string{true: "line", false: "lines"}[skipped == 1])
+	}
 	return nil
+}
+
+// lineCounter counts the non-empty lines read through it.
+type lineCounter struct {
+	r       io.Reader
+	n       int
+	midLine bool // the last byte read was not a newline
+}
+
+func (l *lineCounter) Read(p []byte) (int, error) {
+	k, err := l.r.Read(p)
+	for _, c := range p[:k] {
+		if c == '\n' {
+			l.midLine = false
+		} else if !l.midLine {
+			l.midLine = true
+			l.n++
+		}
+	}
+	return k, err
 }
 
 func cmdExport(c *cli, args []string) error {
