@@ -437,12 +437,14 @@ func (u *ui) renderNetwork(w http.ResponseWriter, r *http.Request, status int, e
 		}
 	}
 	for _, i := range d.Indexes {
-		if err != nil || i.Policy != "allowlist" || i.Creator != d.Status.Identity {
-			continue
+		if err != nil {
+			break
 		}
-		var ml *node.MemberList
-		if ml, err = u.s.n.Members(ctx, i.Key); err == nil {
-			d.Members = append(d.Members, ml)
+		if i.Policy == "allowlist" && i.Creator == d.Status.Identity {
+			var ml *node.MemberList
+			if ml, err = u.s.n.Members(ctx, i.Key); err == nil {
+				d.Members = append(d.Members, ml)
+			}
 		}
 	}
 	if err != nil {

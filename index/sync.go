@@ -617,18 +617,11 @@ func (s *syncer) allowed(c clock, id dag.Identity) (bool, error) {
 // all applied so far, is a grant (as allowed judges it, with every grant in
 // the past). It returns none for an open index.
 func (x *Index) Members(idx dag.IndexKey) ([]dag.Identity, error) {
-	m, err := x.d.Manifest(idx)
-	if err != nil {
+	s, err := x.grantReader(idx)
+	if s == nil || err != nil {
 		return nil, err
 	}
-	if m.Policy != dag.PolicyAllowlist {
-		return nil, nil
-	}
-	s := &syncer{x: x, idx: idx, allow: true, creator: m.Creator, txn: x.db.NewTransaction(false)}
 	defer s.discard()
-	if err := s.load(); err != nil {
-		return nil, err
-	}
 	prefix := x.k.idxTag(tagGrant, idx, 0)
 	var ids []dag.Identity
 	it := s.txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
@@ -643,22 +636,7 @@ func (x *Index) Members(idx dag.IndexKey) ([]dag.Identity, error) {
 	it.Close()
 	var out []dag.Identity
 	for _, id := range ids {
-		// A clock that has seen every record of id's grants.
-		recs, err := s.readList(x.k.grants(idx, id))
-		if err != nil {
-			return nil, err
-		}
-		var all clock
-		for _, rec := range recs {
-			g, err := decodeGrantRecord(rec)
-			if err != nil {
-				return nil, err
-			}
-			if all.get(g.log.Bytes()) == 0 {
-				all = append(all, clockEntry{log: g.log.Bytes(), seq: math.MaxUint64})
-			}
-		}
-		ok, err := s.allowed(all, id)
+		ok, err := s.allowedNow(id)
 		if err != nil {
 			return nil, err
 		}
@@ -667,6 +645,52 @@ func (x *Index) Members(idx dag.IndexKey) ([]dag.Identity, error) {
 		}
 	}
 	return out, nil
+}
+
+// MayWrite reports whether id may publish in idx now, as Members judges:
+// anyone in an open index, the creator and the granted in an allowlist one.
+func (x *Index) MayWrite(idx dag.IndexKey, id dag.Identity) (bool, error) {
+	s, err := x.grantReader(idx)
+	if s == nil || err != nil {
+		return err == nil, err
+	}
+	defer s.discard()
+	return s.allowedNow(id)
+}
+
+// grantReader returns a read-only syncer of the allowlist index idx with
+// its forks loaded, to judge grants; nil for an open index.
+func (x *Index) grantReader(idx dag.IndexKey) (*syncer, error) {
+	m, err := x.d.Manifest(idx)
+	if err != nil || m.Policy != dag.PolicyAllowlist {
+		return nil, err
+	}
+	s := &syncer{x: x, idx: idx, allow: true, creator: m.Creator, txn: x.db.NewTransaction(false)}
+	if err := s.load(); err != nil {
+		s.discard()
+		return nil, err
+	}
+	return s, nil
+}
+
+// allowedNow is allowed with a clock that has seen every grant record of
+// id: whether id may write as things stand now.
+func (s *syncer) allowedNow(id dag.Identity) (bool, error) {
+	recs, err := s.readList(s.x.k.grants(s.idx, id))
+	if err != nil {
+		return false, err
+	}
+	var all clock
+	for _, rec := range recs {
+		g, err := decodeGrantRecord(rec)
+		if err != nil {
+			return false, err
+		}
+		if all.get(g.log.Bytes()) == 0 {
+			all = append(all, clockEntry{log: g.log.Bytes(), seq: math.MaxUint64})
+		}
+	}
+	return s.allowed(all, id)
 }
 
 // readList returns the records stored as a list under key (none if absent).

@@ -55,6 +55,19 @@ func (n *Node) isFollowed(idx dag.IndexKey) bool {
 
 // Follows lists the followed indexes.
 func (n *Node) Follows(ctx context.Context) ([]Follow, error) {
+	out, err := n.storedFollows()
+	for i := range out {
+		if k, err := dag.ParseIndexKey(out[i].Index); err == nil {
+			if m, err := n.dag.Manifest(k); err == nil {
+				out[i].Name = m.Name
+			}
+		}
+	}
+	return out, err
+}
+
+// storedFollows reads the follow records, without index names.
+func (n *Node) storedFollows() ([]Follow, error) {
 	var out []Follow
 	err := n.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("n/follow/"), PrefetchValues: true})
@@ -68,13 +81,6 @@ func (n *Node) Follows(ctx context.Context) ([]Follow, error) {
 		}
 		return nil
 	})
-	for i := range out {
-		if k, err := dag.ParseIndexKey(out[i].Index); err == nil {
-			if m, err := n.dag.Manifest(k); err == nil {
-				out[i].Name = m.Name
-			}
-		}
-	}
 	return out, err
 }
 
@@ -101,25 +107,17 @@ func (n *Node) followedAuthors(idx dag.IndexKey) map[string]bool {
 // list, its index key and the identities on it.
 func (n *Node) followAuthorLists() map[string][]string {
 	var out map[string][]string
-	_ = n.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("n/follow/"), PrefetchValues: true})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			var f Follow
-			if it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &f) }) != nil || len(f.Authors) == 0 {
-				continue
-			}
-			k, err := dag.ParseIndexKey(f.Index)
-			if err != nil {
-				continue
-			}
-			if out == nil {
-				out = map[string][]string{}
-			}
-			out[k.String()] = f.Authors
+	fs, _ := n.storedFollows() // the records read before one that fails still narrow
+	for _, f := range fs {
+		k, err := dag.ParseIndexKey(f.Index)
+		if err != nil || len(f.Authors) == 0 {
+			continue
 		}
-		return nil
-	})
+		if out == nil {
+			out = map[string][]string{}
+		}
+		out[k.String()] = f.Authors
+	}
 	return out
 }
 

@@ -255,12 +255,7 @@ func cmdFollow(c *cli, args []string) error {
 	defer closeFn()
 	if len(c.args) == 0 && *watch {
 		// Every index here, each shown as its follow's --author list says.
-		ch, err := b.Subscribe(c.ctx, node.Watch{Query: node.SearchRequest{Authors: authors}})
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(c.stderr, "waiting for new entries in every index (Ctrl-C to stop)")
-		return printLive(c, ch, fs.asJSON(), nil)
+		return watchLive(c, b, node.Watch{Query: node.SearchRequest{Authors: authors}}, "waiting for new entries in every index", fs.asJSON())
 	}
 	if len(c.args) == 0 {
 		list, err := b.Follows(c.ctx)
@@ -296,13 +291,19 @@ func cmdFollow(c *cli, args []string) error {
 		fmt.Fprintf(c.stdout, "following %s %s\n", f.Index, printable(f.Name))
 		return nil
 	}
-	ch, err := b.Subscribe(c.ctx, node.Watch{Index: f.Index, Query: node.SearchRequest{Authors: authors}})
+	return watchLive(c, b, node.Watch{Index: f.Index, Query: node.SearchRequest{Authors: authors}}, "following "+f.Index+"; waiting for new entries", fs.asJSON())
+}
+
+// watchLive subscribes to w, says so on stderr with what, and prints the
+// entries that arrive until the command is stopped.
+func watchLive(c *cli, b backend, w node.Watch, what string, asJSON bool) error {
+	ch, err := b.Subscribe(c.ctx, w)
 	if err != nil {
 		return err
 	}
 	// Only now: a reader of this line may publish and expect to see it.
-	fmt.Fprintf(c.stderr, "following %s; waiting for new entries (Ctrl-C to stop)\n", f.Index)
-	return printLive(c, ch, fs.asJSON(), nil)
+	fmt.Fprintf(c.stderr, "%s (Ctrl-C to stop)\n", what)
+	return printLive(c, ch, asJSON, nil)
 }
 
 func cmdUnfollow(c *cli, args []string) error {
